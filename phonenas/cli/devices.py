@@ -1,0 +1,6 @@
+"""`phonenas devices`."""
+
+
+def devices() -> None:
+    """List attached devices."""
+    raise NotImplementedError("phonenas devices lands with the android_bench issue")
