@@ -179,7 +179,7 @@ class AdbDevice:
             while rc is None:
                 remaining = timeout_s - (time.monotonic() - start)
                 if remaining <= 0:
-                    raise socket.timeout()
+                    raise TimeoutError()
                 sock.settimeout(remaining)
                 header = _recv_exact(sock, 5)
                 kind, length = header[0], struct.unpack("<I", header[1:])[0]
@@ -190,7 +190,7 @@ class AdbDevice:
                     err += payload
                 elif kind == _SHELL_EXIT:
                     rc = payload[0] if payload else 255
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise CommandTimeout(
                 f"command did not finish within {timeout_s:g} s",
                 cmd=argv,
@@ -230,8 +230,10 @@ class AdbDevice:
             if status[:4] != b"OKAY":
                 raise DeviceError("unexpected sync reply", cmd=cmd, stderr=repr(status), device_id=self.id)
             sock.sendall(b"QUIT" + struct.pack("<I", 0))
-        except (TimeoutError, socket.timeout) as exc:
-            raise CommandTimeout(f"push did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id) from exc
+        except TimeoutError as exc:
+            raise CommandTimeout(
+                f"push did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id
+            ) from exc
         except (OSError, EOFError) as exc:
             raise DeviceDisconnected(
                 "connection lost during push", cmd=cmd, stderr=str(exc), device_id=self.id
@@ -260,11 +262,15 @@ class AdbDevice:
                         message = _recv_exact(sock, length).decode(errors="replace")
                         raise DeviceError("pull failed", cmd=cmd, stderr=message, device_id=self.id)
                     else:
-                        raise DeviceError("unexpected sync reply", cmd=cmd, stderr=repr(header), device_id=self.id)
+                        raise DeviceError(
+                            "unexpected sync reply", cmd=cmd, stderr=repr(header), device_id=self.id
+                        )
             sock.sendall(b"QUIT" + struct.pack("<I", 0))
             tmp.replace(local)
-        except (TimeoutError, socket.timeout) as exc:
-            raise CommandTimeout(f"pull did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id) from exc
+        except TimeoutError as exc:
+            raise CommandTimeout(
+                f"pull did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id
+            ) from exc
         except (OSError, EOFError) as exc:
             raise DeviceDisconnected(
                 "connection lost during pull", cmd=cmd, stderr=str(exc), device_id=self.id

@@ -113,7 +113,9 @@ class HostDevice:
         except OSError as exc:
             cmd = ("push", str(local), remote)
             if exc.errno == errno.ENOSPC:
-                raise StorageFull("no space left on device", cmd=cmd, stderr=str(exc), device_id=self._id) from exc
+                raise StorageFull(
+                    "no space left on device", cmd=cmd, stderr=str(exc), device_id=self._id
+                ) from exc
             raise DeviceError("push failed", cmd=cmd, stderr=str(exc), device_id=self._id) from exc
 
     def pull(self, remote: str, local: str | Path, timeout_s: float = 300.0) -> None:

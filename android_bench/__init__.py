@@ -1,0 +1,137 @@
+"""android_bench: benchmark blocks and models on phones over adb (and on this host), no torch.
+
+Public API (stable; everything below is importable from ``android_bench``)
+--------------------------------------------------------------------------
+Devices (``Device`` protocol: ``id``, ``work_dir``, ``push(local, remote, timeout_s)``,
+``pull(remote, local, timeout_s)``, ``shell(argv, timeout_s) -> ShellResult(argv, rc, stdout, stderr)``,
+``recover(timeout_s)``):
+    HostDevice(work_dir=None)                       this computer
+    AdbDevice(serial, host="127.0.0.1", port=5037)  a phone through an adb server (adbutils)
+    discover_devices(host, port) -> list[AdbDevice] ready Android devices
+    list_devices(...) -> DeviceListing              Android (with DeviceInfo) + iPhones (usbmuxd)
+
+Errors (all ``DeviceError(RuntimeError)`` with ``.cmd``, ``.rc``, ``.stderr``, ``.device_id``,
+``.transient``): DeviceNotFound, DeviceDisconnected*, CommandTimeout*, StorageFull, RunnerNotFound,
+RunnerCrashed*, OutputParseError*, ThermalTimeout*   (* transient: retried by measure_artifact)
+
+Metadata:
+    read_device_info(device) -> DeviceInfo  (frozen: model, manufacturer, soc, hardware, abi,
+        os_version, sdk, num_cores, max_freq_khz, governors, thermal_zones, battery_temp_c;
+        properties big_cores, big_core_mask, governor, temperature_c; to_dict())
+
+Runners (argv builder + pure parser; binaries come from the user, pushed once, cached by sha256):
+    ExecutorRunner(path)          ExecuTorch executor_runner      -> parse_executor_runner_output
+    BenchmarkModelRunner(path)    LiteRT benchmark_model          -> parse_benchmark_model_output
+    PythonRuntimeRunner(interpreter="python3")  resources/phonenas_bench_runner.py timing .pte
+        (executorch.runtime), .tflite (ai_edge_litert) or .onnx (onnxruntime) on a device with
+        Python (host, loopback test phone, Termux)  -> parse_python_runner_output
+
+Measuring:
+    MeasurementProtocol(warmup=10, runs=50, repeats=1, threads=1, affinity="big"|"none"|mask,
+        cooldown_s=1, max_temp_c=45, temp_timeout_s=180, cv_threshold=0.05, remeasure_attempts=2,
+        max_retries=3, backoff_s=1, run_timeout_s=300, ...)
+    measure_artifact(device, runner, local_artifact_path, protocol, info=None, cache=None)
+        -> Measurement(samples_ms, sample_kind, stats: LatencyStats(n, mean_ms, median_ms,
+           trimmed_mean_ms, p10_ms, p90_ms, min_ms, max_ms, std_ms, cv), runtime, runtime_version,
+           core_mask, governor, threads, temp_before_c, temp_after_c, runner_sha256, attempts,
+           retries, ...; to_dict())
+      Pass one ``PushCache()`` and the device's ``DeviceInfo`` across items of a run to avoid
+      re-probing. Raises the last DeviceError after retries; the caller moves on to the next item.
+
+Many devices:
+    run_workers(devices, items_or_fn(device)->items, fn(device, item)->R, on_result(device, item, R))
+        -> WorkerReport(completed, failures: [ItemFailure], skipped, abandoned)
+      one thread per device; on_result runs under a lock (single writer for the LUT store);
+      a failing item/device never stops the others.
+
+Typical LUT collection (the latency package owns keys and the store):
+    dev = AdbDevice("R58M12ABCDE"); info = read_device_info(dev); cache = PushCache()
+    m = measure_artifact(dev, PythonRuntimeRunner(), "block.pte", MeasurementProtocol(), info=info, cache=cache)
+"""
+
+from android_bench.adb import AdbDevice, AdbDeviceEntry, list_adb_devices
+from android_bench.device import Device, HostDevice, ShellResult
+from android_bench.discovery import DeviceListing, DiscoveredAndroid, discover_devices, list_devices
+from android_bench.errors import (
+    CommandTimeout,
+    DeviceDisconnected,
+    DeviceError,
+    DeviceNotFound,
+    OutputParseError,
+    RunnerCrashed,
+    RunnerNotFound,
+    StorageFull,
+    ThermalTimeout,
+)
+from android_bench.info import (
+    DeviceInfo,
+    ThermalZone,
+    parse_device_report,
+    read_device_info,
+    read_temperature_c,
+)
+from android_bench.ios import IosDevice, IosListing, list_ios_devices
+from android_bench.measure import Measurement, MeasurementProtocol, PushCache, measure_artifact
+from android_bench.runners import (
+    PYTHON_RUNNER_SCRIPT,
+    BenchmarkModelRunner,
+    ExecutorRunner,
+    PythonRuntimeRunner,
+    Runner,
+    RunnerOutput,
+    file_sha256,
+    parse_benchmark_model_output,
+    parse_executor_runner_output,
+    parse_python_runner_output,
+)
+from android_bench.stats import LatencyStats, summarize
+from android_bench.workers import ItemFailure, WorkerReport, run_workers
+
+__all__ = [
+    "PYTHON_RUNNER_SCRIPT",
+    "AdbDevice",
+    "AdbDeviceEntry",
+    "BenchmarkModelRunner",
+    "CommandTimeout",
+    "Device",
+    "DeviceDisconnected",
+    "DeviceError",
+    "DeviceInfo",
+    "DeviceListing",
+    "DeviceNotFound",
+    "DiscoveredAndroid",
+    "ExecutorRunner",
+    "HostDevice",
+    "IosDevice",
+    "IosListing",
+    "ItemFailure",
+    "LatencyStats",
+    "Measurement",
+    "MeasurementProtocol",
+    "OutputParseError",
+    "PushCache",
+    "PythonRuntimeRunner",
+    "Runner",
+    "RunnerCrashed",
+    "RunnerNotFound",
+    "RunnerOutput",
+    "ShellResult",
+    "StorageFull",
+    "ThermalTimeout",
+    "ThermalZone",
+    "WorkerReport",
+    "discover_devices",
+    "file_sha256",
+    "list_adb_devices",
+    "list_devices",
+    "list_ios_devices",
+    "measure_artifact",
+    "parse_benchmark_model_output",
+    "parse_device_report",
+    "parse_executor_runner_output",
+    "parse_python_runner_output",
+    "read_device_info",
+    "read_temperature_c",
+    "run_workers",
+    "summarize",
+]
