@@ -417,5 +417,6 @@ def _decode_located(text: str) -> ArchSpec:
                     try:
                         decode_block(block)
                     except ArchError as be:
-                        raise ArchError(f"block s{si}.b{bi} {block.strip()!r}: {be}") from None
+                        where = "" if repr(block.strip()) in str(be) else f" {block.strip()!r}"
+                        raise ArchError(f"block s{si}.b{bi}{where}: {be}") from None
         raise
