@@ -22,7 +22,7 @@ Metadata:
 Runners (argv builder + pure parser; binaries come from the user, pushed once, cached by sha256):
     ExecutorRunner(path)          ExecuTorch executor_runner      -> parse_executor_runner_output
     BenchmarkModelRunner(path)    LiteRT benchmark_model          -> parse_benchmark_model_output
-    PythonRuntimeRunner(interpreter="python3")  resources/phonenas_bench_runner.py timing .pte
+    PythonRuntimeRunner(interpreter="python3")  resources/phonenas_bench_runner timing .pte
         (executorch.runtime), .tflite (ai_edge_litert) or .onnx (onnxruntime) on a device with
         Python (host, loopback test phone, Termux)  -> parse_python_runner_output
 

@@ -5,7 +5,7 @@ Three runners, one protocol:
   docs/android_runners.md); per-iteration times from its "Iteration i of n: x ms" log lines.
 - ``BenchmarkModelRunner``: LiteRT/TFLite ``benchmark_model``; it prints only a summary (avg/std/min/
   max), so its samples are per-invocation means.
-- ``PythonRuntimeRunner``: ``resources/phonenas_bench_runner.py`` run by a device-side Python with
+- ``PythonRuntimeRunner``: ``resources/phonenas_bench_runner`` run by a device-side Python with
   executorch / ai_edge_litert / onnxruntime installed (host, loopback phone, Termux).
 
 Parsers are pure functions over the text; they raise ``OutputParseError`` on garbage and never
@@ -36,7 +36,8 @@ __all__ = [
     "parse_python_runner_output",
 ]
 
-PYTHON_RUNNER_SCRIPT = Path(__file__).with_name("resources") / "phonenas_bench_runner.py"
+# Not a .py file on purpose: it imports torch/executorch and runs on the device, never in this package.
+PYTHON_RUNNER_SCRIPT = Path(__file__).with_name("resources") / "phonenas_bench_runner"
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
 
 
@@ -275,7 +276,7 @@ class BenchmarkModelRunner:
 
 # ---- the Python-runtime runner ----------------------------------------------------------------
 def parse_python_runner_output(text: str, *, runs: int | None = None) -> RunnerOutput:
-    """Parse the format documented in ``resources/phonenas_bench_runner.py`` (version 1)."""
+    """Parse the format documented in ``resources/phonenas_bench_runner`` (version 1)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     try:
         start = lines.index("phonenas-bench 1")

@@ -36,6 +36,11 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def _clamp(value: float, sorted_values: Sequence[float]) -> float:
+    """Keep a mean inside [min, max] despite the last-ulp rounding of the division."""
+    return min(max(value, sorted_values[0]), sorted_values[-1])
+
+
 def summarize(samples_ms: Sequence[float], trim_fraction: float = 0.1) -> LatencyStats:
     """Stats of positive, finite samples; ``trim_fraction`` is cut from EACH end for the trimmed mean."""
     if not samples_ms:
@@ -47,7 +52,7 @@ def summarize(samples_ms: Sequence[float], trim_fraction: float = 0.1) -> Latenc
         raise ValueError("trim_fraction must be in [0, 0.5)")
     xs = sorted(float(s) for s in samples_ms)
     n = len(xs)
-    mean = math.fsum(xs) / n
+    mean = _clamp(math.fsum(xs) / n, xs)
     k = int(n * trim_fraction)
     kept = xs[k : n - k] if n - 2 * k > 0 else xs
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
@@ -55,7 +60,7 @@ def summarize(samples_ms: Sequence[float], trim_fraction: float = 0.1) -> Latenc
         n=n,
         mean_ms=mean,
         median_ms=_percentile(xs, 0.5),
-        trimmed_mean_ms=math.fsum(kept) / len(kept),
+        trimmed_mean_ms=_clamp(math.fsum(kept) / len(kept), xs),
         p10_ms=_percentile(xs, 0.1),
         p90_ms=_percentile(xs, 0.9),
         min_ms=xs[0],

@@ -1,0 +1,176 @@
+"""Runner output parsers on recorded output.
+
+Where the samples in data/ come from (no phone is attached to this machine, so they were written
+line for line from the format strings in the tools' sources, with realistic numbers):
+- executor_runner_*.txt: pytorch/executorch examples/portable/executor_runner/executor_runner.cpp
+  ("Model loaded in %f ms.", "Iteration %u of %u: %f ms", "Model executed successfully %u time(s) in
+  %f ms."; older releases print only the total, the oldest only "Model executed successfully.") with
+  the ET_LOG prefix "I 00:00:00.000617 executorch:file.cpp:line] ".
+- benchmark_model_*.txt: google-ai-edge/LiteRT tflite/tools/benchmark/benchmark_model.cc
+  (BenchmarkLoggingListener::OnBenchmarkEnd "Inference timings in us: Init: ..., First inference: ...,
+  Warmup (avg): ..., Inference (avg): ...", and the Stat/StatWithPercentiles::OutputToStream lines
+  "count=.. first=.. curr=.. min=.. max=.. avg=.. std=.. p5=.. median=.. p95=.."); the TF 2.x
+  variant has no "INFO: " prefix and no percentiles, and prints "count=1 curr=..." for one run.
+- python_runner_ok.txt: android_bench/resources/phonenas_bench_runner (our format, version 1).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from android_bench import (
+    BenchmarkModelRunner,
+    ExecutorRunner,
+    OutputParseError,
+    PythonRuntimeRunner,
+    parse_benchmark_model_output,
+    parse_executor_runner_output,
+    parse_python_runner_output,
+)
+
+DATA = Path(__file__).parent / "data"
+
+
+def read(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+def test_executor_runner_iterations_drop_warmup() -> None:
+    out = parse_executor_runner_output(read("executor_runner_iterations.txt"), warmup=3, runs=10)
+    assert out.per_run and out.count == 10
+    assert out.samples_ms[0] == pytest.approx(7.889)
+    assert out.samples_ms[-1] == pytest.approx(7.884)
+    assert out.first_ms == pytest.approx(15.311)
+    assert out.init_ms == pytest.approx(14.942)
+    assert out.mean_ms == pytest.approx(sum(out.samples_ms) / 10)
+    assert out.runtime == "executorch"
+
+
+def test_executor_runner_wrong_run_count_is_an_error() -> None:
+    with pytest.raises(OutputParseError, match="expected 20"):
+        parse_executor_runner_output(read("executor_runner_iterations.txt"), warmup=3, runs=20)
+
+
+def test_executor_runner_total_only_gives_mean() -> None:
+    out = parse_executor_runner_output(read("executor_runner_total_only.txt"))
+    assert not out.per_run
+    assert out.mean_ms == pytest.approx(6.2376)
+    assert out.count == 10
+
+
+@pytest.mark.parametrize("name", ["executor_runner_no_timing.txt", "executor_runner_crash.txt"])
+def test_executor_runner_without_timing_raises(name: str) -> None:
+    with pytest.raises(OutputParseError):
+        parse_executor_runner_output(read(name))
+
+
+def test_executor_runner_truncated_iterations_raise() -> None:
+    text = read("executor_runner_iterations.txt").replace("Iteration 7 of 13: 7.831000 ms", "")
+    with pytest.raises(OutputParseError, match="incomplete"):
+        parse_executor_runner_output(text, warmup=3)
+
+
+def test_executor_runner_zero_time_raises() -> None:
+    text = read("executor_runner_iterations.txt").replace(
+        "Iteration 5 of 13: 7.864000 ms", "Iteration 5 of 13: 0.000000 ms"
+    )
+    with pytest.raises(OutputParseError, match="non-positive"):
+        parse_executor_runner_output(text, warmup=3)
+
+
+def test_benchmark_model_litert() -> None:
+    out = parse_benchmark_model_output(read("benchmark_model_litert.txt"))
+    assert out.mean_ms == pytest.approx(21.3422)
+    assert out.count == 50  # the regular runs, not the 5 warm-up runs
+    assert out.min_ms == pytest.approx(20.988)
+    assert out.max_ms == pytest.approx(22.903)
+    assert out.std_ms == pytest.approx(0.347)
+    assert out.median_ms == pytest.approx(21.257)
+    assert out.init_ms == pytest.approx(31.337)
+    assert out.first_ms == pytest.approx(29.716)
+    assert not out.per_run
+
+
+def test_benchmark_model_tf2_without_percentiles() -> None:
+    out = parse_benchmark_model_output(read("benchmark_model_tf2_no_percentiles.txt"))
+    assert out.mean_ms == pytest.approx(9.85948)
+    assert out.count == 50
+    assert out.median_ms is None
+    assert out.std_ms == pytest.approx(0.246)
+
+
+def test_benchmark_model_failure_raises() -> None:
+    with pytest.raises(OutputParseError, match="Inference timings"):
+        parse_benchmark_model_output(read("benchmark_model_failed.txt"))
+
+
+def test_benchmark_model_zero_average_raises() -> None:
+    text = read("benchmark_model_litert.txt").replace("Inference (avg): 21342.2", "Inference (avg): 0")
+    with pytest.raises(OutputParseError):
+        parse_benchmark_model_output(text)
+
+
+def test_python_runner_format() -> None:
+    out = parse_python_runner_output(read("python_runner_ok.txt"), runs=5)
+    assert out.samples_ms == pytest.approx((0.281044, 0.279871, 0.284402, 0.290113, 0.279030))
+    assert out.runtime == "executorch" and out.runtime_version == "1.5.1"
+    assert out.init_ms == pytest.approx(41.22831)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t.replace("end 5", ""),  # truncated
+        lambda t: t.replace("end 5", "end 6"),  # count mismatch
+        lambda t: t.replace("run_ms 0.279030", "run_ms nan"),
+        lambda t: t.replace("run_ms 0.279030", "run_ms -1"),
+        lambda t: t.replace("run_ms 0.279030", "run_ms 0.2x"),
+        lambda t: t.replace("phonenas-bench 1", "something else"),
+    ],
+)
+def test_python_runner_garbage_raises(mutate) -> None:
+    with pytest.raises(OutputParseError):
+        parse_python_runner_output(mutate(read("python_runner_ok.txt")), runs=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400))
+def test_parsers_never_return_non_positive(text: str) -> None:
+    for parse in (
+        lambda t: parse_executor_runner_output(t),
+        parse_benchmark_model_output,
+        lambda t: parse_python_runner_output(t),
+    ):
+        try:
+            out = parse(text)
+        except OutputParseError:
+            continue
+        assert math.isfinite(out.mean_ms) and out.mean_ms > 0
+
+
+def test_runner_argv() -> None:
+    et = ExecutorRunner(Path("/x/executor_runner"))
+    assert et.argv("/d/er", "/d/m.pte", warmup=3, runs=10, threads=2) == [
+        "/d/er",
+        "--model_path=/d/m.pte",
+        "--num_executions=13",
+        "--cpu_threads=2",
+    ]
+    bm = BenchmarkModelRunner(Path("/x/benchmark_model"))
+    argv = bm.argv("/d/bm", "/d/m.tflite", warmup=5, runs=50, threads=1)
+    assert argv[:2] == ["/d/bm", "--graph=/d/m.tflite"]
+    assert "--num_runs=50" in argv and "--warmup_runs=5" in argv and "--num_threads=1" in argv
+    py = PythonRuntimeRunner()
+    assert py.argv("/d/r.py", "/d/m.onnx", warmup=1, runs=2, threads=1)[:3] == [
+        "python3",
+        "/d/r.py",
+        "/d/m.onnx",
+    ]
+    assert py.runtime_for(Path("a.tflite")) == "litert"
+    with pytest.raises(ValueError):
+        py.runtime_for(Path("a.mlpackage"))
