@@ -1,0 +1,148 @@
+"""Boundary correction: what a layer pays only because it was timed on its own.
+
+A layer timed alone pays one runtime invocation (``call_ms``) and moves its input and output across
+the runtime boundary (layout conversion / copies, ``io_ms_per_melem`` per million elements). Inside
+a whole model the invocation is paid once and inner tensors never cross the boundary, so::
+
+    cost(layer) = measured(layer) - call_ms - io_ms_per_melem * (inner boundary elements) / 1e6
+    latency(arch) = sum cost(layer) + call_ms
+
+where the stem keeps its input and the head its output (the whole model moves those too). The two
+coefficients are fitted per context by weighted least squares (relative error) on whole models
+measured on the same runtime (:func:`fit_correction`), and stored next to the LUT with the data they
+were fitted on. ``Correction.none()`` is the plain sum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from latency.keys import Context
+from search.arch import LayerKind, LayerShape
+
+
+@dataclass(frozen=True)
+class CalibrationModel:
+    """A whole model measured for the fit: its arch string, the LUT entries of its layers and its latency."""
+
+    arch: str
+    whole_ms: float
+    entries_ms: tuple[float, ...]
+    inner_melems: float  # sum over layers of boundary elements (millions) per the rule above
+    n_layers: int  # measured (non-skip) layers
+
+
+@dataclass(frozen=True)
+class Correction:
+    call_ms: float = 0.0
+    io_ms_per_melem: float = 0.0
+    method: str = "none"
+    models: tuple[CalibrationModel, ...] = field(default=(), compare=False)
+
+    @staticmethod
+    def none() -> Correction:
+        return Correction()
+
+    def boundary_ms(self, layer: LayerShape) -> float:
+        return self.call_ms + self.io_ms_per_melem * inner_melems(layer)
+
+    def layer_cost_ms(self, layer: LayerShape, measured_ms: float) -> float:
+        return max(measured_ms - self.boundary_ms(layer), 0.0)
+
+    def model_overhead_ms(self) -> float:
+        return self.call_ms
+
+    # ---- persistence (next to the LUT parts; atomic)
+    @staticmethod
+    def path(root: str | Path, context: Context) -> Path:
+        return Path(root) / "corrections" / f"{context.digest()}.json"
+
+    def save(self, root: str | Path, context: Context) -> Path:
+        path = self.path(root, context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"context": context.as_row(), **asdict(self)}
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, path)
+        return path
+
+    @staticmethod
+    def load(root: str | Path, context: Context) -> Correction | None:
+        path = Correction.path(root, context)
+        if not path.exists():
+            return None
+        try:
+            d = json.loads(path.read_text())
+            models = tuple(
+                CalibrationModel(
+                    m["arch"], m["whole_ms"], tuple(m["entries_ms"]), m["inner_melems"], m["n_layers"]
+                )
+                for m in d["models"]
+            )
+            return Correction(float(d["call_ms"]), float(d["io_ms_per_melem"]), str(d["method"]), models)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(
+                f"correction file {path} is damaged ({e}); delete it and re-run `phonenas lut validate`"
+            ) from e
+
+
+def inner_melems(layer: LayerShape) -> float:
+    """Elements (millions) this layer moves across the runtime boundary only because it runs alone."""
+    elems = 0
+    if layer.kind is not LayerKind.STEM:
+        elems += layer.in_ch * layer.in_hw * layer.in_hw
+    if layer.kind is not LayerKind.HEAD:
+        elems += layer.out_ch * layer.out_hw * layer.out_hw
+    return elems / 1e6
+
+
+def calibration_model(
+    arch: str, layers: Sequence[LayerShape], entries_ms: Sequence[float], whole_ms: float
+) -> CalibrationModel:
+    """Bundle a measured whole model with the LUT entries of its (non-skip) ``layers``."""
+    measured = [la for la in layers if la.kind is not LayerKind.SKIP]
+    if len(measured) != len(entries_ms):
+        raise ValueError("one entry per non-skip layer is needed")
+    return CalibrationModel(
+        arch,
+        float(whole_ms),
+        tuple(map(float, entries_ms)),
+        sum(inner_melems(la) for la in measured),
+        len(measured),
+    )
+
+
+def fit_correction(models: Sequence[CalibrationModel]) -> Correction:
+    """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems.
+
+    Both coefficients are constrained to be >= 0 (a negative boundary cost has no physical meaning);
+    when the unconstrained fit breaks that, the offending coefficient is fixed at 0 and the other refit.
+    """
+    if len(models) < 2:
+        raise ValueError("fitting a correction needs at least 2 whole-model measurements")
+    y = np.array([sum(m.entries_ms) - m.whole_ms for m in models])
+    a = np.array([[m.n_layers - 1, m.inner_melems] for m in models], dtype=np.float64)
+    w = 1.0 / np.array([m.whole_ms for m in models])
+    coef = _nnls2(a * w[:, None], y * w)
+    return Correction(float(coef[0]), float(coef[1]), f"fitted on {len(models)} whole models", tuple(models))
+
+
+def _nnls2(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    best, best_err = np.zeros(2), float(np.sum(y**2))
+    for cols in ((0, 1), (0,), (1,)):
+        sol, *_ = np.linalg.lstsq(a[:, cols], y, rcond=None)
+        if np.any(sol < 0):
+            continue
+        coef = np.zeros(2)
+        coef[list(cols)] = sol
+        err = float(np.sum((a @ coef - y) ** 2))
+        if err < best_err:
+            best, best_err = coef, err
+    return best

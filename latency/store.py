@@ -1,0 +1,278 @@
+"""The LUT store: append-only parquet part files in one directory, read back as a pandas DataFrame.
+
+Every :meth:`LUTStore.append` writes one new ``part-*.parquet`` file atomically (temp file +
+``os.replace``), so killing a collection at any point loses at most the row being measured and never
+leaves a half-written part. Reading concatenates all parts and drops duplicates (same ``row_id``
+after an interrupted :meth:`compact`; same context + key when two workers raced: the earliest row
+wins). A part that cannot be read raises :class:`LUTStoreError` naming the file; nothing is skipped
+silently. Appends are safe from several threads of one process and from several processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from latency.keys import BLOCK_FIELDS, CONTEXT_FIELDS, BlockKey, Context
+from latency.stats import LatencyStats
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ENTRY_LAYER = "layer"
+ENTRY_OVERHEAD = "overhead"
+
+PROVENANCE_FIELDS = ("device_model", "device_soc", "os", "affinity", "toolchain", "protocol", "host")
+STAT_FIELDS = ("n", "median_ms", "trimmed_mean_ms", "p10_ms", "p90_ms", "std_ms", "min_ms")
+COLUMNS: tuple[str, ...] = (
+    "schema_version",
+    "row_id",
+    "timestamp",
+    "entry",
+    *CONTEXT_FIELDS,
+    *BLOCK_FIELDS,
+    *STAT_FIELDS,
+    "samples_ms",
+    *PROVENANCE_FIELDS,
+)
+ID_FIELDS: tuple[str, ...] = ("entry", *CONTEXT_FIELDS, *BLOCK_FIELDS)
+
+
+class LUTStoreError(RuntimeError):
+    """The store on disk is unreadable or from an incompatible schema; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who measured an entry, on what, with which toolchain and protocol."""
+
+    device_model: str = ""
+    device_soc: str = ""
+    os: str = ""
+    affinity: str = ""
+    toolchain: Mapping[str, str] = field(default_factory=dict)
+    protocol: Mapping[str, object] = field(default_factory=dict)
+    host: str = ""
+
+    def as_row(self) -> dict[str, str]:
+        return {
+            "device_model": self.device_model,
+            "device_soc": self.device_soc,
+            "os": self.os,
+            "affinity": self.affinity,
+            "toolchain": json.dumps(dict(self.toolchain), sort_keys=True),
+            "protocol": json.dumps(dict(self.protocol), sort_keys=True),
+            "host": self.host,
+        }
+
+
+def make_row(
+    context: Context,
+    key: BlockKey,
+    stats: LatencyStats,
+    samples_ms: Sequence[float],
+    provenance: Provenance,
+    entry: str = ENTRY_LAYER,
+) -> dict[str, object]:
+    """One store row: identity (entry, context, key), summary stats, raw samples and provenance."""
+    if entry not in (ENTRY_LAYER, ENTRY_OVERHEAD):
+        raise ValueError(f"entry must be {ENTRY_LAYER!r} or {ENTRY_OVERHEAD!r}, got {entry!r}")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "row_id": uuid.uuid4().hex,
+        "timestamp": time.time(),
+        "entry": entry,
+        **context.as_row(),
+        **key.as_row(),
+        **stats.as_row(),
+        "samples_ms": [float(s) for s in samples_ms],
+        **provenance.as_row(),
+    }
+
+
+def row_identity(row: Mapping[str, object]) -> tuple[str, Context, BlockKey]:
+    ctx = Context(**{f: _py(row[f]) for f in CONTEXT_FIELDS})  # type: ignore[arg-type]
+    key = BlockKey(**{f: _py(row[f]) for f in BLOCK_FIELDS})  # type: ignore[arg-type]
+    return str(row["entry"]), ctx, key
+
+
+def _py(v: object) -> object:
+    return v.item() if hasattr(v, "item") else v
+
+
+class LUTStore:
+    """A directory of parquet parts; one row per (entry, context, key)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise LUTStoreError(
+                f"LUT store {self.root} is a file; pass a directory (parts are written inside it)"
+            )
+        self._lock = threading.Lock()
+        self._frame: pd.DataFrame | None = None
+        self._ids: set[tuple[str, Context, BlockKey]] = set()
+        self._seen_parts: set[str] = set()
+
+    # ---- reading
+    def parts(self) -> list[Path]:
+        return sorted(self.root.glob("part-*.parquet")) if self.root.is_dir() else []
+
+    def frame(self, refresh: bool = True) -> pd.DataFrame:
+        """All rows (deduplicated), reading any parts written since the last call when ``refresh``."""
+        with self._lock:
+            if self._frame is None or refresh:
+                self._load_new_parts()
+            assert self._frame is not None
+            return self._frame.copy()
+
+    def _load_new_parts(self) -> None:
+        new = [p for p in self.parts() if p.name not in self._seen_parts]
+        frames = [] if self._frame is None else [self._frame]
+        for p in new:
+            frames.append(_read_part(p))
+            self._seen_parts.add(p.name)
+        if not frames:
+            self._frame = _typed(pd.DataFrame({c: [] for c in COLUMNS}))
+            return
+        df = _typed(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True))
+        df = df.drop_duplicates("row_id").sort_values(["timestamp", "row_id"], kind="stable")
+        df = df.drop_duplicates(list(ID_FIELDS), keep="first").reset_index(drop=True)
+        self._frame = df
+        self._ids = {row_identity(r) for r in df[list(ID_FIELDS)].to_dict("records")}
+
+    def identities(self, refresh: bool = True) -> set[tuple[str, Context, BlockKey]]:
+        self.frame(refresh=refresh)
+        with self._lock:
+            return set(self._ids)
+
+    def has(self, context: Context, key: BlockKey, entry: str = ENTRY_LAYER) -> bool:
+        with self._lock:
+            if self._frame is None:
+                self._load_new_parts()
+            return (entry, context, key) in self._ids
+
+    def contexts(self) -> list[Context]:
+        return sorted({ctx for _, ctx, _ in self.identities()})
+
+    # ---- writing
+    def append(self, rows: Iterable[Mapping[str, object]]) -> Path | None:
+        """Write ``rows`` as one new part file, atomically. Returns the part path (None if no rows)."""
+        rows = [dict(r) for r in rows]
+        if not rows:
+            return None
+        for r in rows:
+            missing = [c for c in COLUMNS if c not in r]
+            if missing:
+                raise ValueError(f"LUT row misses columns {missing}")
+        df = pd.DataFrame(rows, columns=list(COLUMNS))
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        path = _atomic_write_parquet(df, self.root / name)
+        with self._lock:
+            if self._frame is not None:
+                merged = (
+                    pd.concat([self._frame, _typed(df)], ignore_index=True)
+                    if len(self._frame)
+                    else _typed(df)
+                )
+                self._frame = merged.drop_duplicates(list(ID_FIELDS), keep="first").reset_index(drop=True)
+                self._ids |= {row_identity(r) for r in df[list(ID_FIELDS)].to_dict("records")}
+                self._seen_parts.add(path.name)
+        return path
+
+    def compact(self) -> Path | None:
+        """Merge all parts into one (crash-safe: the merged part lands before the old ones go)."""
+        with self._lock:
+            self._load_new_parts()
+            old = [self.root / n for n in sorted(self._seen_parts)]
+            assert self._frame is not None
+            if len(old) <= 1:
+                return old[0] if old else None
+            df = self._frame
+        name = f"part-{time.time_ns():020d}-{os.getpid()}-compact.parquet"
+        path = _atomic_write_parquet(df, self.root / name)
+        with self._lock:
+            for p in old:
+                p.unlink(missing_ok=True)
+                self._seen_parts.discard(p.name)
+            self._seen_parts.add(path.name)
+        return path
+
+    def export_csv(self, path: str | Path) -> Path:
+        """All rows as CSV (raw samples as a JSON list), for spreadsheets and other tools."""
+        df = self.frame()
+        df["samples_ms"] = [json.dumps(list(map(float, s))) for s in df["samples_ms"]]
+        out = Path(path)
+        tmp = out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+        return out
+
+
+_INT_COLUMNS = (
+    "schema_version",
+    "threads",
+    "kernel",
+    "in_ch",
+    "mid_ch",
+    "out_ch",
+    "in_hw",
+    "stride",
+    "hidden_ch",
+    "n",
+)
+_FLOAT_COLUMNS = ("timestamp", *STAT_FIELDS[1:])
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Fixed column dtypes whatever the parts held (an empty store has the same dtypes as a full one)."""
+    df = df.copy()
+    for c in COLUMNS:
+        if c in _INT_COLUMNS:
+            df[c] = df[c].astype("int64")
+        elif c in _FLOAT_COLUMNS:
+            df[c] = df[c].astype("float64")
+        elif c == "se":
+            df[c] = df[c].astype("bool")
+        elif c != "samples_ms":
+            df[c] = df[c].astype("object")
+    return df
+
+
+def _atomic_write_parquet(df: pd.DataFrame, path: Path) -> Path:
+    tmp = path.with_name(f".tmp-{path.name}")
+    df.to_parquet(tmp, index=False)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # noqa: BLE001 - any reader failure means a damaged file
+        raise LUTStoreError(
+            f"LUT part {path} is unreadable ({type(e).__name__}: {e}); move it out of the store to keep "
+            "the other parts (its rows will be re-measured)"
+        ) from e
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise LUTStoreError(f"LUT part {path} lacks columns {missing}; it is not a PhoneNAS LUT part")
+    versions = set(df["schema_version"].unique().tolist())
+    if versions - {SCHEMA_VERSION}:
+        raise LUTStoreError(
+            f"LUT part {path} has schema version(s) {sorted(versions)}, this PhoneNAS reads {SCHEMA_VERSION}; "
+            "re-collect into a new store directory"
+        )
+    return df[list(COLUMNS)]

@@ -1,0 +1,85 @@
+"""In-process timing on the host: warm-up, adaptive timed runs, CPU affinity, optional cool-down.
+
+Wraps anything with ``run(np.ndarray)`` (a deploy ``Runner``) or any zero-argument callable. Samples
+are ``time.perf_counter_ns`` deltas of single invocations, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from latency.stats import median_is_stable
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    """How one artifact is timed.
+
+    ``min_runs`` timed runs always; then batches of ``batch`` until the median's 95% CI half-width is
+    within ``rel_ci`` of the median, ``max_runs`` is reached or ``max_time_s`` has elapsed (whichever
+    first). ``cooldown_s`` sleeps before warm-up (thermal hygiene on phones; 0 on the host).
+    """
+
+    warmup: int = 10
+    min_runs: int = 30
+    max_runs: int = 300
+    batch: int = 10
+    rel_ci: float = 0.01
+    max_time_s: float = 1.0
+    cooldown_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.min_runs < 1 or self.max_runs < self.min_runs or self.batch < 1:
+            raise ValueError(f"inconsistent timing protocol {self}")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def time_callable(fn: Callable[[], object], protocol: TimingProtocol) -> list[float]:
+    """Warm up, then time single calls of ``fn`` under ``protocol``; returns samples in ms."""
+    if protocol.cooldown_s > 0:
+        time.sleep(protocol.cooldown_s)
+    for _ in range(protocol.warmup):
+        fn()
+    samples: list[float] = []
+    clock = time.perf_counter_ns
+    deadline = time.monotonic() + protocol.max_time_s
+    while len(samples) < protocol.max_runs:
+        n = protocol.min_runs if not samples else min(protocol.batch, protocol.max_runs - len(samples))
+        for _ in range(n):
+            t0 = clock()
+            fn()
+            samples.append((clock() - t0) / 1e6)
+        if len(samples) >= protocol.min_runs and (
+            median_is_stable(samples, protocol.rel_ci) or time.monotonic() > deadline
+        ):
+            break
+    return samples
+
+
+@contextmanager
+def pinned(cpus: set[int] | None) -> Iterator[set[int] | None]:
+    """Pin this process to ``cpus`` for the duration (Linux); yields the affinity actually in force."""
+    if not hasattr(os, "sched_setaffinity"):
+        if cpus:
+            raise RuntimeError("CPU pinning needs Linux (os.sched_setaffinity); drop --cpus on this OS")
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    if cpus:
+        unknown = set(cpus) - before
+        if unknown:
+            raise ValueError(
+                f"CPUs {sorted(unknown)} are not available to this process (have {sorted(before)})"
+            )
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield os.sched_getaffinity(0)
+    finally:
+        if cpus:
+            os.sched_setaffinity(0, before)

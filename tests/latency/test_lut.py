@@ -1,0 +1,93 @@
+import pytest
+from lut_fakes import fake_row, small_arch
+
+from latency.correction import Correction, calibration_model, fit_correction
+from latency.cost import LUTCost
+from latency.keys import BlockKey, keys_from_archs
+from latency.lut import LUT, MissingEntriesError
+from latency.store import LUTStore
+from search.arch import LayerKind, profile_arch
+from search.cost import CostModel, arch_cost
+
+
+def _lut(ctx, archs, ms=lambda k: 0.01 * (k.in_ch + k.out_ch), drop=()):
+    entries = {k: ms(k) for k in keys_from_archs(archs) if k not in drop}
+    return LUT(ctx, entries)
+
+
+def test_plain_sum_and_breakdown(ctx):
+    arch = small_arch()
+    lut = _lut(ctx, [arch])
+    pred = lut.predict(arch)
+    layers = profile_arch(arch).layers
+    expected = sum(0.01 * (la.in_ch + la.out_ch) for la in layers if la.kind is not LayerKind.SKIP)
+    assert pred.latency_ms == pytest.approx(expected)
+    assert [c.name for c in pred.layers] == [la.name for la in layers]
+    skip = [c for c in pred.layers if c.key.kind is LayerKind.SKIP][0]
+    assert skip.cost_ms == 0 and skip.source == "identity"
+
+
+def test_missing_keys_listed_all_at_once(ctx):
+    arch = small_arch()
+    keys = keys_from_archs([arch])
+    lut = _lut(ctx, [arch], drop=keys[1:3])
+    with pytest.raises(MissingEntriesError) as e:
+        lut.predict(arch)
+    assert set(e.value.keys) == set(keys[1:3])
+    assert "2 layer(s) missing" in str(e.value)
+
+
+def test_interpolation_is_flagged(ctx):
+    a, b, c = small_arch(24), small_arch(40), small_arch(32)
+    lut = _lut(ctx, [a, b])
+    pred = lut.predict(c, interpolate=True)
+    assert pred.interpolated
+    interp = [x for x in pred.layers if x.source == "interpolated"]
+    assert interp and all(x.measured_ms > 0 for x in interp)
+    # 32 lies between 24 and 40 and the fake latency is linear in channels
+    exact = _lut(ctx, [c]).predict(c)
+    assert pred.latency_ms == pytest.approx(exact.latency_ms, rel=0.15)
+
+
+def test_lutcost_matches_direct_sums_and_protocol(tmp_path, ctx):
+    arch = small_arch()
+    store = LUTStore(tmp_path)
+    store.append([fake_row(ctx, k, 0.01 * k.out_ch) for k in keys_from_archs([arch])])
+    cost = LUTCost(store, ctx)
+    assert isinstance(cost, CostModel)
+    layers = profile_arch(arch).layers
+    direct = [0.01 * la.out_ch if la.kind is not LayerKind.SKIP else 0.0 for la in layers]
+    assert cost.layer_costs(layers) == pytest.approx(direct)
+    assert arch_cost(cost, arch) == pytest.approx(sum(direct))
+    missing = BlockKey("ir", 7, 16, 96, 24, 16, 2, False, "relu").to_layer("x")
+    with pytest.raises(MissingEntriesError):
+        cost.layer_costs([*layers, missing])
+
+
+def test_correction_fit_recovers_known_boundary_costs(ctx):
+    call, io = 0.005, 0.4  # ms, ms per million boundary elements
+    true = Correction(call, io, "truth")
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.02 + 1e-4 * k.to_layer().macs / 1e3)
+    models = []
+    for arch in archs:
+        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
+        entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
+        whole = sum(true.layer_cost_ms(la, e) for la, e in zip(layers, entries, strict=True)) + call
+        models.append(calibration_model("x", layers, entries, whole))
+    fit = fit_correction(models)
+    assert fit.call_ms == pytest.approx(call, rel=1e-6)
+    assert fit.io_ms_per_melem == pytest.approx(io, rel=1e-6)
+    corrected = LUT(ctx, lut.entries, correction=fit)
+    assert corrected.predict(archs[3]).latency_ms == pytest.approx(models[3].whole_ms)
+    assert corrected.predict(archs[3]).plain_sum_ms > models[3].whole_ms
+
+
+def test_correction_persists_next_to_store(tmp_path, ctx):
+    c = Correction(0.01, 0.2, "fitted on 2 whole models")
+    c.save(tmp_path, ctx)
+    back = Correction.load(tmp_path, ctx)
+    assert back == c
+    Correction.path(tmp_path, ctx).write_text("{not json")
+    with pytest.raises(ValueError, match="damaged"):
+        Correction.load(tmp_path, ctx)
