@@ -50,7 +50,8 @@ class DeviceError(RuntimeError):
         if self.device_id:
             parts.append(f"device={self.device_id}")
         if self.cmd:
-            parts.append("cmd=" + " ".join(self.cmd))
+            cmd = " ".join(self.cmd).replace("\n", " ")
+            parts.append("cmd=" + (cmd if len(cmd) <= 200 else cmd[:197] + "..."))
         if self.rc is not None:
             parts.append(f"rc={self.rc}")
         if self.stderr.strip():

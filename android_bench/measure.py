@@ -232,6 +232,9 @@ def measure_artifact(
                 device, runner, artifact, artifact_sha, runner_sha, protocol, info, cache, retries, sleep
             )
         except DeviceError as exc:
+            if isinstance(exc, CommandTimeout):
+                # the runner's blob dir is in the argv of whatever hung (binary or script path)
+                _best_effort_kill(device, f"{device.work_dir}/blobs/{runner_sha[:24]}")
             if not exc.transient or retries >= protocol.max_retries:
                 raise
             delay = protocol.backoff_s * (2**retries)
@@ -241,9 +244,6 @@ def measure_artifact(
             if isinstance(exc, DeviceDisconnected):
                 cache.forget(device.id)
                 device.recover(protocol.recover_timeout_s)
-            elif isinstance(exc, CommandTimeout):
-                # the runner's blob dir is in the argv of whatever hung (binary or script path)
-                _best_effort_kill(device, f"{device.work_dir}/blobs/{runner_sha[:24]}")
 
 
 def _measure_once(

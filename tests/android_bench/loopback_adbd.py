@@ -313,6 +313,10 @@ class LoopbackAdbd:
     def stop(self) -> None:
         self._stopping = True
         if self._listener is not None:
+            try:  # wakes the thread blocked in accept(); close() alone leaves the port listening
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
         self.drop_connections()
 

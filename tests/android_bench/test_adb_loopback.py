@@ -1,0 +1,144 @@
+"""AdbDevice end to end: adbutils -> real adb server -> loopback adbd (wire protocol) -> this host."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from conftest import Phone
+
+from android_bench import (
+    AdbDevice,
+    CommandTimeout,
+    DeviceNotFound,
+    MeasurementProtocol,
+    PushCache,
+    PythonRuntimeRunner,
+    discover_devices,
+    list_adb_devices,
+    list_devices,
+    measure_artifact,
+    read_device_info,
+)
+
+
+def test_shell_v2_exit_codes_and_streams(phone: Phone) -> None:
+    r = phone.device.shell(["sh", "-c", "echo out; echo err >&2; exit 42"], timeout_s=10)
+    assert (r.rc, r.stdout, r.stderr) == (42, "out\n", "err\n")
+    tricky = ["printf", "%s|", "a b", "it's", '"q"', "$HOME", "; rm -rf /"]
+    assert phone.device.shell(tricky).stdout == 'a b|it\'s|"q"|$HOME|; rm -rf /|'
+    assert phone.device.shell(["/no/such/binary"]).rc == 127
+
+
+def test_big_output_is_streamed_completely(phone: Phone) -> None:
+    r = phone.device.shell(["sh", "-c", "yes 0123456789abcdef | head -c 3000000"], timeout_s=30)
+    assert r.rc == 0 and len(r.stdout) == 3_000_000
+
+
+def test_timeout_raises_and_kills_on_device(phone: Phone) -> None:
+    marker = "/data/local/tmp/hang-survived"
+    with pytest.raises(CommandTimeout) as exc:
+        phone.device.shell(["sh", "-c", f"sleep 3; touch {marker}"], timeout_s=0.5)
+    assert exc.value.device_id == phone.adbd.serial
+    import time
+
+    time.sleep(3.3)
+    assert phone.device.shell(["ls", marker]).rc != 0  # the hung command was killed with its stream
+    assert phone.device.shell(["echo", "still usable"]).stdout == "still usable\n"
+
+
+def test_push_pull_roundtrip(phone: Phone, tmp_path: Path) -> None:
+    payload = os.urandom(1_500_000)
+    src = tmp_path / "blob.bin"
+    src.write_bytes(payload)
+    phone.device.shell(["mkdir", "-p", "/data/local/tmp/x"]).check()
+    phone.device.push(src, "/data/local/tmp/x/blob.bin")
+    assert (phone.root / "data/local/tmp/x/blob.bin").read_bytes() == payload
+    remote_sha = phone.device.shell(["sha256sum", "/data/local/tmp/x/blob.bin"]).stdout.split()[0]
+    assert remote_sha == hashlib.sha256(payload).hexdigest()
+    back = tmp_path / "back.bin"
+    phone.device.pull("/data/local/tmp/x/blob.bin", back)
+    assert back.read_bytes() == payload
+
+
+def test_device_info_over_adb(phone: Phone) -> None:
+    info = read_device_info(phone.device)
+    assert info.device_id == phone.adbd.serial
+    assert info.model == "Loopback Phone" and info.soc == "LB-2" and info.os_version == "14"
+    assert info.num_cores == 2 and info.max_freq_khz == (1_800_000, 2_800_000)
+    assert info.big_core_mask == 0b10 and info.governor == "schedutil"
+    assert info.cpu_temp_c == pytest.approx(40.25)
+    assert info.battery_temp_c == pytest.approx(29.1)
+
+
+def test_discovery(phone: Phone) -> None:
+    port = phone.server.port
+    assert phone.adbd.serial in [d.id for d in discover_devices(port=port)]
+    assert any(e.serial == phone.adbd.serial and e.state == "device" for e in list_adb_devices(port=port))
+    listing = list_devices(port=port, include_ios=False)
+    (entry,) = [a for a in listing.android if a.serial == phone.adbd.serial]
+    assert entry.info is not None and entry.info.model == "Loopback Phone"
+
+
+def test_no_server_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DeviceNotFound, match="adb server"):
+        list_adb_devices(port=port)
+
+
+def test_unknown_serial_is_disconnected(phone: Phone) -> None:
+    from android_bench import DeviceDisconnected
+
+    ghost = AdbDevice("127.0.0.1:1", port=phone.server.port)
+    with pytest.raises(DeviceDisconnected):
+        ghost.shell(["true"])
+
+
+@pytest.mark.slow
+def test_block_timed_through_host_runtime_over_adb(phone: Phone, tmp_path: Path) -> None:
+    """A real ExecuTorch (XNNPACK) block, pushed over adb sync and timed by the python runner."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    block = torch.nn.Sequential(
+        torch.nn.Conv2d(16, 32, 1), torch.nn.Hardswish(), torch.nn.Conv2d(32, 32, 3, padding=1, groups=32)
+    ).eval()
+    ep = torch.export.export(block, (torch.randn(1, 16, 28, 28),))
+    pte = tmp_path / "ir_block.pte"
+    pte.write_bytes(
+        to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+    )
+
+    protocol = MeasurementProtocol(warmup=3, runs=15, cooldown_s=0, max_temp_c=60.0, cv_threshold=0.5)
+    cache = PushCache()
+    m = measure_artifact(phone.device, PythonRuntimeRunner(), pte, protocol, cache=cache)
+    assert m.device_id == phone.adbd.serial
+    assert m.runtime == "executorch" and m.runtime_version
+    assert m.sample_kind == "per_run" and len(m.samples_ms) == 15 and min(m.samples_ms) > 0
+    assert m.core_mask == 0b10 and m.governor == "schedutil"
+    assert m.temp_before_c == pytest.approx(40.25)
+    blobs = list((phone.root / "data/local/tmp/phonenas/blobs").rglob("ir_block.pte"))
+    assert len(blobs) == 1 and blobs[0].read_bytes() == pte.read_bytes()
+    # second item on the same device: nothing is pushed again (hash cache), the device is re-timed
+    mtime = blobs[0].stat().st_mtime_ns
+    m2 = measure_artifact(phone.device, PythonRuntimeRunner(), pte, protocol, cache=PushCache())
+    assert blobs[0].stat().st_mtime_ns == mtime and len(m2.samples_ms) == 15
+
+
+@pytest.mark.slow
+def test_onnx_block_over_adb(phone: Phone, tmp_path: Path) -> None:
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU()).eval()
+    path = tmp_path / "block.onnx"
+    torch.onnx.export(model, (torch.randn(1, 8, 16, 16),), str(path), dynamo=False)
+    protocol = MeasurementProtocol(warmup=2, runs=10, cooldown_s=0, max_temp_c=None, cv_threshold=1.0)
+    m = measure_artifact(phone.device, PythonRuntimeRunner(), path, protocol)
+    assert m.runtime == "onnxruntime" and len(m.samples_ms) == 10

@@ -1,0 +1,165 @@
+"""Fault injection through the loopback adbd: dropped links, reboots, hangs, crashes, garbage, ENOSPC.
+
+Each fault must surface as a typed error or be survived by retry/reconnect, and a LUT-style run over
+several items/devices must keep every measurement it already made.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Phone
+from fake_runners import CRASH, GARBAGE, HANG, STEADY, script_runner
+
+from android_bench import (
+    CommandTimeout,
+    DeviceDisconnected,
+    MeasurementProtocol,
+    OutputParseError,
+    PushCache,
+    RunnerCrashed,
+    StorageFull,
+    measure_artifact,
+    read_device_info,
+    run_workers,
+)
+
+
+def proto(**kw) -> MeasurementProtocol:
+    base = dict(
+        warmup=0,
+        runs=5,
+        cooldown_s=0,
+        max_temp_c=None,
+        backoff_s=0.05,
+        max_retries=2,
+        run_timeout_s=20,
+        recover_timeout_s=15,
+    )
+    base.update(kw)
+    return MeasurementProtocol(**base)
+
+
+def artifact(tmp: Path, name: str = "block.bin", size: int = 400_000) -> Path:
+    p = tmp / name
+    p.write_bytes(os.urandom(size))
+    return p
+
+
+def test_connection_dropped_mid_push_is_retried(phone: Phone, tmp_path: Path) -> None:
+    runner = script_runner(tmp_path, "r.sh", STEADY)
+    art = artifact(tmp_path)
+    phone.adbd.faults.drop_push_after_bytes = 150_000
+    m = measure_artifact(phone.device, runner, art, proto())
+    assert phone.adbd.faults.pushes_dropped == 1
+    assert m.retries == 1 and len(m.samples_ms) == 5
+    blobs = [p for p in (phone.root / "data/local/tmp/phonenas/blobs").rglob("*") if p.is_file()]
+    assert sorted(p.name for p in blobs) == ["block.bin", "r.sh"]  # no half-written leftovers
+    assert next(p for p in blobs if p.name == "block.bin").read_bytes() == art.read_bytes()
+
+
+def test_drop_without_retries_is_typed(phone: Phone, tmp_path: Path) -> None:
+    phone.adbd.faults.drop_push_after_bytes = 10_000
+    with pytest.raises(DeviceDisconnected) as exc:
+        measure_artifact(
+            phone.device, script_runner(tmp_path, "r.sh", STEADY), artifact(tmp_path), proto(max_retries=0)
+        )
+    assert exc.value.device_id == phone.adbd.serial and exc.value.cmd[0] in ("push", "shell")
+
+
+def test_hung_runner_times_out_and_is_killed(phone: Phone, tmp_path: Path) -> None:
+    runner = script_runner(tmp_path, "hang.sh", HANG)
+    t0 = time.monotonic()
+    with pytest.raises(CommandTimeout) as exc:
+        measure_artifact(phone.device, runner, artifact(tmp_path), proto(run_timeout_s=1.0, max_retries=1))
+    assert time.monotonic() - t0 < 15
+    assert exc.value.cmd[-1] == "5" and "hang.sh" in exc.value.cmd[-3]
+    time.sleep(0.5)
+    alive = phone.device.shell(["pgrep", "-f", "[h]ang.sh"])  # [h]: not the pgrep itself
+    assert alive.stdout.strip() == "", "the hung runner is still running on the device"
+
+
+def test_crashing_runner(phone: Phone, tmp_path: Path) -> None:
+    with pytest.raises(RunnerCrashed) as exc:
+        measure_artifact(
+            phone.device, script_runner(tmp_path, "crash.sh", CRASH), artifact(tmp_path), proto()
+        )
+    assert exc.value.rc == 139 and "Segmentation fault" in exc.value.stderr
+
+
+def test_garbage_output(phone: Phone, tmp_path: Path) -> None:
+    with pytest.raises(OutputParseError) as exc:
+        measure_artifact(
+            phone.device, script_runner(tmp_path, "garbage.sh", GARBAGE), artifact(tmp_path), proto()
+        )
+    assert exc.value.rc == 0 and exc.value.device_id == phone.adbd.serial
+
+
+def test_full_storage_is_storage_full_and_not_retried(phone: Phone, tmp_path: Path) -> None:
+    phone.adbd.faults.storage_quota_bytes = 100_000
+    t0 = time.monotonic()
+    with pytest.raises(StorageFull) as exc:
+        measure_artifact(
+            phone.device, script_runner(tmp_path, "r.sh", STEADY), artifact(tmp_path), proto(backoff_s=5)
+        )
+    assert time.monotonic() - t0 < 5  # raised at once, no backoff
+    assert "No space left on device" in exc.value.stderr
+    leftovers = [p.name for p in (phone.root / "data/local/tmp").rglob("*") if p.is_file()]
+    assert "block.bin" not in leftovers
+
+
+def test_reboot_mid_run_keeps_measured_items(phone: Phone, tmp_path: Path) -> None:
+    runner = script_runner(tmp_path, "r.sh", STEADY)
+    items = [artifact(tmp_path, f"b{i}.bin", 50_000) for i in range(4)]
+    info = read_device_info(phone.device)
+    cache = PushCache()
+    lut: list[tuple[str, str, float]] = []
+
+    def measure(device, item: Path):
+        return measure_artifact(device, runner, item, proto(), info=info, cache=cache)
+
+    def store(device, item: Path, m) -> None:
+        lut.append((device.id, item.name, m.stats.median_ms))
+        if item.name == "b1.bin":
+            phone.adbd.reboot(offline_s=1.5)
+
+    report = run_workers([phone.device], items, measure, store)
+    assert report.ok, report.failures
+    assert [name for _, name, _ in lut] == ["b0.bin", "b1.bin", "b2.bin", "b3.bin"]
+    assert any(line.startswith("reboot") for line in phone.adbd.faults.log)
+
+
+def test_parallel_devices_one_lut_and_a_dead_device(two_phones: tuple[Phone, Phone], tmp_path: Path) -> None:
+    a, b = two_phones
+    runner = script_runner(tmp_path, "r.sh", STEADY)
+    items = [artifact(tmp_path, f"b{i}.bin", 20_000) for i in range(5)]
+    lut: dict[tuple[str, str], float] = {}
+    writers = threading.local()
+    active = {"n": 0, "max": 0}
+
+    def measure(device, item: Path):
+        if device.id == b.adbd.serial and item.name == "b1.bin":
+            b.adbd.stop()  # phone b dies for good
+        return measure_artifact(device, runner, item, proto(max_retries=1, recover_timeout_s=1.0))
+
+    def store(device, item: Path, m) -> None:
+        active["n"] += 1
+        active["max"] = max(active["max"], active["n"])
+        writers.last = device.id
+        lut[(device.id, item.name)] = m.stats.median_ms
+        time.sleep(0.01)
+        active["n"] -= 1
+
+    report = run_workers([a.device, b.device], items, measure, store, max_consecutive_disconnects=2)
+    assert active["max"] == 1  # the sink saw one writer at a time
+    assert {k for k in lut if k[0] == a.adbd.serial} == {(a.adbd.serial, f"b{i}.bin") for i in range(5)}
+    assert (b.adbd.serial, "b0.bin") in lut  # measured before it died: kept
+    assert b.adbd.serial in report.abandoned
+    failed = [f for f in report.failures if f.device_id == b.adbd.serial]
+    assert len(failed) == 2 and all(f.error_type == "DeviceDisconnected" for f in failed)
+    assert [it.name for d, it in report.skipped if d == b.adbd.serial] == ["b3.bin", "b4.bin"]
+    assert not [f for f in report.failures if f.device_id == a.adbd.serial]
