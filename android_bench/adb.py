@@ -26,7 +26,7 @@ from android_bench.errors import (
     StorageFull,
 )
 
-__all__ = ["DEFAULT_ADB_PORT", "AdbDevice", "AdbDeviceEntry", "list_adb_devices"]
+__all__ = ["DEFAULT_ADB_PORT", "AdbDevice", "AdbDeviceEntry", "adb_server_reachable", "list_adb_devices"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,29 @@ def _client(host: str, port: int) -> Any:
     return adbutils.AdbClient(host=host, port=port)
 
 
+def adb_server_reachable(
+    host: str = "127.0.0.1", port: int = DEFAULT_ADB_PORT, timeout_s: float = 2.0
+) -> bool:
+    """True if something accepts connections at the adb server address.
+
+    Checked before every adbutils call: adbutils otherwise runs ``adb start-server`` on the DEFAULT
+    port when it cannot connect, leaving a daemon behind that nobody asked for.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _require_server(host: str, port: int, device_id: str = "") -> None:
+    if not adb_server_reachable(host, port):
+        raise DeviceNotFound(
+            f"cannot reach the adb server at {host}:{port} (start it with `adb start-server`)",
+            device_id=device_id,
+        )
+
+
 @dataclass(frozen=True)
 class AdbDeviceEntry:
     """One line of ``adb devices -l``: serial, state (device/offline/unauthorized) and tags."""
@@ -57,6 +80,7 @@ def list_adb_devices(host: str = "127.0.0.1", port: int = DEFAULT_ADB_PORT) -> l
     """All devices the adb server knows, in any state. Raises ``DeviceNotFound`` if no server."""
     import adbutils
 
+    _require_server(host, port)
     try:
         infos = _client(host, port).list(extended=True)
     except adbutils.AdbError as exc:
@@ -117,6 +141,10 @@ class AdbDevice:
         """Open a stream to ``service`` on the device; map "device not found" to typed errors."""
         import adbutils
 
+        if not adb_server_reachable(self._host, self._port):
+            raise DeviceDisconnected(
+                f"adb server at {self._host}:{self._port} is not reachable", cmd=cmd, device_id=self.id
+            )
         try:
             conn = self._adb_device().open_transport(timeout=timeout_s)
             conn.send_command(service)
