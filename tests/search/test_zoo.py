@@ -76,9 +76,7 @@ def _flop_macs(model, hw):
     ("factory", "tv_name", "width"),
     [
         (mobilenet_v3_small, "mobilenet_v3_small", 1.0),
-        (mobilenet_v3_small, "mobilenet_v3_small", 0.75),
         (mobilenet_v3_small, "mobilenet_v3_small", 0.5),
-        (mobilenet_v3_small, "mobilenet_v3_small", 0.35),
         (mobilenet_v3_large, "mobilenet_v3_large", 1.0),
     ],
 )
