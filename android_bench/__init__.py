@@ -6,7 +6,9 @@ Devices (``Device`` protocol: ``id``, ``work_dir``, ``push(local, remote, timeou
 ``pull(remote, local, timeout_s)``, ``shell(argv, timeout_s) -> ShellResult(argv, rc, stdout, stderr)``,
 ``recover(timeout_s)``):
     HostDevice(work_dir=None)                       this computer
-    AdbDevice(serial, host="127.0.0.1", port=5037)  a phone through an adb server (adbutils)
+    AdbDevice(serial, host=None, port=None)         a phone through an adb server (adbutils);
+                                                    server from $ANDROID_ADB_SERVER_HOST/PORT or 127.0.0.1:5037
+    open_device("host" | serial) -> Device          what a --device option should call
     discover_devices(host, port) -> list[AdbDevice] ready Android devices
     list_devices(...) -> DeviceListing              Android (with DeviceInfo) + iPhones (usbmuxd)
 
@@ -51,7 +53,13 @@ Typical LUT collection (the latency package owns keys and the store):
 
 from android_bench.adb import AdbDevice, AdbDeviceEntry, list_adb_devices
 from android_bench.device import Device, HostDevice, ShellResult
-from android_bench.discovery import DeviceListing, DiscoveredAndroid, discover_devices, list_devices
+from android_bench.discovery import (
+    DeviceListing,
+    DiscoveredAndroid,
+    discover_devices,
+    list_devices,
+    open_device,
+)
 from android_bench.errors import (
     CommandTimeout,
     DeviceDisconnected,
@@ -126,6 +134,7 @@ __all__ = [
     "list_devices",
     "list_ios_devices",
     "measure_artifact",
+    "open_device",
     "parse_benchmark_model_output",
     "parse_device_report",
     "parse_executor_runner_output",

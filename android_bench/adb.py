@@ -8,6 +8,7 @@ over the sync protocol (SEND/RECV), implemented here on top of adbutils' connect
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import socket
 import struct
@@ -26,7 +27,14 @@ from android_bench.errors import (
     StorageFull,
 )
 
-__all__ = ["DEFAULT_ADB_PORT", "AdbDevice", "AdbDeviceEntry", "adb_server_reachable", "list_adb_devices"]
+__all__ = [
+    "DEFAULT_ADB_PORT",
+    "AdbDevice",
+    "AdbDeviceEntry",
+    "adb_server_address",
+    "adb_server_reachable",
+    "list_adb_devices",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,16 @@ DEFAULT_WORK_DIR = "/data/local/tmp/phonenas"
 _SYNC_DATA_MAX = 64 * 1024
 _SHELL_STDOUT, _SHELL_STDERR, _SHELL_EXIT = 1, 2, 3
 _GONE_MARKERS = ("not found", "offline", "closed", "no devices", "unauthorized", "connection reset")
+
+
+def adb_server_address(host: str | None = None, port: int | None = None) -> tuple[str, int]:
+    """Explicit values, else ``$ANDROID_ADB_SERVER_HOST`` / ``$ANDROID_ADB_SERVER_PORT`` (as adb does), else
+    127.0.0.1:5037."""
+    env_port = os.environ.get("ANDROID_ADB_SERVER_PORT", "")
+    return (
+        host or os.environ.get("ANDROID_ADB_SERVER_HOST") or "127.0.0.1",
+        port or (int(env_port) if env_port.isdigit() else DEFAULT_ADB_PORT),
+    )
 
 
 def _client(host: str, port: int) -> Any:
@@ -76,10 +94,11 @@ class AdbDeviceEntry:
     transport_id: int | None = None
 
 
-def list_adb_devices(host: str = "127.0.0.1", port: int = DEFAULT_ADB_PORT) -> list[AdbDeviceEntry]:
+def list_adb_devices(host: str | None = None, port: int | None = None) -> list[AdbDeviceEntry]:
     """All devices the adb server knows, in any state. Raises ``DeviceNotFound`` if no server."""
     import adbutils
 
+    host, port = adb_server_address(host, port)
     _require_server(host, port)
     try:
         infos = _client(host, port).list(extended=True)
@@ -103,19 +122,19 @@ class AdbDevice:
     """A phone (or anything speaking adbd) reached through an adb server.
 
     ``AdbDevice("R58M12ABCDE")`` for USB, ``AdbDevice("192.168.1.20:5555")`` for wireless adb (this
-    form is reconnected with ``adb connect`` by ``recover``).
+    form is reconnected with ``adb connect`` by ``recover``). The adb server address defaults to
+    ``$ANDROID_ADB_SERVER_HOST:$ANDROID_ADB_SERVER_PORT``, else 127.0.0.1:5037.
     """
 
     def __init__(
         self,
         serial: str,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_ADB_PORT,
+        host: str | None = None,
+        port: int | None = None,
         work_dir: str = DEFAULT_WORK_DIR,
     ) -> None:
         self._serial = serial
-        self._host = host
-        self._port = port
+        self._host, self._port = adb_server_address(host, port)
         self._work_dir = work_dir
 
     def __repr__(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from android_bench.adb import DEFAULT_ADB_PORT, AdbDevice, list_adb_devices
+from android_bench.adb import AdbDevice, adb_server_address, list_adb_devices
+from android_bench.device import Device, HostDevice
 from android_bench.errors import DeviceError, DeviceNotFound
 from android_bench.info import DeviceInfo, read_device_info
 from android_bench.ios import IosDevice, IosListing, list_ios_devices
@@ -27,17 +28,19 @@ class DeviceListing:
     ios: IosListing
 
 
-def discover_devices(host: str = "127.0.0.1", port: int = DEFAULT_ADB_PORT) -> list[AdbDevice]:
+def discover_devices(host: str | None = None, port: int | None = None) -> list[AdbDevice]:
     """Android devices in state ``device`` (ready to benchmark), as ``AdbDevice`` s."""
+    host, port = adb_server_address(host, port)
     return [
         AdbDevice(e.serial, host=host, port=port) for e in list_adb_devices(host, port) if e.state == "device"
     ]
 
 
 def list_devices(
-    host: str = "127.0.0.1", port: int = DEFAULT_ADB_PORT, *, with_info: bool = True, include_ios: bool = True
+    host: str | None = None, port: int | None = None, *, with_info: bool = True, include_ios: bool = True
 ) -> DeviceListing:
     """Everything attached, with metadata for ready Android devices (for ``phonenas devices``)."""
+    host, port = adb_server_address(host, port)
     android: list[DiscoveredAndroid] = []
     note = ""
     try:
@@ -60,4 +63,22 @@ def list_devices(
     return DeviceListing(tuple(android), note, ios)
 
 
-__all__ += ["IosDevice"]
+def open_device(spec: str, host: str | None = None, port: int | None = None) -> Device:
+    """``"host"`` -> ``HostDevice()``; anything else is an adb serial that must be attached and ready.
+
+    Raises ``DeviceNotFound`` naming the attached serials when it is not.
+    """
+    if spec == "host":
+        return HostDevice()
+    entries = list_adb_devices(host, port)
+    states = {e.serial: e.state for e in entries}
+    if spec not in states:
+        known = ", ".join(sorted(states)) or "none"
+        hint = f"; for wireless adb run `adb connect {spec}` first" if ":" in spec else ""
+        raise DeviceNotFound(f"no adb device {spec!r} (attached: {known}){hint}", device_id=spec)
+    if states[spec] != "device":
+        raise DeviceNotFound(f"adb device {spec!r} is {states[spec]}, not ready", device_id=spec)
+    return AdbDevice(spec, host, port)
+
+
+__all__ += ["IosDevice", "open_device"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import typer
 from rich.console import Console
@@ -30,11 +29,11 @@ def _temp(value: float | None) -> str:
 
 def devices(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    adb_host: str = typer.Option(
-        os.environ.get("ANDROID_ADB_SERVER_HOST", "127.0.0.1"), "--adb-host", help="adb server host."
+    adb_host: str | None = typer.Option(
+        None, "--adb-host", help="adb server host [default: $ANDROID_ADB_SERVER_HOST or 127.0.0.1]."
     ),
-    adb_port: int = typer.Option(
-        int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037")), "--adb-port", help="adb server port."
+    adb_port: int | None = typer.Option(
+        None, "--adb-port", help="adb server port [default: $ANDROID_ADB_SERVER_PORT or 5037]."
     ),
     ios: bool = typer.Option(True, "--ios/--no-ios", help="Also list iPhones through usbmuxd."),
 ) -> None:
@@ -48,8 +47,10 @@ def devices(
 
       phonenas devices --adb-port 5038 --no-ios
     """
-    from android_bench import list_devices
+    from android_bench.adb import adb_server_address
+    from android_bench.discovery import list_devices
 
+    adb_host, adb_port = adb_server_address(adb_host, adb_port)
     listing = list_devices(adb_host, adb_port, include_ios=ios)
     if json_out:
         payload = {

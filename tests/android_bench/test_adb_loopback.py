@@ -126,10 +126,10 @@ def test_block_timed_through_host_runtime_over_adb(phone: Phone, tmp_path: Path)
     assert m.temp_before_c == pytest.approx(40.25)
     blobs = list((phone.root / "data/local/tmp/phonenas/blobs").rglob("ir_block.pte"))
     assert len(blobs) == 1 and blobs[0].read_bytes() == pte.read_bytes()
-    # second item on the same device: nothing is pushed again (hash cache), the device is re-timed
+    # a fresh cache (new run) finds the file on the device by hash and size instead of pushing again
     mtime = blobs[0].stat().st_mtime_ns
-    m2 = measure_artifact(phone.device, PythonRuntimeRunner(), pte, protocol, cache=PushCache())
-    assert blobs[0].stat().st_mtime_ns == mtime and len(m2.samples_ms) == 15
+    remote = PushCache().ensure(phone.device, pte, m.artifact_sha256, timeout_s=60, executable=False)
+    assert remote.endswith("/ir_block.pte") and blobs[0].stat().st_mtime_ns == mtime
 
 
 @pytest.mark.slow
@@ -142,3 +142,14 @@ def test_onnx_block_over_adb(phone: Phone, tmp_path: Path) -> None:
     protocol = MeasurementProtocol(warmup=2, runs=10, cooldown_s=0, max_temp_c=None, cv_threshold=1.0)
     m = measure_artifact(phone.device, PythonRuntimeRunner(), path, protocol)
     assert m.runtime == "onnxruntime" and len(m.samples_ms) == 10
+
+
+def test_open_device_and_env_address(phone: Phone, monkeypatch: pytest.MonkeyPatch) -> None:
+    from android_bench import HostDevice, open_device
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(phone.server.port))
+    dev = open_device(phone.adbd.serial)  # server address from the environment, like adb
+    assert isinstance(dev, AdbDevice) and dev.shell(["echo", "ok"]).stdout == "ok\n"
+    assert isinstance(open_device("host"), HostDevice)
+    with pytest.raises(DeviceNotFound, match="attached: 127.0.0.1:"):
+        open_device("R58M12ABCDE")
