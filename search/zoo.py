@@ -35,6 +35,7 @@ How our counts relate to the published ones (each model's ``Published.residual``
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,7 +397,7 @@ def resolve_arch(text: str) -> ArchSpec:
         try:
             return arch_from_json(content)
         except ArchError as e:
-            raise ArchError(f"{text}: {e}") from None
+            raise ArchError(f"{text}: {_json_block_location(content, e)}{e}") from None
     if ":" in text:
         return _decode_located(text)
     raise ArchError(
@@ -420,3 +421,22 @@ def _decode_located(text: str) -> ArchSpec:
                         where = "" if repr(block.strip()) in str(be) else f" {block.strip()!r}"
                         raise ArchError(f"block s{si}.b{bi}{where}: {be}") from None
         raise
+
+
+def _json_block_location(content: str, error: ArchError) -> str:
+    """``'block s<i>.b<j>: '`` for the first JSON block that is invalid on its own, else ``''``."""
+    if "block s" in str(error):
+        return ""
+    try:
+        stages = json.loads(content)["stages"]
+        for si, stage in enumerate(stages):
+            for bi, b in enumerate(stage):
+                try:
+                    BlockSpec(**b)
+                except ArchError:
+                    return f"block s{si}.b{bi}: "
+                except TypeError:
+                    continue
+    except (ValueError, KeyError, TypeError):
+        pass
+    return ""

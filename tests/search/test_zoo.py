@@ -135,3 +135,16 @@ def test_published_residuals_are_stated():
     for name in NAMES:
         assert PUBLISHED[name].residual, name
     assert "avg-pool" in PUBLISHED["fbnetv2_f1"].residual and "ir_k1_e1" in PUBLISHED["fbnetv2_f1"].residual
+
+
+def test_resolve_arch_json_error_names_the_block(tmp_path):
+    import json
+
+    from search.arch import arch_to_dict
+
+    d = arch_to_dict(ZOO["mobilenetv3_small"])
+    d["stages"][2][1]["stride"] = 3
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(ArchError, match=r"a.json: block s2.b1: stride must be one of \(1, 2\), got 3"):
+        resolve_arch(str(path))
