@@ -1,12 +1,13 @@
 """The reference zoo: published numbers, exact reconciliation with the authors' counters, lookups."""
 
+import json
 import math
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from search.arch import ArchError, arch_to_json, encode_arch, profile_arch
+from search.arch import ArchError, arch_to_dict, arch_to_json, encode_arch, profile_arch
 from search.zoo import (
     PUBLISHED,
     ZOO,
@@ -138,10 +139,6 @@ def test_published_residuals_are_stated():
 
 
 def test_resolve_arch_json_error_names_the_block(tmp_path):
-    import json
-
-    from search.arch import arch_to_dict
-
     d = arch_to_dict(ZOO["mobilenetv3_small"])
     d["stages"][2][1]["stride"] = 3
     path = tmp_path / "a.json"
