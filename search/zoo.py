@@ -6,7 +6,7 @@ the public definitions; the code is ours:
 * FBNetV2 F1-F4, L1, L2: ``mobile_cv/arch/fbnet_v2/fbnet_modeldef_cls_fbnetv2.py`` in
   facebookresearch/mobile-vision (``MODEL_ARCH_FBNETV2_PAPER``). Hidden widths follow mobile_cv's
   rounding (``round(c * e / 8) * 8``, bumped by 8 when that loses more than 5%), which differs from
-  our ``make_divisible`` rule, so every FBNetV2 block pins its published hidden width with ``mid_ch``.
+  our ``make_divisible`` rule, so blocks where the two disagree pin the published width with ``mid_ch``.
   The ``ir_pool_hs`` head (1x1 conv-BN-hswish to ``6 * 224`` channels, global pool, 1x1 conv to
   1600/1984 + hswish, 1x1 conv classifier) is our ``HeadSpec(conv_ch=1344, hidden_ch=..., act=hs)``.
 * MobileNetV3-Small/Large: torchvision's ``_mobilenet_v3_conf`` (Howard et al., ICCV 2019, Table 1/2)
@@ -31,6 +31,9 @@ How our counts relate to the published ones (each model's ``Published.residual``
   projection. Exact needs a ``proj`` block type in ``search.arch``.
 * FBNetV2's ``ir_pool`` hidden 1x1 conv has no bias; our head's hidden ``nn.Linear`` has one
   (``+hidden_ch`` params, no MAC change).
+* Activation-only difference (no MAC/param change): mobile_cv's SE reduce layer uses the block's
+  activation (hswish in ``_hs`` blocks); our :class:`search.blocks.SqueezeExcite` always uses ReLU
+  (MobileNetV3's choice).
 """
 
 from __future__ import annotations
