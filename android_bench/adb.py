@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shlex
 import socket
 import struct
@@ -266,10 +267,23 @@ class AdbDevice:
             sock.settimeout(timeout_s)
             spec = f"{remote},{0o100000 | mode}".encode()
             sock.sendall(b"SEND" + struct.pack("<I", len(spec)) + spec)
-            with open(local, "rb") as f:
-                while chunk := f.read(_SYNC_DATA_MAX):
-                    sock.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
-            sock.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+            early_reply = False
+            try:
+                with open(local, "rb") as f:
+                    while chunk := f.read(_SYNC_DATA_MAX):
+                        sock.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+                        if select.select([sock], [], [], 0)[0]:  # the device answered early: a FAIL
+                            early_reply = True
+                            break
+                if not early_reply:
+                    sock.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+            except OSError:
+                # the device may have failed the write (ENOSPC) and closed the stream mid-upload:
+                # its FAIL message is still readable before the reset
+                failure = _read_pending_fail(sock)
+                if failure is not None:
+                    raise _sync_failure(failure, cmd, self.id) from None
+                raise
             status = _recv_exact(sock, 8)
             if status[:4] == b"FAIL":
                 message = _recv_exact(sock, struct.unpack("<I", status[4:])[0]).decode(errors="replace")
@@ -332,6 +346,17 @@ def _sync_failure(message: str, cmd: tuple[str, ...], device_id: str) -> DeviceE
     if "no space" in low or "enospc" in low or "disk full" in low:
         return StorageFull("no space left on device", cmd=cmd, stderr=message, device_id=device_id)
     return DeviceError("push failed", cmd=cmd, stderr=message, device_id=device_id)
+
+
+def _read_pending_fail(sock: socket.socket) -> str | None:
+    try:
+        sock.settimeout(2.0)
+        header = _recv_exact(sock, 8)
+        if header[:4] != b"FAIL":
+            return None
+        return _recv_exact(sock, struct.unpack("<I", header[4:])[0]).decode(errors="replace")
+    except (OSError, EOFError):
+        return None
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

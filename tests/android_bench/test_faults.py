@@ -112,6 +112,18 @@ def test_full_storage_is_storage_full_and_not_retried(phone: Phone, tmp_path: Pa
     assert "block.bin" not in leftovers
 
 
+def test_full_storage_on_a_large_push(phone: Phone, tmp_path: Path) -> None:
+    """The device fails the write long before the host has sent everything."""
+    phone.adbd.faults.storage_quota_bytes = 200_000
+    big = artifact(tmp_path, "big.bin", 6_000_000)
+    phone.device.shell(["mkdir", "-p", "/data/local/tmp/q"]).check()
+    with pytest.raises(StorageFull):
+        phone.device.push(big, "/data/local/tmp/q/big.bin")
+    phone.adbd.faults.storage_quota_bytes = None
+    phone.device.push(big, "/data/local/tmp/q/big.bin")  # the same link still works once space is freed
+    assert (phone.root / "data/local/tmp/q/big.bin").stat().st_size == 6_000_000
+
+
 def test_reboot_mid_run_keeps_measured_items(phone: Phone, tmp_path: Path) -> None:
     runner = script_runner(tmp_path, "r.sh", STEADY)
     items = [artifact(tmp_path, f"b{i}.bin", 50_000) for i in range(4)]
