@@ -47,7 +47,7 @@ def test_zoo_model_builds_runs_and_matches_its_profile(name):
     assert params == profile.params
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(archs(max_hw=48))
 def test_random_arch_matches_its_profile(arch):
     profile = profile_arch(arch)
