@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from phonenas.cli import arch, demo, deploy, devices, lut, search, zoo
 
@@ -65,7 +66,7 @@ def run(argv: list[str] | None = None) -> None:
         if debug:
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        _err.print(f"[red]error:[/red] {msg}", markup=True, highlight=False)
+        _err.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
         _err.print("[dim](run with --debug for the traceback)[/dim]")
         raise SystemExit(2) from None
 

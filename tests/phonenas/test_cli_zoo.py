@@ -107,11 +107,6 @@ def test_truncated_json_file_is_one_error_line(tmp_path, monkeypatch, capsys):
     assert len(lines) == 1 and "a.json: arch JSON is not valid JSON" in lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="phonenas/cli/main.py run(): rich wraps errors longer than the terminal width onto several "
-    "lines; fix: pass soft_wrap=True to _err.print (reported to the lead)",
-)
 def test_long_error_stays_on_one_line(tmp_path, capsys):
     path = tmp_path / ("x" * 80) / "arch.json"
     path.parent.mkdir()
