@@ -66,7 +66,7 @@ def list_models(
         return
     table = Table(title="PhoneNAS zoo (MACs = multiply-accumulates of conv/linear layers)")
     for col in ("name", "input", "MACs (ours)", "published", "delta %", "params", "top-1 %"):
-        table.add_column(col, justify="left" if col == "name" else "right")
+        table.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
     for r in rows:
         table.add_row(
             r["name"],
