@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, fields
-from enum import Enum
+from enum import Enum, StrEnum
 
 from search.arch import Act, ArchSpec, LayerKind, LayerShape, profile_arch
 
 
-class Runtime(str, Enum):
+class Runtime(StrEnum):
     """Runtimes a LUT can be measured on (names match deploy's targets)."""
 
     EXECUTORCH = "executorch"
@@ -23,7 +23,7 @@ class Runtime(str, Enum):
     COREML = "coreml"
 
 
-class DType(str, Enum):
+class DType(StrEnum):
     FP32 = "fp32"
     FP16 = "fp16"
     INT8 = "int8"
@@ -80,6 +80,10 @@ class BlockKey:
     @property
     def out_hw(self) -> int:
         return 1 if self.kind is LayerKind.HEAD else _conv_out(self.in_hw, self.stride)
+
+    @property
+    def input_chw(self) -> tuple[int, int, int]:
+        return (self.in_ch, self.in_hw, self.in_hw)
 
     def to_layer(self, name: str | None = None) -> LayerShape:
         """The LayerShape this key stands for (what :func:`search.build.build_layer` builds)."""

@@ -89,6 +89,8 @@ class LUT:
     def from_store(
         cls, store: LUTStore, context: Context, statistic: str = "median_ms", corrected: bool = True
     ) -> LUT:
+        """Entries of ``context``; ``corrected`` applies the stored fitted correction, else the measured
+        call overhead (each separately-timed layer paid one invocation the whole model pays once)."""
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
         df = store.frame()
@@ -101,6 +103,8 @@ class LUT:
         over = df[df["entry"] == ENTRY_OVERHEAD]
         call_ms = float(over[statistic].iloc[0]) if len(over) else None
         correction = Correction.load(store.root, context) if corrected else None
+        if corrected and correction is None and call_ms is not None:
+            correction = Correction(call_ms, 0.0, "measured call overhead")
         return cls(context, entries, call_ms, correction, statistic)
 
     def __len__(self) -> int:

@@ -1,0 +1,181 @@
+"""Meters: time an exported artifact on a device and say which context the samples belong to.
+
+``HostMeter`` loads the artifact with deploy's runner in this process and applies
+:class:`latency.timer.TimingProtocol` (warm-up, adaptive runs, CPU pinning). ``DeviceMeter`` hands the
+artifact to :func:`android_bench.measure_artifact` (adb phones, or any android_bench ``Device``).
+Core ML can be exported anywhere but timed only on macOS: the host meter refuses it elsewhere with a
+clear message instead of a number.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from latency.export import TARGETS, runtime_version, toolchain_versions
+from latency.keys import Context, DType, Runtime, core_mask_str
+from latency.store import Provenance
+from latency.timer import TimingProtocol, pinned, time_callable
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The runtime cannot time artifacts on this device; the message says where it can."""
+
+
+class Meter(Protocol):
+    device_id: str
+
+    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context: ...
+
+    def provenance(self) -> Provenance: ...
+
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]: ...
+
+
+def check_runtime_on_host(runtime: Runtime) -> None:
+    if runtime is Runtime.COREML and platform.system() != "Darwin":
+        raise RuntimeUnavailable(
+            "Core ML timing needs macOS (coremltools can export here but only predicts on a Mac); "
+            "run `phonenas lut collect --runtime coreml` on a Mac, or pick executorch/litert/onnx"
+        )
+
+
+@dataclass
+class HostMeter:
+    """Time in this Python process with deploy's runners."""
+
+    threads: int = 1
+    cpus: Sequence[int] | None = None
+    protocol: TimingProtocol = field(default_factory=TimingProtocol)
+    device_id: str = "host"
+    seed: int = 0
+
+    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
+        check_runtime_on_host(runtime)
+        return Context(
+            self.device_id,
+            runtime,
+            runtime_version(runtime),
+            dtype,
+            self.threads,
+            core_mask_str(self.cpus) if self.cpus else "",
+        )
+
+    def provenance(self) -> Provenance:
+        return Provenance(
+            device_model=_host_model(),
+            device_soc=platform.processor() or platform.machine(),
+            os=f"{platform.system()} {platform.release()}",
+            affinity=core_mask_str(_affinity()),
+            toolchain=toolchain_versions(),
+            protocol={"meter": "host", **self.protocol.as_dict()},
+            host=socket.gethostname(),
+        )
+
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+        from deploy import get_target
+
+        check_runtime_on_host(runtime)
+        runner = get_target(TARGETS[runtime]).load(Path(artifact), threads=self.threads)
+        rng = np.random.default_rng(self.seed)
+        x = rng.standard_normal((1, *input_chw)).astype(np.float32)
+        with pinned(set(self.cpus) if self.cpus else None):
+            return time_callable(lambda: runner.run(x), self.protocol)
+
+
+@dataclass
+class DeviceMeter:
+    """Time through android_bench on a ``Device`` (adb phone, loopback fixture, host device)."""
+
+    device: object  # android_bench.Device
+    runner: object | None = None  # android_bench runner; default PythonRuntimeRunner
+    protocol: object | None = None  # android_bench.MeasurementProtocol
+    _info: object | None = None
+    _cache: object | None = None
+    _version: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import android_bench as ab
+
+        self.runner = self.runner or ab.PythonRuntimeRunner()
+        self.protocol = self.protocol or ab.MeasurementProtocol()
+        self._cache = ab.PushCache()
+        self.device_id = self.device.id  # type: ignore[attr-defined]
+        self._last = None
+
+    def _device_info(self):
+        import android_bench as ab
+
+        if self._info is None:
+            self._info = ab.read_device_info(self.device)
+        return self._info
+
+    def _measure(self, artifact: Path):
+        import android_bench as ab
+
+        m = ab.measure_artifact(
+            self.device, self.runner, artifact, self.protocol, info=self._device_info(), cache=self._cache
+        )
+        self._last = m
+        return m
+
+    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
+        if runtime not in self._version:
+            self._version[runtime] = str(self._measure(probe).runtime_version)
+        m = self._last
+        mask = getattr(m, "core_mask", None) if m is not None else None
+        return Context(
+            self.device_id,
+            runtime,
+            self._version[runtime],
+            dtype,
+            self.protocol.threads,  # type: ignore[union-attr]
+            _mask_str(mask),
+        )
+
+    def provenance(self) -> Provenance:
+        info = self._device_info()
+        return Provenance(
+            device_model=str(getattr(info, "model", "")),
+            device_soc=str(getattr(info, "soc", "")),
+            os=str(getattr(info, "os_version", "")),
+            affinity=_mask_str(getattr(self._last, "core_mask", None)),
+            toolchain=toolchain_versions(),
+            protocol={
+                "meter": "android_bench",
+                "runner": getattr(self.runner, "name", ""),
+                **{k: v for k, v in vars(self.protocol).items() if isinstance(v, (int, float, str))},
+            },
+            host=socket.gethostname(),
+        )
+
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+        return [float(s) for s in self._measure(artifact).samples_ms]
+
+
+def _mask_str(mask: object) -> str:
+    if isinstance(mask, int):
+        return core_mask_str(i for i in range(mask.bit_length()) if mask >> i & 1)
+    return "" if mask is None else str(mask)
+
+
+def _affinity() -> set[int]:
+    import os
+
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+
+
+def _host_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()

@@ -1,0 +1,188 @@
+"""LUT accuracy: predict whole models from their blocks and compare with measuring them whole.
+
+Reports the nn-Meter metrics (RMSE, RMSPE, % of models within +-5/10/15 %) for three predictors:
+the plain sum of block entries, the sum corrected by the measured call overhead only, and the sum
+with the boundary correction fitted on separate calibration models (:mod:`latency.correction`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from latency.collect import CollectReport, Progress, collect
+from latency.correction import Correction, calibration_model, fit_correction
+from latency.export import ArtifactCache, model_artifact
+from latency.keys import Context, DType, Runtime, keys_from_archs
+from latency.lut import LUT
+from latency.meters import Meter
+from latency.store import LUTStore
+from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
+
+log = logging.getLogger(__name__)
+
+PREDICTORS = ("plain_sum", "call_overhead", "fitted")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n: int
+    rmse_ms: float
+    rmspe_pct: float
+    mape_pct: float
+    within_5_pct: float
+    within_10_pct: float
+    within_15_pct: float
+
+
+def accuracy_metrics(predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> Metrics:
+    """nn-Meter's metrics: RMSE, RMSPE and the share of models within +-5/10/15 % of the measurement."""
+    p, t = np.asarray(predicted_ms, dtype=float), np.asarray(measured_ms, dtype=float)
+    if p.shape != t.shape or p.size == 0:
+        raise ValueError("need as many predictions as measurements, at least one")
+    if np.any(t <= 0):
+        raise ValueError("measured latencies must be > 0")
+    rel = (p - t) / t
+    return Metrics(
+        n=int(p.size),
+        rmse_ms=float(math.sqrt(np.mean((p - t) ** 2))),
+        rmspe_pct=float(100 * math.sqrt(np.mean(rel**2))),
+        mape_pct=float(100 * np.mean(np.abs(rel))),
+        within_5_pct=float(100 * np.mean(np.abs(rel) <= 0.05)),
+        within_10_pct=float(100 * np.mean(np.abs(rel) <= 0.10)),
+        within_15_pct=float(100 * np.mean(np.abs(rel) <= 0.15)),
+    )
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    name: str
+    arch: str
+    role: str  # "calibration" | "validation"
+    measured_ms: float
+    predicted_ms: dict[str, float]
+
+
+@dataclass
+class ValidationResult:
+    context: Context
+    correction: Correction
+    models: list[ModelResult] = field(default_factory=list)
+    collect_report: CollectReport | None = None
+
+    def metrics(
+        self, predictor: str, role: str = "validation", names: Callable[[str], bool] | None = None
+    ) -> Metrics:
+        rows = [m for m in self.models if m.role == role and (names is None or names(m.name))]
+        return accuracy_metrics([m.predicted_ms[predictor] for m in rows], [m.measured_ms for m in rows])
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "context": self.context.as_row(),
+            "correction": {
+                "call_ms": self.correction.call_ms,
+                "io_ms_per_melem": self.correction.io_ms_per_melem,
+                "method": self.correction.method,
+            },
+            "metrics": {p: asdict(self.metrics(p)) for p in PREDICTORS},
+            "models": [asdict(m) for m in self.models],
+        }
+
+
+def measure_models(
+    archs: Sequence[ArchSpec],
+    runtime: Runtime,
+    dtype: DType,
+    meter: Meter,
+    cache: ArtifactCache,
+    export_workers: int = 0,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[float]:
+    """Median whole-model latency of each arch, exported through deploy (cached) and timed by ``meter``."""
+    paths: dict[int, Path] = {}
+    todo = list(range(len(archs)))
+    if export_workers > 0 and len(archs) > 1:
+        with ProcessPoolExecutor(min(export_workers, len(archs)), mp_context=get_context("spawn")) as pool:
+            futs = {
+                pool.submit(_model_job, str(cache.root), cache.salt, archs[i], runtime, dtype): i
+                for i in todo
+            }
+            for n, f in enumerate(as_completed(futs), 1):
+                paths[futs[f]] = Path(f.result())
+                if on_progress:
+                    on_progress("export models", n, len(archs))
+    else:
+        for n, i in enumerate(todo, 1):
+            paths[i] = model_artifact(cache, archs[i], runtime, dtype)
+            if on_progress:
+                on_progress("export models", n, len(archs))
+    out = []
+    for n, (i, arch) in enumerate(enumerate(archs), 1):
+        samples = meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime)
+        out.append(float(np.median(samples)))
+        if on_progress:
+            on_progress("time models", n, len(archs))
+    return out
+
+
+def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: Runtime, dtype: DType) -> str:
+    return str(model_artifact(ArtifactCache(Path(root), salt), arch, runtime, dtype))
+
+
+def validate(
+    store: LUTStore,
+    validation: Sequence[tuple[str, ArchSpec]],
+    calibration: Sequence[tuple[str, ArchSpec]],
+    runtime: Runtime | str,
+    dtype: DType | str,
+    meter: Meter,
+    cache: ArtifactCache,
+    export_workers: int = 0,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    save_correction: bool = True,
+) -> ValidationResult:
+    """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
+    and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`)."""
+    runtime, dtype = Runtime(runtime), DType(dtype)
+    all_models = [*calibration, *validation]
+    keys = keys_from_archs([a for _, a in all_models])
+
+    def blocks(p: Progress) -> None:
+        if on_progress:
+            on_progress(f"{p.phase} blocks", p.done, p.total)
+
+    rep = collect(store, keys, runtime, dtype, meter, cache, export_workers, on_progress=blocks)
+    context = rep.context
+    assert context is not None
+    measured = measure_models(
+        [a for _, a in all_models], runtime, dtype, meter, cache, export_workers, on_progress
+    )
+
+    raw = LUT.from_store(store, context, corrected=False)
+    calib_models = []
+    for (_name, arch), whole in zip(calibration, measured[: len(calibration)], strict=True):
+        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
+        entries = [c.measured_ms for c in raw.layer_costs(layers)]
+        calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
+    fitted = fit_correction(calib_models)
+    if save_correction:
+        fitted.save(store.root, context)
+    call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
+    luts = {
+        "plain_sum": raw,
+        "call_overhead": LUT(context, raw.entries, raw.call_overhead_ms, call),
+        "fitted": LUT(context, raw.entries, raw.call_overhead_ms, fitted),
+    }
+    result = ValidationResult(context, fitted, collect_report=rep)
+    roles = ["calibration"] * len(calibration) + ["validation"] * len(validation)
+    for (name, arch), whole, role in zip(all_models, measured, roles, strict=True):
+        preds = {p: lut.predict(arch).latency_ms for p, lut in luts.items()}
+        result.models.append(ModelResult(name, encode_arch(arch), role, whole, preds))
+    return result
