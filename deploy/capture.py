@@ -1,0 +1,77 @@
+"""Stage 1-2 of the pipeline: capture with torch.export and PT2E-quantize with calibration data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from deploy.types import DeployError
+
+log = logging.getLogger(__name__)
+
+MAX_CALIB_SAMPLES = 256
+
+
+def capture(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """``torch.export`` a model that is already in eval mode (static shapes, batch of ``example``)."""
+    if model.training and not isinstance(model, torch.fx.GraphModule):
+        raise DeployError("export needs an eval-mode model; call model.eval() first")
+    with torch.no_grad():
+        return torch.export.export(model, (example,), strict=False)
+
+
+def calibration_samples(
+    example: torch.Tensor, calib: Sequence[torch.Tensor] | None, limit: int = MAX_CALIB_SAMPLES
+) -> list[torch.Tensor]:
+    """Split calibration batches into tensors shaped like ``example`` (exported graphs have a fixed batch).
+
+    Without calibration data the example itself is used (fine for latency-only exports; numerics of
+    such an artifact are not representative).
+    """
+    if not calib:
+        return [example]
+    per = example.shape[0]
+    out: list[torch.Tensor] = []
+    for batch in calib:
+        if batch.dim() != example.dim() or tuple(batch.shape[1:]) != tuple(example.shape[1:]):
+            raise DeployError(
+                f"calibration batch has shape {tuple(batch.shape)} but the model takes "
+                f"{tuple(example.shape)}; resize the calibration data to the model's input"
+            )
+        for i in range(0, batch.shape[0] - per + 1, per):
+            out.append(batch[i : i + per].to(example.dtype))
+            if len(out) >= limit:
+                return out
+    return out or [example]
+
+
+def quantize_pt2e(
+    model: nn.Module,
+    example: torch.Tensor,
+    quantizer: Any,
+    calib: Sequence[torch.Tensor] | None,
+    fold_quantize: bool = True,
+) -> torch.fx.GraphModule:
+    """PT2E static quantization: export -> prepare (observers) -> calibrate -> convert (Q/DQ graph).
+
+    ``model`` is not modified (export gives a fresh graph module; BN folding happens on it).
+    """
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    gm = capture(model, example).module()
+    prepared = prepare_pt2e(gm, quantizer)
+    samples = calibration_samples(example, calib)
+    with torch.no_grad():
+        for x in samples:
+            prepared(x)
+    log.debug("calibrated %s on %d samples", type(quantizer).__name__, len(samples))
+    converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
+    move_exported_model_to_eval(converted)
+    for module in converted.modules():  # exported modules refuse .eval(); the flag only silences exporters
+        module.training = False
+    return converted

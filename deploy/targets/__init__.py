@@ -1,0 +1,1 @@
+"""One module per deployment target; each exposes a ``TARGET`` (see :mod:`deploy.registry`)."""

@@ -1,0 +1,140 @@
+"""ONNX: fp32 via the torch.export-based exporter, int8 as QDQ via onnxruntime static quantization."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from deploy.capture import calibration_samples
+from deploy.runner import BatchedRunner
+from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
+from deploy.versions import package_version
+
+OPSET = 20
+
+
+class Onnx:
+    name = "onnx"
+    runtime = "onnxruntime"
+    suffix = ".onnx"
+    dtypes = frozenset({Dtype.FP32, Dtype.INT8})
+    layout = "nchw"
+
+    def export(
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        dtype: Dtype,
+        out_path: Path,
+        calib: Sequence[torch.Tensor] | None = None,
+    ) -> Path:
+        if dtype not in self.dtypes:
+            raise UnsupportedDtype(
+                f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
+            )
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        if dtype is Dtype.FP32:
+            _export_fp32(model, example, out_path)
+            return out_path
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        samples = [{"x": s.numpy()} for s in calibration_samples(example, calib)]
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(samples)
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                return next(self._it, None)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
+            _export_fp32(model, example, fp32)
+            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+            quantize_static(
+                str(pre),
+                str(out_path),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        return out_path
+
+    def load(self, path: Path, threads: int = 1) -> OnnxRunner:
+        return OnnxRunner(Path(path), threads)
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        import onnx
+
+        try:
+            proto = onnx.load(str(path))
+            onnx.checker.check_model(proto)
+        except Exception as e:  # noqa: BLE001
+            raise VerificationError(
+                f"{path}: not a valid ONNX model ({type(e).__name__}); the file is corrupt or truncated"
+            ) from None
+
+        def dims(v) -> list[int]:
+            return [d.dim_value for d in v.type.tensor_type.shape.dim]
+
+        return ArtifactInfo(
+            ops=dict(Counter(n.op_type for n in proto.graph.node)),
+            inputs={v.name: dims(v) for v in proto.graph.input},
+            outputs={v.name: dims(v) for v in proto.graph.output},
+        )
+
+    def runtime_version(self) -> str:
+        return f"onnxruntime {package_version('onnxruntime')}"
+
+
+def _export_fp32(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+    logging.getLogger("torch.onnx").setLevel(logging.WARNING)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            input_names=["x"],
+            output_names=["logits"],
+            opset_version=OPSET,
+            optimize=True,
+            verbose=False,
+        )
+    program.save(str(path))
+
+
+class OnnxRunner(BatchedRunner):
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001
+            raise VerificationError(
+                f"{path}: onnxruntime could not load it ({type(e).__name__}); corrupt or truncated"
+            ) from None
+        inp = self._session.get_inputs()[0]
+        self._input = inp.name
+        self.batch, self.input_chw = int(inp.shape[0]), tuple(int(d) for d in inp.shape[1:])
+        self.runtime_version = f"onnxruntime {ort.__version__}"
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
+
+
+TARGET = Onnx()
