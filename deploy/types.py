@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 
-class Dtype(str, Enum):
+class Dtype(StrEnum):
     """Numeric format of an exported artifact."""
 
     FP32 = "fp32"
