@@ -43,7 +43,16 @@ DEFAULT_ADB_PORT = 5037
 DEFAULT_WORK_DIR = "/data/local/tmp/phonenas"
 _SYNC_DATA_MAX = 64 * 1024
 _SHELL_STDOUT, _SHELL_STDERR, _SHELL_EXIT = 1, 2, 3
-_GONE_MARKERS = ("not found", "offline", "closed", "no devices", "unauthorized", "connection reset")
+# adb server answers when the device is gone; "unknown data: b''" is adbutils reading EOF
+_GONE_MARKERS = (
+    "not found",
+    "offline",
+    "closed",
+    "no devices",
+    "unauthorized",
+    "connection reset",
+    "unknown data: b''",
+)
 
 
 def adb_server_address(host: str | None = None, port: int | None = None) -> tuple[str, int]:
@@ -154,9 +163,6 @@ class AdbDevice:
         return self._work_dir
 
     # ---- connection -------------------------------------------------------------------------
-    def _adb_device(self) -> Any:
-        return _client(self._host, self._port).device(serial=self._serial)
-
     def _open(self, service: str, timeout_s: float | None, cmd: Sequence[str]) -> Any:
         """Open a stream to ``service`` on the device; map "device not found" to typed errors."""
         import adbutils
@@ -166,10 +172,14 @@ class AdbDevice:
                 f"adb server at {self._host}:{self._port} is not reachable", cmd=cmd, device_id=self.id
             )
         try:
-            conn = self._adb_device().open_transport(timeout=timeout_s)
+            # host:transport:<serial> works on every adb server version; adbutils' open_transport asks
+            # for the server version first (an extra connection per command)
+            conn = _client(self._host, self._port).make_connection(timeout=timeout_s)
+            conn.send_command(f"host:transport:{self._serial}")
+            conn.check_okay()
             conn.send_command(service)
             conn.check_okay()
-            return conn
+            return _Stream(conn)
         except adbutils.AdbTimeout as exc:
             raise CommandTimeout("adb did not answer", cmd=cmd, stderr=str(exc), device_id=self.id) from exc
         except (adbutils.AdbError, OSError, EOFError) as exc:
@@ -339,6 +349,20 @@ class AdbDevice:
         finally:
             conn.close()
             tmp.unlink(missing_ok=True)
+
+
+class _Stream:
+    """An open adb stream; ``close`` skips adbutils' fixed 10 ms linger (the protocol is done by then)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.conn: socket.socket = conn.conn
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
 
 
 def _sync_failure(message: str, cmd: tuple[str, ...], device_id: str) -> DeviceError:
