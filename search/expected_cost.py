@@ -1,0 +1,85 @@
+"""Exact, differentiable expected cost of the supernet from per-layer cost tables.
+
+For every placed layer of a :class:`SearchSpace` (stem, blocks, head) the space lists the choice
+variables its shape depends on (resolution, input width, expansion, op, output width). We enumerate
+every joint choice, ask a :class:`CostModel` once for all distinct :class:`LayerShape`s, and keep one
+constant table per layer with one axis per variable. With independent categorical weights ``w_v`` per
+variable, the expected cost of a layer is the full contraction
+
+    E[cost_l] = sum_{a,b,...} w_res[a] w_in[b] w_e[c] w_op[d] w_out[e] T_l[a,b,c,d,e]
+
+which is exact (a width shared by a layer's input and output, as inside a stage, is ONE axis, not two)
+and differentiable in the weights. No fractional channel count ever reaches the cost model. With one-hot
+weights it is the exact cost of that child, the same number ``arch_cost(model, arch)`` gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import torch
+from torch import Tensor, nn
+
+from search.arch import LayerShape
+from search.cost import CostModel
+from search.space import SearchSpace
+
+
+class ParamsCost:
+    """Parameters (in millions) from shape propagation."""
+
+    unit = "Mparam"
+
+    def layer_costs(self, layers: Sequence[LayerShape]) -> list[float]:
+        return [layer.params / 1e6 for layer in layers]
+
+    def model_overhead(self) -> float:
+        return 0.0
+
+
+class ExpectedCost(nn.Module):
+    """Constant cost tables for ``space`` under ``model``; ``forward(weights)`` is the expected total cost."""
+
+    def __init__(self, space: SearchSpace, model: CostModel) -> None:
+        super().__init__()
+        self.unit = model.unit
+        self.overhead = float(model.model_overhead())
+        templates = space.layer_templates()
+        # one call for every distinct shape: a LUT-backed model names every missing layer at once
+        unique: dict[LayerShape, int] = {}
+        per_template: list[list[tuple[tuple[int, ...], LayerShape]]] = []
+        for t in templates:
+            cands = list(t.candidates(space))
+            per_template.append(cands)
+            for _, shape in cands:
+                unique.setdefault(replace(shape, name=""), len(unique))
+        keys = list(unique)
+        firsts = {replace(s, name=""): s for cands in reversed(per_template) for _, s in cands}
+        costs = model.layer_costs([firsts[k] for k in keys])
+        if len(costs) != len(keys):
+            raise ValueError(f"cost model returned {len(costs)} costs for {len(keys)} layers")
+        self.layer_names = tuple(t.name for t in templates)
+        self.layer_variables = tuple(t.variables for t in templates)
+        for i, (t, cands) in enumerate(zip(templates, per_template, strict=True)):
+            sizes = [len(space.variable(v).values) for v in t.variables]
+            table = torch.empty(sizes, dtype=torch.float64)
+            for idx, shape in cands:
+                table[idx] = costs[unique[replace(shape, name="")]]
+            self.register_buffer(f"table_{i}", table.float(), persistent=False)
+
+    def tables(self) -> list[Tensor]:
+        return [getattr(self, f"table_{i}") for i in range(len(self.layer_names))]
+
+    def layer_costs(self, weights: Mapping[str, Tensor]) -> Tensor:
+        """Expected cost of every layer (1-D tensor in template order)."""
+        out = []
+        for table, variables in zip(self.tables(), self.layer_variables, strict=True):
+            operands: list = [table, list(range(len(variables)))]
+            for axis, v in enumerate(variables):
+                operands += [weights[v].to(table.dtype), [axis]]
+            out.append(torch.einsum(*operands, []))
+        return torch.stack(out)
+
+    def forward(self, weights: Mapping[str, Tensor]) -> Tensor:
+        return self.layer_costs(weights).sum() + self.overhead

@@ -1,0 +1,384 @@
+"""The search loop (plain PyTorch, DDP-compatible, seeded, resumable) and dense training of children.
+
+Per step: one weight update on a ``train`` batch (Gumbel-sampled architecture, cross-entropy), then,
+after ``warmup_epochs``, one architecture update on a held-out ``arch`` batch with its own Adam
+optimizer and the cost-aware loss. The Gumbel temperature anneals per epoch. A checkpoint is written
+atomically after every epoch; a killed search re-run with the same checkpoint path continues from the
+last finished epoch and ends with the same result as an uninterrupted run.
+
+Under ``torchrun`` (``torch.distributed`` initialised) the supernet is wrapped in DDP, every rank sees a
+``DistributedSampler`` shard, every rank draws the same Gumbel sample (same seed), and rank 0 writes the
+checkpoint. Nothing here touches global state: the global RNG is only used inside ``fork_rng``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from search.arch import ArchSpec, arch_to_dict, encode_arch
+from search.build import build_model
+from search.cost import CostModel
+from search.data import DataBundle, make_loader
+from search.gumbel import TemperatureSchedule
+from search.loss import SearchLoss
+from search.space import SearchSpace
+from search.supernet import Supernet
+
+log = logging.getLogger(__name__)
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    weight_lr: float = 0.05
+    weight_decay: float = 4e-5
+    arch_lr: float = 0.01
+    warmup_epochs: int = 2
+    tau_initial: float = 5.0
+    tau_decay: float = 0.956
+    loss: SearchLoss = field(default_factory=lambda: SearchLoss("fbnet"))
+    seed: int = 0
+    num_samples: int = 256  # children sampled from the learned distribution when deriving for a target
+    tolerance: float = 0.10  # derived cost must land within +-tolerance of the target
+
+    @property
+    def tau(self) -> TemperatureSchedule:
+        return TemperatureSchedule(self.tau_initial, self.tau_decay)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    tau: float
+    train_loss: float
+    train_acc: float
+    arch_loss: float
+    expected_cost: float
+    argmax_cost: float
+    argmax_arch: str
+
+
+@dataclass
+class SearchResult:
+    arch: ArchSpec
+    choices: dict[str, int]
+    cost: float  # table cost of ``arch`` in ``unit``
+    unit: str
+    rule: str  # how the arch was picked: argmax / most-likely-within-tolerance / closest-to-target
+    argmax_choices: dict[str, int]
+    argmax_cost: float
+    probabilities: dict[str, list[float]]
+    history: list[EpochStats]
+    target: float | None = None
+    supernet: Supernet | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "arch": encode_arch(self.arch),
+            "arch_spec": arch_to_dict(self.arch),
+            "choices": self.choices,
+            "cost": self.cost,
+            "unit": self.unit,
+            "target": self.target,
+            "rule": self.rule,
+            "argmax_arch": encode_arch(self.supernet.arch(self.argmax_choices)) if self.supernet else None,
+            "argmax_cost": self.argmax_cost,
+            "probabilities": self.probabilities,
+            "history": [asdict(h) for h in self.history],
+        }
+
+
+def _dist() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _loader(ds: Dataset, batch_size: int, seed: int) -> DataLoader:
+    rank, world = _dist()
+    if world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(ds, world, rank, shuffle=True, seed=seed, drop_last=True)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True)
+    return make_loader(ds, batch_size, shuffle=True, seed=seed, drop_last=True)
+
+
+def _cycle(make: Callable[[int], DataLoader], seed: int) -> Iterator:
+    k = 0
+    while True:
+        yield from make(seed + 7919 * k)
+        k += 1
+
+
+def _fit_input(x: Tensor, hw: int) -> Tensor:
+    if x.shape[-1] == hw:
+        return x
+    return nn.functional.interpolate(x, size=(hw, hw), mode="bilinear", align_corners=False, antialias=True)
+
+
+def build_supernet(space: SearchSpace, cost_model: CostModel | None, seed: int) -> Supernet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Supernet(space, cost_model)
+
+
+def run_search(
+    space: SearchSpace,
+    data: DataBundle,
+    cost_model: CostModel | None = None,
+    config: SearchConfig | None = None,
+    checkpoint: str | Path | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> SearchResult:
+    """Search ``space`` on ``data`` under ``cost_model``; resumes from ``checkpoint`` if it exists."""
+    cfg = config or SearchConfig()
+    if data.num_classes != space.num_classes or data.channels != space.in_ch:
+        space = space.with_num_classes(data.num_classes, data.channels)
+    net = build_supernet(space, cost_model, cfg.seed)
+    rank, world = _dist()
+    model: nn.Module = net
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(net)
+    w_opt = torch.optim.SGD(
+        net.weight_parameters(), lr=cfg.weight_lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
+    )
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.9, 0.999), weight_decay=0.0)
+    steps_per_epoch = max(1, len(data.split("train")) // (cfg.batch_size * world))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        w_opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps_per_epoch))))
+    )
+    gumbel = torch.Generator().manual_seed(cfg.seed + 1)
+    history: list[EpochStats] = []
+    start = 0
+    fingerprint = _fingerprint(space, data, net, cfg)
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"checkpoint {ckpt} belongs to a different search (space, data, cost or settings "
+                "changed); delete it or pass another --out"
+            )
+        net.load_state_dict(state["supernet"])
+        w_opt.load_state_dict(state["w_opt"])
+        a_opt.load_state_dict(state["a_opt"])
+        sched.load_state_dict(state["sched"])
+        gumbel.set_state(state["gumbel"])
+        history = [EpochStats(**h) for h in state["history"]]
+        start = state["epoch"]
+        log.info("resuming search from %s at epoch %d/%d", ckpt, start, cfg.epochs)
+    train_ds, arch_ds = data.split("train"), data.split("arch")
+    ce = nn.CrossEntropyLoss()
+    res = max(space.resolutions)
+    for epoch in range(start, cfg.epochs):
+        tau = cfg.tau.at(epoch)
+        search_arch = epoch >= cfg.warmup_epochs
+        net.train()
+        arch_batches = _cycle(
+            lambda s: _loader(arch_ds, cfg.batch_size, s), cfg.seed * 1_000_003 + 2 * epoch + 1
+        )
+        # FBNet: one pass over the held-out arch split per epoch, its steps spread evenly between weight steps
+        arch_every = max(1, round(steps_per_epoch / max(1, len(arch_ds) // (cfg.batch_size * world))))
+        tot = {"loss": 0.0, "correct": 0, "n": 0, "arch": 0.0, "cost": 0.0, "k": 0}
+        for step, (x, y) in enumerate(_loader(train_ds, cfg.batch_size, cfg.seed * 1_000_003 + 2 * epoch)):
+            w = net.alphas.sample(tau, gumbel)
+            out = model(_fit_input(x, res), w)
+            loss = ce(out, y)
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            w_opt.step()
+            sched.step()
+            tot["loss"] += loss.item() * len(y)
+            tot["correct"] += int((out.argmax(1) == y).sum())
+            tot["n"] += len(y)
+            if search_arch and step % arch_every == arch_every - 1:
+                xa, ya = next(arch_batches)
+                w = net.alphas.sample(tau, gumbel)
+                cost = net.expected_cost(w)
+                a_loss = cfg.loss(ce(model(_fit_input(xa, res), w), ya), cost)
+                a_opt.zero_grad(set_to_none=True)
+                w_opt.zero_grad(set_to_none=True)
+                a_loss.backward()
+                a_opt.step()
+                tot["arch"] += a_loss.item()
+                tot["cost"] += cost.item()
+                tot["k"] += 1
+            if on_step is not None:
+                on_step(epoch * steps_per_epoch + step + 1, cfg.epochs * steps_per_epoch)
+        with torch.no_grad():
+            p = net.alphas.probabilities()
+            am = net.derive()
+        stats = EpochStats(
+            epoch + 1,
+            tau,
+            tot["loss"] / max(1, tot["n"]),
+            tot["correct"] / max(1, tot["n"]),
+            tot["arch"] / max(1, tot["k"]),
+            float(net.expected_cost(p).detach()),
+            net.child_cost(am),
+            encode_arch(net.arch(am)),
+        )
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+        if ckpt is not None and rank == 0:
+            _save(
+                ckpt,
+                {
+                    "version": CHECKPOINT_VERSION,
+                    "fingerprint": fingerprint,
+                    "epoch": epoch + 1,
+                    "supernet": net.state_dict(),
+                    "w_opt": w_opt.state_dict(),
+                    "a_opt": a_opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "gumbel": gumbel.get_state(),
+                    "history": [asdict(h) for h in history],
+                },
+            )
+    return derive_result(net, cfg, history)
+
+
+def derive_result(net: Supernet, cfg: SearchConfig, history: list[EpochStats]) -> SearchResult:
+    """argmax child; with a target, the most likely sampled child within +-tolerance of it (else the closest)."""
+    am = net.derive()
+    am_cost = net.child_cost(am)
+    choices, cost, rule = am, am_cost, "argmax"
+    target = cfg.loss.target if cfg.loss.kind == "target" else None
+    if target is not None and abs(am_cost / target - 1) > cfg.tolerance:
+        gen = torch.Generator().manual_seed(cfg.seed + 2)
+        cands = [am] + [net.sample_choices(gen) for _ in range(cfg.num_samples)]
+        scored = [(c, net.child_cost(c), _log_prob(net, c)) for c in cands]
+        inside = [s for s in scored if abs(s[1] / target - 1) <= cfg.tolerance]
+        if inside:
+            choices, cost, _ = max(inside, key=lambda s: s[2])
+            rule = "most-likely-within-tolerance"
+        else:
+            choices, cost, _ = min(scored, key=lambda s: (abs(s[1] / target - 1), -s[2]))
+            rule = "closest-to-target"
+    probs = {k: [round(float(x), 4) for x in v] for k, v in net.alphas.probabilities().items()}
+    return SearchResult(
+        net.arch(choices), dict(choices), cost, net.cost.unit, rule, am, am_cost, probs, history, target, net
+    )
+
+
+def _log_prob(net: Supernet, choices: Mapping[str, int]) -> float:
+    with torch.no_grad():
+        return sum(float(torch.log_softmax(net.alphas[n], -1)[i]) for n, i in choices.items())
+
+
+def _fingerprint(space: SearchSpace, data: DataBundle, net: Supernet, cfg: SearchConfig) -> str:
+    tables = [round(float(t.sum()), 6) for t in net.cost.tables()]
+    return json.dumps(
+        {
+            "space": space.name,
+            "space_hash": repr(space.summary()),
+            "data": data.name,
+            "n": len(data.split("train")),
+            "cfg": repr(cfg),
+            "tables": tables,
+        },
+        sort_keys=True,
+    )
+
+
+def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# -- dense training ------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    model: nn.Module
+    val_acc: float
+    test_acc: float
+    train_loss: list[float]
+
+
+def evaluate(model: nn.Module, ds: Dataset, input_hw: int, batch_size: int = 256) -> float:
+    model.eval()
+    correct = n = 0
+    with torch.no_grad():
+        for x, y in make_loader(ds, batch_size):
+            correct += int((model(_fit_input(x, input_hw)).argmax(1) == y).sum())
+            n += len(y)
+    return correct / max(1, n)
+
+
+def train_dense(
+    arch: ArchSpec,
+    data: DataBundle,
+    epochs: int = 30,
+    seed: int = 0,
+    *,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    weight_decay: float = 5e-5,
+    init: Supernet | None = None,
+    init_choices: Mapping[str, int] | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train ``build_model(arch)`` on ``trainval`` (SGD, cosine), report val and test accuracy.
+
+    With ``init`` (a supernet) and ``init_choices``, start from the supernet's sliced weights (fine-tune)
+    instead of a fresh initialisation. Inputs are resized to ``arch.input_hw`` when the data differs.
+    """
+    if arch.num_classes != data.num_classes or arch.in_ch != data.channels:
+        raise ValueError(
+            f"arch has {arch.num_classes} classes / {arch.in_ch} input channels but the data has "
+            f"{data.num_classes} / {data.channels}; build the arch for this data"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(arch)
+    if init is not None:
+        if init_choices is None:
+            raise ValueError("fine-tuning from a supernet needs the child's choices")
+        init.load_into(model, init_choices)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    train_ds = data.split("trainval")
+    steps = max(1, epochs * (len(train_ds) // batch_size))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+    )
+    ce = nn.CrossEntropyLoss()
+    losses = []
+    for epoch in range(epochs):
+        model.train()
+        total = n = 0.0
+        for x, y in make_loader(
+            train_ds, batch_size, shuffle=True, seed=seed * 1_000_003 + epoch, drop_last=True
+        ):
+            loss = ce(model(_fit_input(x, arch.input_hw)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(y)
+            n += len(y)
+        losses.append(total / max(1, n))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, losses[-1])
+    return TrainResult(
+        model.eval(),
+        evaluate(model, data.split("val"), arch.input_hw),
+        evaluate(model, data.split("test"), arch.input_hw),
+        losses,
+    )
