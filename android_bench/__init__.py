@@ -30,11 +30,11 @@ Runners (argv builder + pure parser; binaries come from the user, pushed once, c
 
 Measuring:
     MeasurementProtocol(warmup=10, runs=50, repeats=1, threads=1, affinity="big"|"none"|mask,
-        cooldown_s=1, max_temp_c=45, temp_timeout_s=180, cv_threshold=0.05, remeasure_attempts=2,
+        cooldown_s=1, max_temp_c=45, temp_timeout_s=180, cv_threshold=0.05 (robust CV), remeasure_attempts=2,
         max_retries=3, backoff_s=1, run_timeout_s=300, ...)
     measure_artifact(device, runner, local_artifact_path, protocol, info=None, cache=None)
         -> Measurement(samples_ms, sample_kind, stats: LatencyStats(n, mean_ms, median_ms,
-           trimmed_mean_ms, p10_ms, p90_ms, min_ms, max_ms, std_ms, cv), runtime, runtime_version,
+           trimmed_mean_ms, p10_ms, p90_ms, min_ms, max_ms, std_ms, cv, robust_cv), runtime, runtime_version,
            core_mask, governor, threads, temp_before_c, temp_after_c, runner_sha256, attempts,
            retries, ...; to_dict())
       Pass one ``PushCache()`` and the device's ``DeviceInfo`` across items of a run to avoid

@@ -41,7 +41,7 @@ class MeasurementProtocol:
     max_temp_c: float | None = 45.0  # temperature gate; None disables it
     temp_timeout_s: float = 180.0
     temp_poll_s: float = 2.0
-    cv_threshold: float = 0.05  # re-measure when std/mean is above this
+    cv_threshold: float = 0.05  # re-measure when the robust CV (1.4826*MAD/median) is above this
     remeasure_attempts: int = 2
     max_retries: int = 3  # on transient faults (disconnect, timeout, crash, garbage output)
     backoff_s: float = 1.0  # first retry delay; doubles each retry
@@ -277,23 +277,27 @@ def _measure_once(
         attempts += 1
         samples, kind, first = _collect(device, runner, runner_remote, model_remote, mask, protocol)
         stats = summarize(samples, protocol.trim_fraction)
-        if best is None or stats.cv < best[0].cv:
+        if best is None or stats.robust_cv < best[0].robust_cv:
             if best is not None:
                 rejected.append(best[1])
             best = (stats, samples, kind, first)
         else:
             rejected.append(samples)
-        if stats.cv <= protocol.cv_threshold:
+        if stats.robust_cv <= protocol.cv_threshold:
             break
         log.info(
-            "%s: %s cv=%.3f > %.3f, re-measuring", device.id, artifact.name, stats.cv, protocol.cv_threshold
+            "%s: %s robust cv=%.3f > %.3f, re-measuring",
+            device.id,
+            artifact.name,
+            stats.robust_cv,
+            protocol.cv_threshold,
         )
     assert best is not None
     stats, samples, kind, first = best
     temp_after = read_temperature_c(device, info)
     notes = []
-    if stats.cv > protocol.cv_threshold:
-        notes.append(f"cv {stats.cv:.3f} above threshold after {attempts} attempts")
+    if stats.robust_cv > protocol.cv_threshold:
+        notes.append(f"robust cv {stats.robust_cv:.3f} above threshold after {attempts} attempts")
     if timed_out:
         notes.append("temperature gate timed out")
     if protocol.cooldown_s > 0:

@@ -21,6 +21,7 @@ class LatencyStats:
     max_ms: float
     std_ms: float
     cv: float  # std / mean
+    robust_cv: float  # 1.4826 * MAD / median: spread that a few outlier runs cannot inflate
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -55,11 +56,12 @@ def summarize(samples_ms: Sequence[float], trim_fraction: float = 0.1) -> Latenc
     mean = _clamp(math.fsum(xs) / n, xs)
     k = int(n * trim_fraction)
     kept = xs[k : n - k] if n - 2 * k > 0 else xs
+    median = _percentile(xs, 0.5)
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
     return LatencyStats(
         n=n,
         mean_ms=mean,
-        median_ms=_percentile(xs, 0.5),
+        median_ms=median,
         trimmed_mean_ms=_clamp(math.fsum(kept) / len(kept), xs),
         p10_ms=_percentile(xs, 0.1),
         p90_ms=_percentile(xs, 0.9),
@@ -67,4 +69,5 @@ def summarize(samples_ms: Sequence[float], trim_fraction: float = 0.1) -> Latenc
         max_ms=xs[-1],
         std_ms=std,
         cv=std / mean,
+        robust_cv=1.4826 * _percentile(sorted(abs(x - median) for x in xs), 0.5) / median,
     )

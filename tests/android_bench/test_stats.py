@@ -32,3 +32,12 @@ def test_trimmed_mean_drops_outliers() -> None:
 def test_rejects_bad_samples(bad: list[float]) -> None:
     with pytest.raises(ValueError):
         summarize(bad)
+
+
+def test_robust_cv_ignores_a_few_outliers() -> None:
+    steady = [10.0, 10.1, 9.9, 10.0, 10.05, 9.95] * 5
+    s = summarize(steady + [80.0, 95.0])
+    assert s.cv > 0.5  # std/mean explodes on two outliers
+    assert s.robust_cv < 0.02  # the spread of the bulk stays small
+    noisy = summarize([5.0, 10.0, 15.0, 7.0, 13.0, 9.0, 11.0, 6.0, 14.0])
+    assert noisy.robust_cv > 0.2
