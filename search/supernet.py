@@ -3,7 +3,8 @@
 Channel search (Wan et al. 2020, Sec. 3.1): each conv is built once at its widest width; its output is
 multiplied by ``M = sum_i g_i 1_i`` where ``g`` are the Gumbel-softmax weights over the width choices and
 ``1_i`` keeps the first ``c_i`` channels. Memory and time therefore stay those of the largest child
-however many width choices there are. The hidden (expansion) width ``make_divisible(e * c_in)`` depends
+however many width choices there are. The mask is applied to the BN output by folding it into BN's
+affine parameters, so it adds no activation tensor of its own. The hidden (expansion) width ``make_divisible(e * c_in)`` depends
 on two variables, so its mask is ``sum_{i,e} g_in(i) g_e(e) 1_{mid(i,e)}`` (and likewise the SE width).
 
 Op search (kernel, SE, activation, skip) keeps one branch per op, weighted by the op's Gumbel weights,
@@ -49,7 +50,12 @@ def _se(mid: int) -> int:
 
 
 class _ConvBn(nn.Module):
-    """conv -> BN -> act, named like :class:`search.blocks.ConvBnAct` so weights slice into dense models."""
+    """conv -> BN -> act, named like :class:`search.blocks.ConvBnAct` so weights slice into dense models.
+
+    A channel mask ``m`` is folded into BN's affine (``gamma * m``, ``beta * m``): the BN output is
+    multiplied by the mask without materialising another activation tensor, and since ReLU and
+    hard-swish map 0 to 0 a one-hot mask zeroes exactly the channels the child does not have.
+    """
 
     def __init__(self, cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1, act=None) -> None:
         super().__init__()
@@ -57,8 +63,24 @@ class _ConvBn(nn.Module):
         self.bn = nn.BatchNorm2d(cout)
         self.act = make_act(act)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)))
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        z = self.conv(x)
+        if mask is None:
+            return self.act(self.bn(z))
+        bn = self.bn
+        if bn.training and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+        z = nn.functional.batch_norm(
+            z,
+            bn.running_mean,
+            bn.running_var,
+            bn.weight * mask,
+            bn.bias * mask,
+            bn.training,
+            bn.momentum if bn.momentum is not None else 0.0,
+            bn.eps,
+        )
+        return self.act(z)
 
 
 class _MaskedSE(nn.Module):
@@ -85,12 +107,11 @@ class MaskedIR(nn.Module):
         self.pwl = _ConvBn(mid_max, out_max, 1)
 
     def forward(self, x: Tensor, mid_mask: Tensor, se_mask: Tensor, out_mask: Tensor) -> Tensor:
-        m = mid_mask.view(1, -1, 1, 1)
-        h = self.pw(x) * m if self.pw is not None else x
-        h = self.dw(h) * m
+        h = self.pw(x, mid_mask) if self.pw is not None else x
+        h = self.dw(h, mid_mask)
         if self.se is not None:
             h = self.se(h, se_mask)
-        return self.pwl(h) * out_mask.view(1, -1, 1, 1)
+        return self.pwl(h, out_mask)
 
 
 class SuperBlock(nn.Module):
@@ -149,7 +170,7 @@ class SuperBlock(nn.Module):
             if self.can_residual:
                 p_res = torch.einsum("i,j,ij->", g_in, w[self.out_var], self.same_width)
                 residual = _match_channels(x, self.out_max) * out_mask.view(1, -1, 1, 1) * p_res
-        out = 0.0
+        out: Tensor | float = 0.0
         for k, (op, branch) in enumerate(zip(self.ops_spec, self.ops, strict=True)):
             if op.skip:
                 y = x
@@ -157,8 +178,9 @@ class SuperBlock(nn.Module):
                 y = branch(x, mid_mask, se_mask, out_mask)
                 if residual is not None:
                     y = y + residual
-            out = out + g_op[k] * y
-        return out
+            # a single op has weight exactly 1: skip the multiply (and the activation copy it would keep)
+            out = y if len(self.ops) == 1 else out + g_op[k] * y
+        return out  # type: ignore[return-value]
 
 
 def _match_channels(x: Tensor, ch: int) -> Tensor:
@@ -251,7 +273,7 @@ class Supernet(nn.Module):
         return {v: w[v] @ getattr(self, f"wmask_{v.replace('.', '_')}") for v in self.width_vars}
 
     def trunk(self, x: Tensor, w: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor:
-        h = self.stem(x) * masks["stem.w"].view(1, -1, 1, 1)
+        h = self.stem(x, masks["stem.w"])
         for block in self.blocks:
             h = block(h, w, masks)
         return self.head_conv(h) if self.head_conv is not None else h
@@ -266,13 +288,17 @@ class Supernet(nn.Module):
         g_res = weights["res"]
         full_out = None
         mixed: Tensor | float = 0.0
+        if len(self.space.resolutions) == 1:
+            mixed = self.trunk(x, weights, masks)
         for r_idx, r in reversed(list(enumerate(self.space.resolutions))):  # full resolution first
+            if len(self.space.resolutions) == 1:
+                break
             h = self.trunk(subsample(x, r), weights, masks)
             if full_out is None:
                 full_out = h.shape[-1]
             scale = (full_out / h.shape[-1]) ** 2
             mixed = mixed + g_res[r_idx] * intersperse(h * scale, full_out)
-        feat = mixed.mean((2, 3))
+        feat = mixed.mean((2, 3))  # type: ignore[union-attr]
         if self.hidden is not None:
             feat = self.hidden_act(self.hidden(feat))
         return self.classifier(feat)

@@ -1,5 +1,321 @@
-"""`phonenas search ...` commands (thin wrappers over the library)."""
+"""`phonenas search ...`: inspect the search spaces and run a per-phone DMaskingNAS search."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
 
-app = typer.Typer(help="search commands", no_args_is_help=True)
+from phonenas.errors import PhoneNASError
+
+app = typer.Typer(
+    help=(
+        "FBNetV2/DMaskingNAS channel + resolution search with a differentiable LUT latency cost.\n\n"
+        "Examples:\n\n"
+        "  phonenas search space --space digits\n\n"
+        "  phonenas search run --lut lut --device host --runtime executorch --dtype fp32 --target-ms 0.5\n\n"
+        "  phonenas search run --lut lut --device all --runtime executorch --target-ms 5 --out runs/search\n\n"
+        "  phonenas search run --target-mmac 1.0     # no LUT: MACs cost"
+    ),
+    no_args_is_help=True,
+)
+_out = Console()
+
+
+@app.command()
+def space(
+    name: str = typer.Option(
+        "digits", "--space", "-s", help="Preset: digits (32x32) or fbnetv2-f (ImageNet)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Describe a search space: choices per stage, number of architectures, candidate LUT layers.
+
+    Example:
+
+      phonenas search space --space fbnetv2-f
+    """
+    from search.space import SpaceError, get_space
+
+    try:
+        sp = get_space(name)
+    except SpaceError as e:
+        raise PhoneNASError(str(e)) from None
+    summary = sp.summary()
+    if as_json:
+        _out.print_json(json.dumps(summary))
+        return
+    t = Table(title=f"search space {name!r}")
+    for c in ("stage", "depth", "stride", "widths", "expansions", "ops"):
+        t.add_column(c)
+    t.add_row("stem", "1", str(sp.stem.stride), ",".join(map(str, sp.stem.widths)), "", f"k{sp.stem.kernel}")
+    for k, st in enumerate(sp.stages):
+        t.add_row(
+            f"s{k}",
+            str(st.depth),
+            str(st.stride),
+            ",".join(map(str, st.widths)),
+            ",".join(f"{e:g}" for e in st.expands),
+            " ".join(o.label for o in st.ops(first=False)),
+        )
+    _out.print(t)
+    _out.print(f"resolutions: {', '.join(map(str, sp.resolutions))}; head conv {sp.head.conv_ch}")
+    _out.print(
+        f"architectures: {summary['num_archs']:,} (10^{summary['log10_num_archs']}); "
+        f"choice variables: {summary['num_variables']}; "
+        f"candidate LUT layers: {summary['num_candidate_layers']}"
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    label: str
+    cost_model: Any
+    target: float | None
+    out_dir: Path
+    context: dict[str, Any] | None
+
+
+def _lut_jobs(
+    lut: Path,
+    device: str,
+    runtime: str,
+    dtype: str | None,
+    threads: int | None,
+    target_ms: float | None,
+    interpolate: bool,
+    out: Path,
+) -> list[_Job]:
+    from latency.cost import LUTCost
+    from latency.lut import LUT
+    from latency.store import LUTStore
+
+    if not lut.exists():
+        raise PhoneNASError(
+            f"LUT store {str(lut)!r} not found; collect one with `phonenas lut collect` or "
+            "drop --lut to search with the MACs cost"
+        )
+    store = LUTStore(lut)
+    ctxs = [
+        c
+        for c in store.contexts()
+        if c.runtime.value == runtime.lower()
+        and (dtype is None or c.dtype.value == dtype.lower())
+        and (threads is None or c.threads == threads)
+        and (device == "all" or c.device_id == device)
+    ]
+    have = "; ".join(c.label() for c in store.contexts()) or "none"
+    if not ctxs:
+        raise PhoneNASError(
+            f"no LUT in {lut} for device={device} runtime={runtime} dtype={dtype or 'any'} "
+            f"(stored contexts: {have}); run `phonenas lut collect` for it first"
+        )
+    by_device: dict[str, list] = {}
+    for c in ctxs:
+        by_device.setdefault(c.device_id, []).append(c)
+    for dev, cs in by_device.items():
+        if len(cs) > 1:
+            raise PhoneNASError(
+                f"device {dev} has several matching LUT contexts ({'; '.join(c.label() for c in cs)});"
+                " narrow with --dtype/--threads"
+            )
+    if target_ms is None:
+        raise PhoneNASError("a latency search needs --target-ms (e.g. --target-ms 5)")
+    jobs = []
+    for dev, (ctx,) in sorted(by_device.items()):
+        model = LUTCost(LUT.from_store(store, ctx), interpolate=interpolate)
+        jobs.append(
+            _Job(ctx.label(), model, target_ms, out / _safe(dev) if device == "all" else out, ctx.as_row())
+        )
+    return jobs
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+@app.command()
+def run(
+    lut: Path = typer.Option(
+        None, "--lut", help="LUT store directory (from `phonenas lut collect`); omit for MACs."
+    ),
+    device: str = typer.Option(
+        "host", "--device", help="Device id in the LUT, or 'all' for one search per device."
+    ),
+    runtime: str = typer.Option("executorch", "--runtime", "-r", help="Runtime of the LUT entries."),
+    dtype: str = typer.Option(None, "--dtype", "-d", help="dtype of the LUT entries (fp32, int8, fp16)."),
+    threads: int = typer.Option(
+        None, "--threads", help="Threads of the LUT entries (if several were measured)."
+    ),
+    target_ms: float = typer.Option(None, "--target-ms", help="Target latency (ms) for the derived model."),
+    target_mmac: float = typer.Option(
+        None, "--target-mmac", help="Target MMACs when searching without a LUT."
+    ),
+    loss: str = typer.Option(
+        "target", "--loss", help="target: CE + lam*relu(cost/target-1); fbnet: CE*a*log(cost)^b."
+    ),
+    lam: float = typer.Option(2.0, "--lam", help="Weight of the target penalty."),
+    space_name: str = typer.Option("digits", "--space", "-s", help="Search space preset."),
+    data: str = typer.Option(
+        "digits", "--data", help="'digits' (bundled), an ImageFolder path, or cifar10:<root>."
+    ),
+    epochs: int = typer.Option(20, "--epochs", help="Search epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Batch size."),
+    tau_decay: float = typer.Option(
+        0.956, "--tau-decay", help="Gumbel temperature decay per epoch (from 5.0)."
+    ),
+    train_epochs: int = typer.Option(
+        0, "--train-epochs", help="Then train the derived model this many epochs."
+    ),
+    finetune: bool = typer.Option(
+        False, "--finetune", help="Start that training from the supernet's weights."
+    ),
+    interpolate: bool = typer.Option(
+        False, "--interpolate", help="Estimate missing LUT entries from neighbours."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed (data split, init, Gumbel noise): same seed, same result."
+    ),
+    torch_threads: int = typer.Option(
+        0, "--torch-threads", help="CPU threads for training (0 = torch default)."
+    ),
+    out: Path = typer.Option(
+        Path("runs/search"), "--out", "-o", help="Output directory (one sub-dir per device)."
+    ),
+) -> None:
+    """Search one architecture per device for a target latency; resumable (re-run the same command).
+
+    Writes OUT/arch.json (OUT/<device>/arch.json with --device all), search.json (probabilities,
+    history, predicted latency) and checkpoint.pt; with --train-epochs also model.pt and accuracies.
+
+    Example:
+
+      phonenas search run --lut lut --device host --runtime executorch --dtype fp32 --target-ms 0.5
+    """
+    import torch
+
+    from search.arch import arch_to_json, encode_arch
+    from search.cost import MacsCost
+    from search.data import DataError, load_data
+    from search.loop import SearchConfig, run_search, train_dense
+    from search.loss import LossError, SearchLoss
+    from search.space import SpaceError, get_space
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    try:
+        sp = get_space(space_name)
+        bundle = load_data(data, size=max(sp.resolutions), seed=seed)
+    except (SpaceError, DataError) as e:
+        raise PhoneNASError(str(e)) from None
+    if lut is not None:
+        jobs = _lut_jobs(lut, device, runtime, dtype, threads, target_ms, interpolate, out)
+    else:
+        if target_ms is not None:
+            raise PhoneNASError("--target-ms needs --lut (a measured LUT); without one use --target-mmac")
+        if loss == "target" and target_mmac is None:
+            raise PhoneNASError("a MACs search needs --target-mmac (or --loss fbnet)")
+        jobs = [_Job("MACs", MacsCost(), target_mmac, out, None)]
+    for job in jobs:
+        try:
+            search_loss = SearchLoss(loss, target=job.target, lam=lam)  # type: ignore[arg-type]
+        except LossError as e:
+            raise PhoneNASError(str(e)) from None
+        cfg = SearchConfig(
+            epochs=epochs, batch_size=batch_size, tau_decay=tau_decay, loss=search_loss, seed=seed
+        )
+        _out.rule(
+            f"search {sp.name} on {job.label}"
+            + (f" -> target {job.target:g} {job.cost_model.unit}" if job.target else "")
+        )
+        job.out_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        with _progress() as prog:
+            task = prog.add_task("search", total=None, info="")
+
+            def on_step(step: int, total: int, _t=task) -> None:
+                prog.update(_t, completed=step, total=total)
+
+            def on_epoch(s, _t=task) -> None:
+                prog.update(
+                    _t,
+                    info=f"ep {s.epoch} tau {s.tau:.2f} acc {s.train_acc:.3f} "
+                    f"E(cost) {s.expected_cost:.4g} argmax {s.argmax_cost:.4g}",
+                )
+
+            try:
+                result = run_search(
+                    sp, bundle, job.cost_model, cfg, job.out_dir / "checkpoint.pt", on_step, on_epoch
+                )
+            except ValueError as e:
+                raise PhoneNASError(str(e).splitlines()[0]) from None
+        payload = result.to_dict() | {
+            "device": job.label,
+            "context": job.context,
+            "space": sp.name,
+            "data": bundle.name,
+            "seed": seed,
+            "search_s": time.perf_counter() - t0,
+            "config": asdict(cfg) | {"loss": asdict(search_loss)},
+        }
+        (job.out_dir / "arch.json").write_text(arch_to_json(result.arch) + "\n")
+        unit = result.unit
+        _out.print(f"[bold]{encode_arch(result.arch)}[/bold]")
+        _out.print(
+            f"predicted {result.cost:.4g} {unit}"
+            + (f" (target {job.target:g}, {result.rule})" if job.target else "")
+        )
+        if train_epochs > 0:
+            tr = train_dense(
+                result.arch,
+                _data_for(result.arch, data, seed, bundle),
+                train_epochs,
+                seed,
+                init=result.supernet if finetune else None,
+                init_choices=result.choices,
+            )
+            torch.save(tr.model.state_dict(), job.out_dir / "model.pt")
+            payload |= {
+                "train_epochs": train_epochs,
+                "finetune": finetune,
+                "val_acc": tr.val_acc,
+                "test_acc": tr.test_acc,
+            }
+            _out.print(f"trained {train_epochs} epochs: val {tr.val_acc:.4f} test {tr.test_acc:.4f}")
+        (job.out_dir / "search.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+        _out.print(f"wrote {job.out_dir / 'arch.json'} and {job.out_dir / 'search.json'}")
+
+
+def _data_for(arch, data: str, seed: int, bundle):
+    """The data at the arch's own resolution (digits are re-rendered from 8x8, not resized twice)."""
+    from search.data import load_data
+
+    if bundle.size == arch.input_hw:
+        return bundle
+    return load_data(data, size=arch.input_hw, seed=seed)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_out,
+    )
