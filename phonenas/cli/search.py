@@ -34,6 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 _out = Console()
+_LUT = typer.Option(None, "--lut", help="LUT store directory (from `phonenas lut collect`); omit for MACs.")
+_OUT = typer.Option(Path("runs/search"), "--out", "-o", help="Output directory (one sub-dir per device).")
 
 
 @app.command()
@@ -150,9 +152,7 @@ def _safe(name: str) -> str:
 
 @app.command()
 def run(
-    lut: Path = typer.Option(
-        None, "--lut", help="LUT store directory (from `phonenas lut collect`); omit for MACs."
-    ),
+    lut: Path = _LUT,
     device: str = typer.Option(
         "host", "--device", help="Device id in the LUT, or 'all' for one search per device."
     ),
@@ -193,9 +193,7 @@ def run(
     torch_threads: int = typer.Option(
         0, "--torch-threads", help="CPU threads for training (0 = torch default)."
     ),
-    out: Path = typer.Option(
-        Path("runs/search"), "--out", "-o", help="Output directory (one sub-dir per device)."
-    ),
+    out: Path = _OUT,
 ) -> None:
     """Search one architecture per device for a target latency; resumable (re-run the same command).
 
