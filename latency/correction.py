@@ -119,17 +119,26 @@ def calibration_model(
     )
 
 
-def fit_correction(models: Sequence[CalibrationModel]) -> Correction:
+def fit_correction(models: Sequence[CalibrationModel], call_ms: float | None = None) -> Correction:
     """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems.
 
-    Both coefficients are constrained to be >= 0 (a negative boundary cost has no physical meaning);
-    when the unconstrained fit breaks that, the offending coefficient is fixed at 0 and the other refit.
+    With ``call_ms`` (the measured call overhead) only ``io`` is fitted; otherwise both. Coefficients
+    are constrained to be >= 0 (a negative boundary cost has no physical meaning); when the
+    unconstrained fit breaks that, the offending coefficient is fixed at 0 and the other refit.
     """
-    if len(models) < 2:
-        raise ValueError("fitting a correction needs at least 2 whole-model measurements")
-    y = np.array([sum(m.entries_ms) - m.whole_ms for m in models])
-    a = np.array([[m.n_layers - 1, m.inner_melems] for m in models], dtype=np.float64)
+    if len(models) < (1 if call_ms is not None else 2):
+        raise ValueError(
+            "fitting a correction needs at least 2 whole-model measurements (1 with a known call_ms)"
+        )
     w = 1.0 / np.array([m.whole_ms for m in models])
+    y = np.array([sum(m.entries_ms) - m.whole_ms for m in models])
+    if call_ms is not None:
+        y = y - call_ms * np.array([m.n_layers - 1 for m in models], dtype=np.float64)
+        a1 = np.array([[m.inner_melems] for m in models], dtype=np.float64) * w[:, None]
+        io = max(float(np.linalg.lstsq(a1, y * w, rcond=None)[0][0]), 0.0)
+        method = f"measured call overhead + boundary cost fitted on {len(models)} whole models"
+        return Correction(float(call_ms), io, method, tuple(models))
+    a = np.array([[m.n_layers - 1, m.inner_melems] for m in models], dtype=np.float64)
     coef = _nnls2(a * w[:, None], y * w)
     return Correction(float(coef[0]), float(coef[1]), f"fitted on {len(models)} whole models", tuple(models))
 

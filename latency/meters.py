@@ -38,8 +38,8 @@ class Meter(Protocol):
     def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]: ...
 
 
-def check_runtime_on_host(runtime: Runtime) -> None:
-    if runtime is Runtime.COREML and platform.system() != "Darwin":
+def check_runtime_on_host(runtime: Runtime | str) -> None:
+    if Runtime(runtime) is Runtime.COREML and platform.system() != "Darwin":
         raise RuntimeUnavailable(
             "Core ML timing needs macOS (coremltools can export here but only predicts on a Mac); "
             "run `phonenas lut collect --runtime coreml` on a Mac, or pick executorch/litert/onnx"

@@ -171,7 +171,7 @@ def validate(
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    fitted = fit_correction(calib_models)
+    fitted = fit_correction(calib_models, raw.call_overhead_ms)
     if save_correction:
         fitted.save(store.root, context)
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")

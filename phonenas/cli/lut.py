@@ -264,43 +264,24 @@ def show(
     if device:
         df = df[df["device_id"] == device]
     t = Table(title=f"LUT {store}")
-    for c in (
-        "device",
-        "runtime",
-        "dtype",
-        "threads",
-        "cpus",
-        "entries",
-        "median ms (min-max)",
-        "call ms",
-        "correction",
-    ):
-        t.add_column(c)
-    for ctx in sorted({c for c in lut.contexts()}):
-        sub = df[
-            (df["device_id"] == ctx.device_id)
-            & (df["runtime"] == ctx.runtime.value)
-            & (df["dtype"] == ctx.dtype.value)
-            & (df["threads"] == ctx.threads)
-            & (df["runtime_version"] == ctx.runtime_version)
-            & (df["core_mask"] == ctx.core_mask)
-        ]
+    for c in ("context", "entries", "median ms", "call ms", "correction"):
+        t.add_column(c, overflow="fold")
+    for ctx in lut.contexts():
+        sub = df
+        for f, v in ctx.as_row().items():
+            sub = sub[sub[f] == v]
         layers, over = sub[sub["entry"] == ENTRY_LAYER], sub[sub["entry"] == ENTRY_OVERHEAD]
         if sub.empty:
             continue
         corr = Correction.load(store, ctx)
         t.add_row(
-            ctx.device_id,
-            f"{ctx.runtime.value} ({ctx.runtime_version})",
-            ctx.dtype.value,
-            str(ctx.threads),
-            ctx.core_mask or "-",
+            ctx.label(),
             str(len(layers)),
             f"{layers['median_ms'].min():.4f}-{layers['median_ms'].max():.4f}" if len(layers) else "-",
             f"{over['median_ms'].iloc[0]:.4f}" if len(over) else "-",
-            f"{corr.method} (call {corr.call_ms:.4f} ms, io {corr.io_ms_per_melem:.3f} ms/M)"
+            f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})"
             if corr
-            else "none",
+            else "-",
         )
         if rows and len(layers):
             _show_rows(layers, rows, ctx.label())

@@ -1,0 +1,114 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from lut_fakes import FakeMeter, fake_exporter
+
+from latency.collect import collect
+from latency.export import OVERHEAD_KEY, ArtifactCache
+from latency.keys import BlockKey
+from latency.store import LUTStore
+
+KEYS = [BlockKey("ir", 3, c, 3 * c, c, 8, 1, False, "relu") for c in range(8, 38)]
+
+
+def _cache(tmp_path, log):
+    return ArtifactCache(tmp_path / "art", salt=("test",), exporter=fake_exporter(log))
+
+
+def test_collect_measures_each_key_once_and_resumes(tmp_path):
+    store, mlog, elog = LUTStore(tmp_path / "lut"), tmp_path / "measure.log", tmp_path / "export.log"
+    rep = collect(store, KEYS[:10], "executorch", "fp32", FakeMeter(mlog), _cache(tmp_path, elog))
+    assert rep.measured == 10 and rep.skipped == 0 and not rep.failed
+    rep2 = collect(
+        LUTStore(tmp_path / "lut"), KEYS[:12], "executorch", "fp32", FakeMeter(mlog), _cache(tmp_path, elog)
+    )
+    assert rep2.measured == 2 and rep2.skipped == 10
+    measured = mlog.read_text().split()
+    assert len(measured) == len(set(measured)) == 12 + 1  # + the call-overhead probe, once
+    assert len(elog.read_text().split()) == 13
+    df = LUTStore(tmp_path / "lut").frame()
+    assert (df["entry"] == "layer").sum() == 12 and (df["entry"] == "overhead").sum() == 1
+    # another dtype is another context: measured afresh, exports cached per dtype
+    rep3 = collect(store, KEYS[:2], "executorch", "int8", FakeMeter(mlog), _cache(tmp_path, elog))
+    assert rep3.measured == 2
+
+
+def test_failing_export_is_reported_and_others_continue(tmp_path):
+    def flaky(key, runtime, dtype, out_path):
+        if key.in_ch == 9:
+            raise RuntimeError("unsupported op")
+        out_path.write_text(key.label())
+        return out_path
+
+    cache = ArtifactCache(tmp_path / "art", salt=("t",), exporter=flaky)
+    rep = collect(
+        LUTStore(tmp_path / "lut"), KEYS[:3], "litert", "int8", FakeMeter(tmp_path / "m.log"), cache
+    )
+    assert rep.measured == 2 and [k.in_ch for k, _ in rep.failed] == [9]
+    assert "unsupported op" in rep.failed[0][1]
+
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from latency.collect import collect
+    from latency.export import ArtifactCache
+    from latency.keys import BlockKey
+    from latency.store import LUTStore
+    from lut_fakes import FakeMeter, fake_exporter
+    root = Path({root!r})
+    keys = [BlockKey("ir", 3, c, 3 * c, c, 8, 1, False, "relu") for c in range(8, 38)]
+    cache = ArtifactCache(root / "art", salt=("test",), exporter=fake_exporter(root / "export.log"))
+    collect(LUTStore(root / "lut"), keys, "executorch", "fp32", FakeMeter(root / "measure.log", 0.05), cache)
+""")
+
+
+def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), root=str(tmp_path)))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    lut = tmp_path / "lut"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(lut.glob("part-*.parquet"))) < 8:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    rows_before = LUTStore(lut).frame()
+    assert 8 <= len(rows_before) < 31, "the kill should land mid-run"
+    measured_before = (tmp_path / "measure.log").read_text().split()
+
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
+    df = LUTStore(lut).frame()
+    layers = df[df["entry"] == "layer"]
+    assert len(layers) == 30 and (df["entry"] == "overhead").sum() == 1
+    assert not df.duplicated(["entry", "in_ch"]).any()
+    # earlier rows survive unchanged
+    assert set(rows_before["row_id"]) <= set(df["row_id"])
+    measured = (tmp_path / "measure.log").read_text().split()
+    stored_before = {k for k in _artifact_names(tmp_path, rows_before)}
+    # nothing stored before the kill was measured again; at most the in-flight key was measured twice
+    again = measured[len(measured_before) :]
+    assert not stored_before & set(again)
+    assert len(measured) <= 31 + 1
+    exports = (tmp_path / "export.log").read_text().split()
+    assert len(exports) <= 31 + 1 and set(exports) >= {k.label() for k in KEYS}
+
+
+def _artifact_names(tmp_path, rows):
+    cache = ArtifactCache(tmp_path / "art", salt=("test",), exporter=fake_exporter(tmp_path / "x.log"))
+    from latency.keys import DType, Runtime
+
+    by_ch = {k.in_ch: k for k in [*KEYS, OVERHEAD_KEY]}
+    for r in rows.to_dict("records"):
+        if r["entry"] == "layer":
+            yield cache.path_for(by_ch[int(r["in_ch"])], Runtime.EXECUTORCH, DType.FP32).name
