@@ -285,6 +285,7 @@ class LoopbackAdbd:
         self._transports: list[_Transport] = []
         self._offline_until = 0.0
         self._stopping = False
+        self.commands: list[str] = []  # every shell command received, in order (for assertions)
 
     @property
     def serial(self) -> str:
@@ -367,6 +368,7 @@ class LoopbackAdbd:
     def _shell(self, stream: _Stream, name: str) -> None:
         service, _, command = name.partition(":")
         v2 = ",v2" in service
+        self.commands.append(command)
         env = {
             "PATH": f"{self.root}/system/bin:{self.python_bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.root / "data/local/tmp"),
