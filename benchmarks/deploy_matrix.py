@@ -1,0 +1,188 @@
+"""Deploy matrix: every model x target x dtype - export time, size, host latency, numeric error, accuracy drop.
+
+Models (all re-headed for the bundled digits: 10 classes, 3 x 32 x 32 input, trained here with
+:func:`search.loop.train_dense` for ``--epochs``): the zoo's FBNetV2-F1 and MobileNetV3-Small, and a
+model from the search space (``--searched ARCH``; default: the ``digits`` space child sampled with seed
+0, labelled as such - not a search result).
+
+Host latency: median of 30 single-image calls after 5 warm-ups, 1 thread, in this Python process.
+Core ML artifacts cannot be executed off macOS: export time, size and structure only.
+Target (ExecuTorch): int8 <= 0.7x fp32 latency and <= 1 accuracy point drop.
+
+Run: ``python -m benchmarks.deploy_matrix [--epochs 6] [--models fbnetv2_f1,mobilenetv3_small,space]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from deploy import Dtype, get_target, runtime_versions
+from deploy.data import eval_data
+from deploy.pipeline import dtypes_for
+from deploy.verify import verify_artifact
+from search.arch import ArchSpec, encode_arch
+from search.data import load_data
+from search.loop import train_dense
+from search.space import get_space
+from search.zoo import get_arch, resolve_arch
+
+RESULTS = Path(__file__).parent / "results"
+WORK = Path("/tmp/phonenas_deploy_matrix")
+TARGETS = ("executorch", "tflite", "onnx", "coreml")
+QUANT = (Dtype.INT8, Dtype.INT8_WEIGHTS)
+
+
+def model_arch(name: str, searched: str | None) -> tuple[str, ArchSpec]:
+    if name == "space":
+        if searched:
+            return "searched", resolve_arch(searched).with_num_classes(10)
+        gen = torch.Generator().manual_seed(0)
+        arch = get_space("digits", num_classes=10, in_ch=3).sample_arch(gen)
+        return "space child (seed 0)", arch
+    return name, get_arch(name, input_hw=32, num_classes=10)
+
+
+def run_model(label: str, arch: ArchSpec, epochs: int) -> list[dict]:
+    data = load_data("digits", size=arch.input_hw, channels=arch.in_ch)
+    t0 = time.perf_counter()
+    trained = train_dense(arch, data, epochs=epochs, seed=0)
+    train_s = time.perf_counter() - t0
+    model = trained.model.eval()
+    ev = eval_data("digits", arch, n_calib=128, n_verify=300)
+    with torch.no_grad():
+        ref = torch.cat([model(x.unsqueeze(0)) for x in ev.inputs]).numpy()
+    inputs, labels = ev.inputs.numpy(), ev.labels.numpy()
+    rows = []
+    for tname in TARGETS:
+        target = get_target(tname)
+        for dtype in dtypes_for(target, QUANT):
+            path = WORK / label.replace(" ", "_") / f"{tname}_{dtype.value}{target.suffix}"
+            t0 = time.perf_counter()
+            target.export(model, ev.inputs[:1], dtype, path, calib=[ev.calib])
+            export_s = time.perf_counter() - t0
+            size = (
+                path.stat().st_size
+                if path.is_file()
+                else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            )
+            check = verify_artifact(target, dtype, path, inputs, ref, labels, threads=1)
+            n = check.numerics
+            rows.append(
+                {
+                    "model": label,
+                    "arch": encode_arch(arch),
+                    "train_epochs": epochs,
+                    "train_s": round(train_s, 1),
+                    "torch_test_acc": trained.test_acc,
+                    "target": tname,
+                    "runtime": target.runtime,
+                    "dtype": dtype.value,
+                    "status": check.status,
+                    "reason": check.reason,
+                    "export_s": round(export_s, 2),
+                    "size_kb": round(size / 1024, 1),
+                    "host_latency_ms": check.latency_ms,
+                    "max_abs": n.max_abs if n else None,
+                    "cosine": n.cosine if n else None,
+                    "top1_agreement": n.top1_agreement if n else None,
+                    "accuracy": n.accuracy if n else None,
+                    "ref_accuracy": n.ref_accuracy if n else None,
+                    "accuracy_drop_pts": n.accuracy_drop_pts if n else None,
+                }
+            )
+            print(
+                f"{label:22s} {tname:11s} {dtype.value:6s} {check.status:11s} export {export_s:6.1f}s "
+                f"lat {check.latency_ms or float('nan'):.3f} ms  {check.reason[:80]}",
+                flush=True,
+            )
+    for r in rows:  # ratio to the fp32 artifact of the same target
+        base = next((b for b in rows if b["target"] == r["target"] and b["dtype"] == "fp32"), None)
+        r["latency_vs_fp32"] = (
+            r["host_latency_ms"] / base["host_latency_ms"]
+            if base and r["host_latency_ms"] and base["host_latency_ms"]
+            else None
+        )
+    return rows
+
+
+def _fmt(v, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def write_md(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Deploy matrix",
+        "",
+        f"Host: {meta['host']}; 1 thread; latency = median of 30 single-image calls in this Python process. "
+        f"Models trained {meta['epochs']} epochs on the bundled digits (3x32x32, 10 classes); numerics on "
+        f"{meta['n_verify']} held-out test images. Core ML: structural checks only (prediction needs macOS).",
+        "",
+        "Toolchain: " + ", ".join(f"{k} {v}" for k, v in meta["toolchain"].items()),
+        "",
+        "| model | target | dtype | status | export s | size KB | host ms | vs fp32 | max abs diff | cosine | top-1 agree | acc % | drop pts |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['target']} | {r['dtype']} | {r['status']} | {r['export_s']:.1f} | {r['size_kb']:.0f} | "
+            f"{_fmt(r['host_latency_ms'], '.3f')} | {_fmt(r['latency_vs_fp32'], '.2f')}x | {_fmt(r['max_abs'], '.2g')} | "
+            f"{_fmt(r['cosine'], '.4f')} | {_fmt(r['top1_agreement'] and 100 * r['top1_agreement'], '.1f')} | "
+            f"{_fmt(r['accuracy'] and 100 * r['accuracy'], '.1f')} | {_fmt(r['accuracy_drop_pts'], '+.1f')} |"
+        )
+    lines += ["", "## ExecuTorch int8 targets (<= 0.7x fp32 latency, <= 1 point accuracy drop)", ""]
+    for r in rows:
+        if r["target"] == "executorch" and r["dtype"] == "int8":
+            ok_lat = r["latency_vs_fp32"] is not None and r["latency_vs_fp32"] <= 0.7
+            ok_acc = r["accuracy_drop_pts"] is not None and r["accuracy_drop_pts"] <= 1.0
+            lines.append(
+                f"- {r['model']}: latency {_fmt(r['latency_vs_fp32'], '.2f')}x fp32 "
+                f"({'met' if ok_lat else 'NOT met'}), accuracy drop {_fmt(r['accuracy_drop_pts'], '+.1f')} pts "
+                f"({'met' if ok_acc else 'NOT met'})"
+            )
+    lines += ["", "## Which int8 paths are real speedups on this CPU", ""]
+    for r in rows:
+        if r["dtype"] in ("int8", "int8w") and r["latency_vs_fp32"] is not None:
+            verdict = (
+                "speedup"
+                if r["latency_vs_fp32"] < 0.95
+                else ("SLOWER" if r["latency_vs_fp32"] > 1.05 else "no gain")
+            )
+            lines.append(
+                f"- {r['model']} / {r['target']} {r['dtype']}: {r['latency_vs_fp32']:.2f}x fp32 -> {verdict}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--models", default="fbnetv2_f1,mobilenetv3_small,space")
+    p.add_argument(
+        "--searched", default=None, help="Arch string/JSON of a searched model (replaces the space child)."
+    )
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    rows: list[dict] = []
+    for name in args.models.split(","):
+        label, arch = model_arch(name.strip(), args.searched)
+        rows += run_model(label, arch, args.epochs)
+    meta = {
+        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
+        "epochs": args.epochs,
+        "n_verify": 300,
+        "toolchain": runtime_versions(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "deploy_matrix.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    (RESULTS / "deploy_matrix.md").write_text(write_md(rows, meta))
+    print((RESULTS / "deploy_matrix.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
