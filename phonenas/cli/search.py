@@ -197,7 +197,7 @@ def run(
 ) -> None:
     """Search one architecture per device for a target latency; resumable (re-run the same command).
 
-    Writes OUT/arch.json (OUT/<device>/arch.json with --device all), search.json (probabilities,
+    Writes OUT/arch.json (OUT/DEVICE/arch.json with --device all), search.json (probabilities,
     history, predicted latency) and checkpoint.pt; with --train-epochs also model.pt and accuracies.
 
     Example:

@@ -1,0 +1,92 @@
+"""`phonenas search ...` through the real root app (typer CliRunner)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from latency.keys import Context, keys_from_layers
+from latency.stats import summarize
+from latency.store import LUTStore, Provenance, make_row
+from phonenas.cli.main import app
+from search.arch import arch_from_json
+from search.space import get_space
+
+runner = CliRunner()
+
+
+def _fake_store(path, devices: dict[str, float]) -> None:
+    """A LUT whose entries are MACs-proportional times a per-device speed factor (test data, not timings)."""
+    store = LUTStore(path)
+    rows = []
+    for dev, factor in devices.items():
+        ctx = Context(dev, "executorch", "1.5.1", "fp32", 1, "")
+        for key in keys_from_layers(get_space("digits").candidate_layers()):
+            ms = factor * (0.01 + key.to_layer().macs / 1e6)
+            samples = [ms, ms * 1.01, ms * 0.99]
+            rows.append(make_row(ctx, key, summarize(samples), samples, Provenance(device_model="fake")))
+    store.append(rows)
+
+
+def test_space_json_counts():
+    res = runner.invoke(app, ["search", "space", "--space", "digits", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["num_candidate_layers"] == len(list(get_space("digits").candidate_layers()))
+    assert summary["num_archs"] == get_space("digits").num_archs
+
+
+def test_errors_are_one_line(tmp_path):
+    res = runner.invoke(app, ["search", "run", "--lut", str(tmp_path / "none"), "--target-ms", "1"])
+    assert res.exit_code != 0 and "not found" in str(res.exception or res.output)
+    res = runner.invoke(app, ["search", "space", "--space", "nope"])
+    assert res.exit_code != 0
+
+
+@pytest.mark.slow
+def test_device_all_writes_one_arch_per_device(tmp_path):
+    _fake_store(tmp_path / "lut", {"phoneA": 1.0, "phoneB": 3.0})
+    out = tmp_path / "out"
+    args = [
+        "search",
+        "run",
+        "--lut",
+        str(tmp_path / "lut"),
+        "--device",
+        "all",
+        "--runtime",
+        "executorch",
+        "--target-ms",
+        "1.2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--out",
+        str(out),
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    for dev in ("phoneA", "phoneB"):
+        arch = arch_from_json((out / dev / "arch.json").read_text())
+        meta = json.loads((out / dev / "search.json").read_text())
+        assert meta["context"]["device_id"] == dev
+        assert abs(meta["cost"] / 1.2 - 1) <= 0.05 or meta["rule"] == "closest-to-target"
+        assert arch.num_classes == 10
+    # the slower phone cannot afford the same model as the faster one at the same target
+    a = json.loads((out / "phoneA" / "search.json").read_text())["arch"]
+    b = json.loads((out / "phoneB" / "search.json").read_text())["arch"]
+    assert a != b
+    # re-running resumes from the finished checkpoints and reproduces the result
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0
+    assert json.loads((out / "phoneA" / "search.json").read_text())["arch"] == a
+
+
+def test_unknown_device_names_stored_contexts(tmp_path):
+    _fake_store(tmp_path / "lut", {"phoneA": 1.0})
+    res = runner.invoke(
+        app, ["search", "run", "--lut", str(tmp_path / "lut"), "--device", "phoneZ", "--target-ms", "1"]
+    )
+    assert res.exit_code != 0
+    assert "phoneA" in str(res.exception)
