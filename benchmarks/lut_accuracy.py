@@ -43,14 +43,14 @@ def main(argv: list[str] | None = None) -> dict:
         "--work", type=Path, default=Path("/tmp/phonenas-lut-bench"), help="store + artifact cache"
     )
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_accuracy")
+    ap.add_argument("--append", action="store_true", help="keep the contexts already in the output JSON")
     args = ap.parse_args(argv)
 
     from latency.export import ArtifactCache, toolchain_versions
     from latency.keys import DType, Runtime
     from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host
     from latency.store import LUTStore
-    from latency.validate import PREDICTORS, validate
-    from phonenas.cli.lut import sample_validation_archs
+    from latency.validate import PREDICTORS, sample_validation_archs, validate
 
     val, cal = sample_validation_archs(
         args.space, args.n, args.calib, args.seed, args.zoo_hw > 0, args.zoo_hw or 32
@@ -71,10 +71,19 @@ def main(argv: list[str] | None = None) -> dict:
         "target": ">= 95% of models within +-10% (nn-Meter 99.0%, LitePred 99.3% on phone CPUs)",
         "contexts": [],
     }
+    previous = args.out.with_suffix(".json")
+    if args.append and previous.exists():
+        kept = json.loads(previous.read_text())["contexts"]
+        out["contexts"] = [c for c in kept if f"{c['runtime']}:{c['dtype']}" not in args.contexts]
     for spec in args.contexts:
         rt_name, dt_name = spec.split(":")
         runtime, dtype = Runtime(rt_name), DType(dt_name)
-        entry: dict = {"runtime": runtime.value, "dtype": dtype.value}
+        entry: dict = {
+            "runtime": runtime.value,
+            "dtype": dtype.value,
+            "n_random": args.n,
+            "zoo_hw": args.zoo_hw,
+        }
         t0 = time.time()
         try:
             check_runtime_on_host(runtime)
@@ -151,8 +160,9 @@ def render_md(out: dict) -> str:
         "# LUT accuracy on the host",
         "",
         f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs), threads={out['threads']}. "
-        f"{out['n_random']} random `{out['space']}` archs + zoo models at {out['zoo_hw']}x{out['zoo_hw']} "
-        f"(validation); {out['n_calibration']} other random archs fit the boundary correction (calibration only).",
+        f"Validation: random `{out['space']}` archs (+ zoo models at {out['zoo_hw']}x{out['zoo_hw']} where listed); "
+        f"{out['n_calibration']} other random archs fit the boundary correction (calibration only, not scored). "
+        "`n` per context below.",
         f"Target: {out['target']}.",
         "",
         "Each model: predicted = LUT sum over its layers, measured = the whole model exported through the same "

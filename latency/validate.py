@@ -186,3 +186,27 @@ def validate(
         preds = {p: lut.predict(arch).latency_ms for p, lut in luts.items()}
         result.models.append(ModelResult(name, encode_arch(arch), role, whole, preds))
     return result
+
+
+def sample_validation_archs(space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int):
+    """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models)."""
+    import torch
+
+    from search.space import get_space
+    from search.zoo import ZOO, get_arch
+
+    sp = get_space(space)
+    g = torch.Generator().manual_seed(seed)
+    archs, seen = [], set()
+    attempts = 0
+    while len(archs) < n + calib and attempts < 50 * (n + calib):
+        attempts += 1
+        a = sp.sample_arch(g)
+        if a not in seen:
+            seen.add(a)
+            archs.append(a)
+    cal = [(f"calib{i}", a) for i, a in enumerate(archs[:calib])]
+    val = [(f"rand{i}", a) for i, a in enumerate(archs[calib:])]
+    if zoo:
+        val += [(name, get_arch(name, input_hw=zoo_hw, num_classes=sp.num_classes)) for name in ZOO]
+    return val, cal

@@ -411,7 +411,7 @@ def validate(
     from latency.export import ArtifactCache
     from latency.meters import HostMeter
     from latency.store import LUTStore
-    from latency.validate import PREDICTORS
+    from latency.validate import PREDICTORS, sample_validation_archs
     from latency.validate import validate as run_validate
 
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw)
@@ -452,27 +452,3 @@ def validate(
     if out:
         out.write_text(json.dumps(res.to_dict(), indent=1))
         _out.print(f"wrote {out}")
-
-
-def sample_validation_archs(space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int):
-    """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models)."""
-    import torch
-
-    from search.space import get_space
-    from search.zoo import ZOO, get_arch
-
-    sp = get_space(space)
-    g = torch.Generator().manual_seed(seed)
-    archs, seen = [], set()
-    attempts = 0
-    while len(archs) < n + calib and attempts < 50 * (n + calib):
-        attempts += 1
-        a = sp.sample_arch(g)
-        if a not in seen:
-            seen.add(a)
-            archs.append(a)
-    cal = [(f"calib{i}", a) for i, a in enumerate(archs[:calib])]
-    val = [(f"rand{i}", a) for i, a in enumerate(archs[calib:])]
-    if zoo:
-        val += [(name, get_arch(name, input_hw=zoo_hw, num_classes=sp.num_classes)) for name in ZOO]
-    return val, cal

@@ -1,0 +1,28 @@
+import math
+
+import pytest
+
+from latency.validate import accuracy_metrics, sample_validation_archs
+
+
+def test_nn_meter_metrics_on_known_values():
+    measured = [1.0, 2.0, 4.0, 10.0]
+    predicted = [1.04, 2.18, 4.0, 8.4]  # +4%, +9%, 0%, -16%
+    m = accuracy_metrics(predicted, measured)
+    assert m.n == 4
+    assert m.within_5_pct == 50.0 and m.within_10_pct == 75.0 and m.within_15_pct == 75.0
+    assert m.rmse_ms == pytest.approx(math.sqrt((0.04**2 + 0.18**2 + 0 + 1.6**2) / 4))
+    assert m.rmspe_pct == pytest.approx(100 * math.sqrt((0.04**2 + 0.09**2 + 0 + 0.16**2) / 4))
+    with pytest.raises(ValueError):
+        accuracy_metrics([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError):
+        accuracy_metrics([1.0], [0.0])
+
+
+def test_validation_archs_are_distinct_and_disjoint_from_calibration():
+    val, cal = sample_validation_archs("digits", 6, 4, 0, zoo=True, zoo_hw=64)
+    rand = [a for n, a in val if n.startswith("rand")]
+    assert len(rand) == 6 and len(cal) == 4
+    assert not {a for _, a in cal} & set(rand)
+    assert any(n == "mobilenetv3_small" for n, _ in val)
+    assert all(a.input_hw == 64 for n, a in val if not n.startswith("rand"))
