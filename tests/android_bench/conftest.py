@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ for _name in [m for m in sys.modules if m == "android_bench" or m.startswith("an
     if getattr(sys.modules[_name], "__file__", None) is None:
         del sys.modules[_name]
 
-from loopback_adbd import AdbServer, LoopbackAdbd, build_fake_phone, find_adb  # noqa: E402
+from loopback_adbd import AdbServer, LoopbackAdbd, Phone, build_fake_phone, find_adb  # noqa: E402
 
 from android_bench import AdbDevice  # noqa: E402
 
@@ -43,22 +42,6 @@ PHONE_PROPS = {
 # Two cores like this host (taskset masks must be valid here): cpu0 little, cpu1 big.
 PHONE_CPU_KHZ = [1_800_000, 2_800_000]
 PHONE_TEMPS_MC = {"cpu-0-0-usr": 38_500, "cpu-1-0-usr": 40_250, "battery": 30_000}
-
-
-@dataclass
-class Phone:
-    adbd: LoopbackAdbd
-    device: AdbDevice
-    server: AdbServer
-
-    @property
-    def root(self) -> Path:
-        return self.adbd.root
-
-    def set_cpu_temp_c(self, celsius: float) -> None:
-        for zone in (self.root / "sys/class/thermal").iterdir():
-            if "cpu" in (zone / "type").read_text():
-                (zone / "temp").write_text(f"{int(celsius * 1000)}\n")
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE, A_AUTH = (
     0x4E584E43,
@@ -555,6 +556,22 @@ class AdbServer:
             self.run("kill-server", timeout_s=20.0)
         except subprocess.TimeoutExpired:
             pass
+
+
+@dataclass
+class Phone:
+    adbd: LoopbackAdbd
+    device: Any  # android_bench.AdbDevice
+    server: AdbServer
+
+    @property
+    def root(self) -> Path:
+        return self.adbd.root
+
+    def set_cpu_temp_c(self, celsius: float) -> None:
+        for zone in (self.root / "sys/class/thermal").iterdir():
+            if "cpu" in (zone / "type").read_text():
+                (zone / "temp").write_text(f"{int(celsius * 1000)}\n")
 
 
 def _free_port() -> int:

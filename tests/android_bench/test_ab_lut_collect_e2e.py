@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Phone
+from loopback_adbd import Phone
 from typer.testing import CliRunner
 
 

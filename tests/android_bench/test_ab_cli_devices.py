@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Phone
+from loopback_adbd import Phone
 from typer.testing import CliRunner
 
 from android_bench import list_ios_devices

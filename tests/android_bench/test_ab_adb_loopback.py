@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Phone
+from loopback_adbd import Phone
 
 from android_bench import (
     AdbDevice,

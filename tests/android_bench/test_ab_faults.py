@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Phone
 from fake_runners import CRASH, GARBAGE, HANG, STEADY, script_runner
+from loopback_adbd import Phone
 
 from android_bench import (
     CommandTimeout,
@@ -175,3 +175,32 @@ def test_parallel_devices_one_lut_and_a_dead_device(two_phones: tuple[Phone, Pho
     assert len(failed) == 2 and all(f.error_type == "DeviceDisconnected" for f in failed)
     assert [it.name for d, it in report.skipped if d == b.adbd.serial] == ["b3.bin", "b4.bin"]
     assert not [f for f in report.failures if f.device_id == a.adbd.serial]
+
+
+def test_hot_phone_waits_for_the_temperature_gate(phone: Phone, tmp_path: Path) -> None:
+    phone.set_cpu_temp_c(61.0)
+    cooler = threading.Timer(1.0, phone.set_cpu_temp_c, args=(39.0,))
+    cooler.start()
+    try:
+        m = measure_artifact(
+            phone.device,
+            script_runner(tmp_path, "r.sh", STEADY),
+            artifact(tmp_path),
+            proto(max_temp_c=45.0, temp_poll_s=0.2, temp_timeout_s=20.0),
+        )
+    finally:
+        cooler.cancel()
+    assert m.temp_before_c == pytest.approx(39.0)
+    assert m.temp_gate_wait_s >= 0.8 and not m.temp_gate_timed_out
+
+
+def test_temperature_gate_timeout_is_recorded(phone: Phone, tmp_path: Path) -> None:
+    phone.set_cpu_temp_c(70.0)
+    m = measure_artifact(
+        phone.device,
+        script_runner(tmp_path, "r.sh", STEADY),
+        artifact(tmp_path),
+        proto(max_temp_c=45.0, temp_poll_s=0.2, temp_timeout_s=0.5),
+    )
+    assert m.temp_gate_timed_out and m.temp_before_c == pytest.approx(70.0)
+    assert "temperature gate timed out" in m.notes
