@@ -30,7 +30,8 @@ Runners (argv builder + pure parser; binaries come from the user, pushed once, c
 
 Measuring:
     MeasurementProtocol(warmup=10, runs=50, repeats=1, threads=1, affinity="big"|"none"|mask,
-        cooldown_s=1, max_temp_c=45, temp_timeout_s=180, cv_threshold=0.05 (robust CV), remeasure_attempts=2,
+        cooldown_s=1, max_temp_c=45, temp_timeout_s=180, strict_temperature=False,
+        cv_threshold=0.05 (robust CV), remeasure_attempts=2,
         max_retries=3, backoff_s=1, run_timeout_s=300, ...)
     measure_artifact(device, runner, local_artifact_path, protocol, info=None, cache=None)
         -> Measurement(samples_ms, sample_kind, stats: LatencyStats(n, mean_ms, median_ms,

@@ -17,6 +17,7 @@ from android_bench.errors import (
     DeviceDisconnected,
     DeviceError,
     OutputParseError,
+    ThermalTimeout,
 )
 from android_bench.info import DeviceInfo, read_device_info, read_temperature_c
 from android_bench.runners import Runner, RunnerOutput, file_sha256
@@ -41,6 +42,7 @@ class MeasurementProtocol:
     max_temp_c: float | None = 45.0  # temperature gate; None disables it
     temp_timeout_s: float = 180.0
     temp_poll_s: float = 2.0
+    strict_temperature: bool = False  # True: a phone that never cools raises ThermalTimeout (retried)
     cv_threshold: float = 0.05  # re-measure when the robust CV (1.4826*MAD/median) is above this
     remeasure_attempts: int = 2
     max_retries: int = 3  # on transient faults (disconnect, timeout, crash, garbage output)
@@ -148,6 +150,11 @@ def _wait_for_temperature(
     while temp is not None and temp > protocol.max_temp_c:
         waited = time.monotonic() - start
         if waited >= protocol.temp_timeout_s:
+            if protocol.strict_temperature:
+                raise ThermalTimeout(
+                    f"still at {temp:.1f} C after {waited:.0f} s (gate {protocol.max_temp_c:g} C)",
+                    device_id=device.id,
+                )
             log.warning("%s still at %.1f C after %.0f s; measuring anyway", device.id, temp, waited)
             return temp, waited, True
         sleep(protocol.temp_poll_s)

@@ -204,3 +204,18 @@ def test_temperature_gate_timeout_is_recorded(phone: Phone, tmp_path: Path) -> N
     )
     assert m.temp_gate_timed_out and m.temp_before_c == pytest.approx(70.0)
     assert "temperature gate timed out" in m.notes
+
+
+def test_strict_temperature_gate_raises(phone: Phone, tmp_path: Path) -> None:
+    from android_bench import ThermalTimeout
+
+    phone.set_cpu_temp_c(70.0)
+    with pytest.raises(ThermalTimeout, match="70.0 C"):
+        measure_artifact(
+            phone.device,
+            script_runner(tmp_path, "r.sh", STEADY),
+            artifact(tmp_path),
+            proto(
+                max_temp_c=45.0, temp_poll_s=0.1, temp_timeout_s=0.3, strict_temperature=True, max_retries=1
+            ),
+        )
