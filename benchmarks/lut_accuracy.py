@@ -131,6 +131,16 @@ def main(argv: list[str] | None = None) -> dict:
     return out
 
 
+def _validation_set(c: dict) -> str:
+    val = [m for m in c["models"] if m["role"] == "validation"]
+    rand = sum(m["name"].startswith("rand") for m in val)
+    zoo = [m for m in val if not m["name"].startswith("rand")]
+    hw = ""
+    if zoo:
+        hw = " @" + zoo[0]["arch"].split(":")[0].lstrip("r")
+    return f"{rand} random" + (f" + {len(zoo)} zoo{hw}" if zoo else "")
+
+
 def _asdict(m) -> dict:
     from dataclasses import asdict
 
@@ -172,18 +182,18 @@ def render_md(out: dict) -> str:
     lines += [f"- `{k}`: {v}" for k, v in PREDICTOR_LABEL.items()]
     lines += [
         "",
-        "| runtime | dtype | predictor | n | RMSE ms | RMSPE % | within 5% | within 10% | within 15% |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| runtime | dtype | validation set | predictor | n | RMSE ms | RMSPE % | within 5% | within 10% | within 15% |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in out["contexts"]:
         if c["status"] != "ok":
             lines.append(
-                f"| {c['runtime']} | {c['dtype']} | {c['status']}: {c.get('reason', '')[:150]} | | | | | | |"
+                f"| {c['runtime']} | {c['dtype']} | {c['status']}: {c.get('reason', '')[:150]} | | | | | | | |"
             )
             continue
         for p, m in c["metrics"].items():
             lines.append(
-                f"| {c['runtime']} | {c['dtype']} | {p} | {m['n']} | {m['rmse_ms']:.4f} | "
+                f"| {c['runtime']} | {c['dtype']} | {_validation_set(c)} | {p} | {m['n']} | {m['rmse_ms']:.4f} | "
                 f"{m['rmspe_pct']:.1f} | {m['within_5_pct']:.0f}% | **{m['within_10_pct']:.0f}%** | "
                 f"{m['within_15_pct']:.0f}% |"
             )

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from latency.export import TARGETS, runtime_version, toolchain_versions
 from latency.keys import Context, DType, Runtime, core_mask_str
 from latency.store import Provenance
 from latency.timer import TimingProtocol, pinned, time_callable
+
+if TYPE_CHECKING:
+    import android_bench as ab
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -93,12 +96,11 @@ class HostMeter:
 class DeviceMeter:
     """Time through android_bench on a ``Device`` (adb phone, loopback fixture, host device)."""
 
-    device: object  # android_bench.Device
-    runner: object | None = None  # android_bench runner; default PythonRuntimeRunner
-    protocol: object | None = None  # android_bench.MeasurementProtocol
-    _info: object | None = None
-    _cache: object | None = None
-    _version: dict = field(default_factory=dict)
+    device: ab.Device
+    runner: Any = None  # an android_bench runner; default: PythonRuntimeRunner (devices with Python)
+    protocol: ab.MeasurementProtocol | None = None
+    _info: ab.DeviceInfo | None = None
+    _version: dict[Runtime, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import android_bench as ab
@@ -106,10 +108,10 @@ class DeviceMeter:
         self.runner = self.runner or ab.PythonRuntimeRunner()
         self.protocol = self.protocol or ab.MeasurementProtocol()
         self._cache = ab.PushCache()
-        self.device_id = self.device.id  # type: ignore[attr-defined]
-        self._last = None
+        self.device_id = self.device.id
+        self._last: Any = None
 
-    def _device_info(self):
+    def _device_info(self) -> ab.DeviceInfo:
         import android_bench as ab
 
         if self._info is None:

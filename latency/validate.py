@@ -197,7 +197,8 @@ def sample_validation_archs(space: str, n: int, calib: int, seed: int, zoo: bool
 
     sp = get_space(space)
     g = torch.Generator().manual_seed(seed)
-    archs, seen = [], set()
+    archs: list[ArchSpec] = []
+    seen: set[ArchSpec] = set()
     attempts = 0
     while len(archs) < n + calib and attempts < 50 * (n + calib):
         attempts += 1
