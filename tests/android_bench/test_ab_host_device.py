@@ -183,3 +183,18 @@ def test_temperature_gate_waits_and_records(
     assert m.temp_before_c == 44.0 and m.temp_after_c == 43.5
     assert not m.temp_gate_timed_out
     assert slept == [5.0, 5.0, 2.0]  # two polls while hot, then the cool-down after the item
+
+
+def test_python_runner_times_tflite_on_host(host: HostDevice) -> None:
+    """data/conv8_relu_16x16.tflite: litert_torch.convert(Sequential(Conv2d(8, 8, 3, padding=1), ReLU()),
+    (torch.randn(1, 8, 16, 16),)), committed so the test needs no converter (4 KB)."""
+    import sys
+
+    from android_bench import PythonRuntimeRunner
+
+    model = Path(__file__).parent / "data" / "conv8_relu_16x16.tflite"
+    m = measure_artifact(
+        host, PythonRuntimeRunner(interpreter=sys.executable), model, fast(runs=8, cv_threshold=10.0)
+    )
+    assert m.runtime == "litert" and m.runtime_version
+    assert m.sample_kind == "per_run" and len(m.samples_ms) == 8 and min(m.samples_ms) > 0
