@@ -1,6 +1,92 @@
-"""`phonenas demo`."""
+"""`phonenas demo`: the whole flow on this computer with the bundled digits, then a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+_out = Console()
 
 
-def demo() -> None:
-    """Run the whole flow on the host with the bundled digits."""
-    raise NotImplementedError("phonenas demo lands with the demo issue")
+class _RichProgress:
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, int] = {}
+
+    def stage(self, name: str) -> None:
+        _out.rule(f"[bold]{name}")
+
+    def update(self, task: str, done: int, total: int, info: str = "") -> None:
+        if task not in self.tasks:
+            self.tasks[task] = self.bar.add_task(task[:48], total=total, info="")
+        self.bar.update(self.tasks[task], completed=done, total=total, info=info[:48])
+
+
+def demo(
+    out: Path = typer.Option(
+        Path("phonenas-out"), "--out", "-o", help="Output directory (re-run to resume)."
+    ),
+    search_epochs: int = typer.Option(12, "--search-epochs", help="Epochs of each supernet search."),
+    train_epochs: int = typer.Option(15, "--train-epochs", help="Epochs of training for every model."),
+    targets: str = typer.Option("executorch,coreml,tflite,onnx", "--targets", help="Deploy targets."),
+    threads: int = typer.Option(1, "--threads", help="Runtime threads while timing."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data splits, init and Gumbel noise."),
+) -> None:
+    """Run the whole flow on this computer with the bundled handwritten digits.
+
+    Collect a LUT (ExecuTorch-XNNPACK int8 and LiteRT fp32) for every candidate layer of the digits
+    space -> search at two latency targets -> train the derived models and MobileNetV3-Small baselines
+    -> measure all of them whole -> deploy int8 bundles for every target and verify them -> write
+    OUT/report.html and OUT/report.md. Re-running resumes from what OUT already holds.
+
+    Example:
+
+      phonenas demo --out phonenas-out
+    """
+    from phonenas.pipeline import DemoConfig, run_demo
+
+    cfg = DemoConfig(
+        out=out,
+        search_epochs=search_epochs,
+        train_epochs=train_epochs,
+        deploy_targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+        threads=threads,
+        seed=seed,
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=_out) as bar:
+        result = run_demo(cfg, _RichProgress(bar))
+    table = Table(title="PhoneNAS demo: models on this computer")
+    labels = sorted({k for m in result.models for k in m.measured_ms})
+    for col in ["model", "kind", "test acc %", "target ms"] + [f"{lab} ms (pred)" for lab in labels]:
+        table.add_column(col, justify="left" if col in ("model", "kind") else "right")
+    for m in result.models:
+        lat = [f"{m.measured_ms[lab]:.3f} ({m.predicted_ms[lab]:.3f})" for lab in labels]
+        table.add_row(
+            m.name, m.kind, f"{100 * m.test_acc:.1f}", f"{m.target_ms:g}" if m.target_ms else "", *lat
+        )
+    _out.print(table)
+    if not result.deploy.empty:
+        counts = result.deploy["status"].value_counts().to_dict()
+        _out.print("deploy checks: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    _out.print(f"stage times (s): {result.stage_s}")
+    _out.print(f"report: [bold]{result.report_html}[/bold] (and {result.report_md.name})")

@@ -1,0 +1,330 @@
+"""The end-to-end pipeline behind ``phonenas demo``: LUT -> search -> train -> measure -> deploy -> report.
+
+Every stage writes its result under ``out`` and is skipped on a re-run when that result exists, so a
+killed demo resumes where it stopped (the LUT store and the search checkpoints resume mid-stage too).
+Stages only compose the four packages; the library code lives there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from phonenas.report import ReportData, write_report
+
+log = logging.getLogger(__name__)
+
+# (runtime, dtype) pairs the demo measures; the first one drives the search.
+DEMO_CONTEXTS: tuple[tuple[str, str], ...] = (("executorch", "int8"), ("litert", "fp32"))
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    out: Path = Path("phonenas-out")
+    space: str = "digits"
+    data: str = "digits"
+    contexts: tuple[tuple[str, str], ...] = DEMO_CONTEXTS
+    target_quantiles: tuple[float, ...] = (0.25, 0.7)  # latency targets: quantiles of the space's predicted latency
+    search_epochs: int = 12
+    train_epochs: int = 15
+    baseline_widths: tuple[float, ...] = (0.5, 0.75, 1.0)  # MobileNetV3-Small width multipliers
+    deploy_targets: tuple[str, ...] = ("executorch", "coreml", "tflite", "onnx")
+    threads: int = 1
+    export_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.contexts:
+            raise ValueError("the demo needs at least one (runtime, dtype) context")
+        if not all(0 < q < 1 for q in self.target_quantiles):
+            raise ValueError(f"target quantiles must lie in (0, 1), got {self.target_quantiles}")
+        if self.search_epochs < 1 or self.train_epochs < 1:
+            raise ValueError("search_epochs and train_epochs must be >= 1")
+
+
+class Progress:
+    """What the pipeline tells its caller; the CLI renders it with rich, tests may ignore it."""
+
+    def stage(self, name: str) -> None: ...
+
+    def update(self, task: str, done: int, total: int, info: str = "") -> None: ...
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    kind: str  # "searched" | "baseline"
+    arch: str
+    val_acc: float
+    test_acc: float
+    target_ms: float | None = None
+    measured_ms: dict[str, float] = field(default_factory=dict)  # "runtime dtype" -> ms
+    predicted_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DemoResult:
+    config: DemoConfig
+    models: list[ModelRecord]
+    block_latency: pd.DataFrame
+    deploy: pd.DataFrame
+    stage_s: dict[str, float]
+    report_html: Path
+    report_md: Path
+
+
+def _label(runtime: str, dtype: str) -> str:
+    return f"{runtime} {dtype}"
+
+
+def _json_cache(path: Path, compute: Callable[[], dict]) -> dict:
+    """Return the JSON at ``path``, or compute, write atomically and return it."""
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=1, default=str))
+    os.replace(tmp, path)
+    return value
+
+
+def collect_luts(cfg: DemoConfig, progress: Progress):
+    """Stage 1: measure every candidate layer of the space on the host for each context."""
+    from latency.collect import collect
+    from latency.export import ArtifactCache
+    from latency.keys import keys_from_layers
+    from latency.lut import LUT
+    from latency.meters import HostMeter
+    from latency.store import LUTStore
+    from search.space import get_space
+
+    store = LUTStore(cfg.out / "lut")
+    cache = ArtifactCache(cfg.out / "lut" / "artifacts")
+    meter = HostMeter(threads=cfg.threads)
+    keys = keys_from_layers(get_space(cfg.space).candidate_layers())
+    luts = {}
+    for runtime, dtype in cfg.contexts:
+        name = _label(runtime, dtype)
+        rep = collect(store, keys, runtime, dtype, meter, cache, cfg.export_workers,
+                      on_progress=lambda p, n=name: progress.update(f"LUT {n} ({p.phase})", p.done, p.total,
+                                                                  p.key.label()))
+        if rep.failed:
+            first = rep.failed[0]
+            raise RuntimeError(f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}")
+        luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
+        log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
+    store.compact()
+    return store, cache, meter, luts
+
+
+def latency_targets(cfg: DemoConfig, lut) -> list[float]:
+    """Targets at quantiles of the predicted latency of random children of the space (seeded)."""
+    import numpy as np
+    import torch
+
+    from search.space import get_space
+
+    space = get_space(cfg.space)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    preds = [lut.predict(space.sample_arch(gen)).latency_ms for _ in range(300)]
+    return [round(float(np.quantile(preds, q)), 4) for q in cfg.target_quantiles]
+
+
+def search_and_train(cfg: DemoConfig, lut, targets: list[float], progress: Progress) -> list[ModelRecord]:
+    """Stages 2-3: one search per latency target (LUT cost), then train each derived model."""
+    from latency.cost import LUTCost
+    from search.arch import encode_arch
+    from search.data import load_data
+    from search.loop import SearchConfig, run_search
+    from search.loss import SearchLoss
+    from search.space import get_space
+
+    space = get_space(cfg.space)
+    bundle = load_data(cfg.data, size=max(space.resolutions), seed=cfg.seed)
+    records = []
+    for target in targets:
+        name = f"searched@{target:g}ms"
+        run_dir = cfg.out / "search" / f"target_{target:g}ms"
+
+        def compute(target=target, run_dir=run_dir, name=name) -> dict:
+            search_cfg = SearchConfig(epochs=cfg.search_epochs, loss=SearchLoss("target", target=target, lam=2.0, ref=1.0),
+                                      seed=cfg.seed)
+            result = run_search(space, bundle, LUTCost(lut), search_cfg, run_dir / "checkpoint.pt",
+                                on_step=lambda s, t: progress.update(f"search {name}", s, t))
+            return {"arch": encode_arch(result.arch), "predicted_ms": result.cost, "rule": result.rule}
+
+        found = _json_cache(run_dir / "result.json", compute)
+        records.append(train_model(cfg, name, "searched", found["arch"], progress, target_ms=target))
+    return records
+
+
+def train_model(cfg: DemoConfig, name: str, kind: str, arch_text: str, progress: Progress,
+                target_ms: float | None = None) -> ModelRecord:
+    """Train ``arch_text`` for ``cfg.train_epochs`` on the data at its resolution; cached per model."""
+    from search.arch import decode_arch
+
+    model_dir = cfg.out / "models" / name
+
+    def compute() -> dict:
+        import torch
+
+        from search.data import load_data
+        from search.loop import train_dense
+
+        arch = decode_arch(arch_text)
+        data = load_data(cfg.data, size=arch.input_hw, channels=arch.in_ch, seed=cfg.seed)
+        res = train_dense(arch, data, cfg.train_epochs, cfg.seed,
+                          on_epoch=lambda e, _loss: progress.update(f"train {name}", e + 1, cfg.train_epochs))
+        model_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(res.model.state_dict(), model_dir / "weights.pt")
+        return {"arch": arch_text, "val_acc": res.val_acc, "test_acc": res.test_acc}
+
+    got = _json_cache(model_dir / "train.json", compute)
+    return ModelRecord(name, kind, got["arch"], got["val_acc"], got["test_acc"], target_ms)
+
+
+def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
+    """MobileNetV3-Small width-scaled baselines at the data's resolution, same training budget."""
+    from search.arch import encode_arch
+    from search.space import get_space
+    from search.zoo import mobilenet_v3_small
+
+    space = get_space(cfg.space)
+    hw = max(space.resolutions)
+    return [
+        train_model(cfg, f"mbv3s_x{w:g}", "baseline",
+                    encode_arch(mobilenet_v3_small(w, hw, space.num_classes, space.in_ch)), progress)
+        for w in cfg.baseline_widths
+    ]
+
+
+def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, progress: Progress) -> None:
+    """Stage 4: measure every model whole on the host per context and predict it from the LUT."""
+    from latency.keys import DType, Runtime
+    from latency.validate import measure_models
+    from search.arch import decode_arch
+
+    archs = [decode_arch(m.arch) for m in models]
+    for (runtime, dtype), lut in luts.items():
+        label = _label(runtime, dtype)
+        path = cfg.out / "measure" / f"{runtime}-{dtype}.json"
+        got = _json_cache(path, lambda runtime=runtime, dtype=dtype, label=label: dict(zip(
+            [m.name for m in models],
+            measure_models(archs, Runtime(runtime), DType(dtype), meter, cache, cfg.export_workers,
+                           on_progress=lambda t, d, n, lab=label: progress.update(f"{t} {lab}", d, n)),
+            strict=True)))
+        for m, arch in zip(models, archs, strict=True):
+            if m.name not in got:
+                raise RuntimeError(f"{path} lacks {m.name}; delete it to re-measure")
+            m.measured_ms[label] = float(got[m.name])
+            m.predicted_ms[label] = lut.predict(arch).latency_ms
+
+
+def deploy_models(cfg: DemoConfig, models: list[ModelRecord], progress: Progress) -> pd.DataFrame:
+    """Stage 5: int8 bundles for every target for the searched models, each artifact verified."""
+    from deploy import Dtype
+    from deploy.data import eval_data
+    from deploy.pipeline import DeployRequest, deploy, load_model
+    from search.arch import decode_arch
+
+    rows = []
+    searched = [m for m in models if m.kind == "searched"]
+    for i, m in enumerate(searched):
+        arch = decode_arch(m.arch)
+        out_dir = cfg.out / "bundles" / m.name
+
+        def compute(m=m, arch=arch, out_dir=out_dir, i=i) -> dict:
+            model = load_model(arch, cfg.out / "models" / m.name / "weights.pt")
+            request = DeployRequest(arch, cfg.deploy_targets, (Dtype.INT8,), out_dir, eval_data(cfg.data, arch),
+                                    weights=f"phonenas demo, {cfg.train_epochs} epochs on {cfg.data}",
+                                    device="host", threads=cfg.threads)
+            results = deploy(request, model, on_step=lambda s: progress.update(f"deploy {m.name}: {s}", i, len(searched)))
+            return {"rows": [
+                {"model": m.name, "target": r.target, "dtype": c.dtype.value, "status": c.status,
+                 "size_kb": round(r.size_bytes.get(c.dtype.value, 0) / 1024, 1),
+                 "export_s": round(r.export_s.get(c.dtype.value, float("nan")), 2),
+                 "host_ms": c.latency_ms,
+                 "cosine": c.numerics.cosine if c.numerics else None,
+                 "top1_agree": c.numerics.top1_agreement if c.numerics else None,
+                 "acc_drop_pts": c.numerics.accuracy_drop_pts if c.numerics else None,
+                 "note": (c.reason or "; ".join(c.warnings))[:140],
+                 "bundle": str(r.path)}
+                for r in results for c in r.checks]}
+
+        rows += _json_cache(out_dir / "deploy.json", compute)["rows"]
+    return pd.DataFrame(rows)
+
+
+def block_table(models: list[ModelRecord], luts) -> pd.DataFrame:
+    """Per-layer LUT latency of the searched models, per context (the heat map)."""
+    from search.arch import decode_arch, profile_arch
+
+    rows = []
+    for m in (m for m in models if m.kind == "searched"):
+        layers = profile_arch(decode_arch(m.arch)).layers
+        for (runtime, dtype), lut in luts.items():
+            for cost in lut.layer_costs(layers):
+                rows.append({"layer": f"{m.name} {cost.name} {cost.key.label()}"[:70],
+                             "context": _label(runtime, dtype), "latency_ms": cost.cost_ms})
+    return pd.DataFrame(rows)
+
+
+def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoResult:
+    """Run (or resume) the whole demo and write the report; returns everything the report shows."""
+    progress = progress or Progress()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    stage_s: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable):
+        progress.stage(name)
+        t0 = time.perf_counter()
+        value = fn()
+        stage_s[name] = round(time.perf_counter() - t0, 1)
+        return value
+
+    _store, cache, meter, luts = timed("LUT", lambda: collect_luts(cfg, progress))
+    search_lut = luts[cfg.contexts[0]]
+    targets = latency_targets(cfg, search_lut)
+    searched = timed("search + train", lambda: search_and_train(cfg, search_lut, targets, progress))
+    base = timed("baselines", lambda: baselines(cfg, progress))
+    models = searched + base
+    timed("measure", lambda: measure(cfg, models, luts, cache, meter, progress))
+    deploy_df = timed("deploy", lambda: deploy_models(cfg, models, progress))
+    blocks = block_table(models, luts)
+    html, md = timed("report", lambda: write_report(_report_data(cfg, models, blocks, deploy_df, stage_s), cfg.out))
+    (cfg.out / "summary.json").write_text(json.dumps(
+        {"config": {k: str(v) for k, v in asdict(cfg).items()}, "stage_s": stage_s,
+         "models": [asdict(m) for m in models]}, indent=1))
+    return DemoResult(cfg, models, blocks, deploy_df, stage_s, html, md)
+
+
+def _report_data(cfg: DemoConfig, models: list[ModelRecord], blocks: pd.DataFrame, deploy_df: pd.DataFrame,
+                 stage_s: dict[str, float]) -> ReportData:
+    pareto, prediction = [], []
+    for m in models:
+        for label, ms in m.measured_ms.items():
+            runtime, dtype = label.split(" ")
+            pareto.append({"model": m.name, "kind": m.kind, "runtime": runtime, "dtype": dtype,
+                           "latency_ms": ms, "accuracy": m.test_acc, "target_ms": m.target_ms, "arch": m.arch})
+            prediction.append({"model": m.name, "runtime": runtime, "dtype": dtype,
+                               "predicted_ms": m.predicted_ms[label], "measured_ms": ms})
+    search_ctx = _label(*cfg.contexts[0])
+    notes = [
+        f"Searched on the {search_ctx} LUT of this computer; latency targets are quantiles "
+        f"{cfg.target_quantiles} of the space's predicted latency. Accuracy is test-split top-1 after "
+        f"{cfg.train_epochs} epochs for every model (same budget for baselines).",
+        "Core ML artifacts are converted and checked structurally here; predicting or timing them needs macOS.",
+    ]
+    summary = {"device": "host (this computer)", "space": cfg.space, "data": cfg.data,
+               "contexts": ", ".join(_label(*c) for c in cfg.contexts),
+               "stage times (s)": ", ".join(f"{k} {v}" for k, v in stage_s.items())}
+    return ReportData("PhoneNAS demo report", pd.DataFrame(pareto), pd.DataFrame(prediction), blocks, deploy_df,
+                      summary, notes)
