@@ -39,7 +39,9 @@ def test_import_is_light():
         "deploy.get_target('tflite'); deploy.get_target('onnx'); deploy.runtime_versions(); "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
