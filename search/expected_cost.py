@@ -75,11 +75,21 @@ class ExpectedCost(nn.Module):
         """Expected cost of every layer (1-D tensor in template order)."""
         out = []
         for table, variables in zip(self.tables(), self.layer_variables, strict=True):
-            operands: list = [table, list(range(len(variables)))]
-            for axis, v in enumerate(variables):
-                operands += [weights[v].to(table.dtype), [axis]]
-            out.append(torch.einsum(*operands, []))
+            t = table
+            for v in reversed(variables):  # contract the last axis with its weights, one variable at a time
+                t = t @ weights[v].to(table.dtype)
+            out.append(t)
         return torch.stack(out)
+
+    def child_layer_costs(self, choices: Mapping[str, int]) -> list[float]:
+        """Exact per-layer costs of one child: a table lookup per layer."""
+        return [
+            float(t[tuple(choices[v] for v in vs)])
+            for t, vs in zip(self.tables(), self.layer_variables, strict=True)
+        ]
+
+    def child_cost(self, choices: Mapping[str, int]) -> float:
+        return sum(self.child_layer_costs(choices)) + self.overhead
 
     def forward(self, weights: Mapping[str, Tensor]) -> Tensor:
         return self.layer_costs(weights).sum() + self.overhead

@@ -18,7 +18,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -107,19 +107,26 @@ def _dist() -> tuple[int, int]:
 
 
 def _loader(ds: Dataset, batch_size: int, seed: int) -> DataLoader:
+    """Shuffled, seeded; drops the last partial batch unless the split is smaller than one batch."""
     rank, world = _dist()
+    drop_last = len(ds) >= batch_size * world  # type: ignore[arg-type]
+    if len(ds) < world:  # type: ignore[arg-type]
+        raise ValueError(f"a data split has {len(ds)} samples, fewer than the {world} ranks")  # type: ignore[arg-type]
     if world > 1:
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(ds, world, rank, shuffle=True, seed=seed, drop_last=True)
-        return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True)
-    return make_loader(ds, batch_size, shuffle=True, seed=seed, drop_last=True)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+    return make_loader(ds, batch_size, shuffle=True, seed=seed, drop_last=drop_last)
 
 
 def _cycle(make: Callable[[int], DataLoader], seed: int) -> Iterator:
     k = 0
     while True:
-        yield from make(seed + 7919 * k)
+        loader = make(seed + 7919 * k)
+        if len(loader) == 0:
+            raise ValueError("the arch split is empty; use more data")
+        yield from loader
         k += 1
 
 
@@ -149,6 +156,11 @@ def run_search(
     if data.num_classes != space.num_classes or data.channels != space.in_ch:
         space = space.with_num_classes(data.num_classes, data.channels)
     net = build_supernet(space, cost_model, cfg.seed)
+    if cfg.loss.kind == "fbnet" and cfg.loss.ref is None:
+        with torch.no_grad():
+            uniform = {k: torch.full_like(v, 1 / len(v)) for k, v in net.alphas.probabilities().items()}
+            ref = SearchLoss.fbnet_ref_for(float(net.expected_cost(uniform)))
+        cfg = replace(cfg, loss=replace(cfg.loss, ref=ref))
     rank, world = _dist()
     model: nn.Module = net
     if world > 1:
@@ -157,7 +169,9 @@ def run_search(
         net.weight_parameters(), lr=cfg.weight_lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
     )
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.9, 0.999), weight_decay=0.0)
-    steps_per_epoch = max(1, len(data.split("train")) // (cfg.batch_size * world))
+    steps_per_epoch = len(_loader(data.split("train"), cfg.batch_size, 0))
+    if steps_per_epoch == 0:
+        raise ValueError(f"the train split of {data.name} is empty; use more data")
     sched = torch.optim.lr_scheduler.LambdaLR(
         w_opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps_per_epoch))))
     )
@@ -192,7 +206,7 @@ def run_search(
             lambda s: _loader(arch_ds, cfg.batch_size, s), cfg.seed * 1_000_003 + 2 * epoch + 1
         )
         # FBNet: one pass over the held-out arch split per epoch, its steps spread evenly between weight steps
-        arch_every = max(1, round(steps_per_epoch / max(1, len(arch_ds) // (cfg.batch_size * world))))
+        arch_every = max(1, round(steps_per_epoch / len(_loader(arch_ds, cfg.batch_size, 0))))
         tot = {"loss": 0.0, "correct": 0, "n": 0, "arch": 0.0, "cost": 0.0, "k": 0}
         for step, (x, y) in enumerate(_loader(train_ds, cfg.batch_size, cfg.seed * 1_000_003 + 2 * epoch)):
             w = net.alphas.sample(tau, gumbel)

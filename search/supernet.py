@@ -328,8 +328,7 @@ class Supernet(nn.Module):
 
     def child_cost(self, choices: Mapping[str, int]) -> float:
         """Exact table cost of one child (same as ``arch_cost(cost_model, arch)``)."""
-        with torch.no_grad():
-            return float(self.cost(self.alphas.one_hot(dict(choices))))
+        return self.cost.child_cost(choices)
 
     def dense_state_dict(self, choices: Mapping[str, int]) -> dict[str, Tensor]:
         """Shared weights sliced to the child ``choices`` with the keys of ``build_model(arch)``."""

@@ -230,7 +230,7 @@ def run(
         jobs = [_Job("MACs", MacsCost(), target_mmac, out, None)]
     for job in jobs:
         try:
-            search_loss = SearchLoss(loss, target=job.target, lam=lam)  # type: ignore[arg-type]
+            search_loss = SearchLoss(loss, target=job.target, lam=lam, ref=None if loss == "fbnet" else 1.0)  # type: ignore[arg-type]
         except LossError as e:
             raise PhoneNASError(str(e)) from None
         cfg = SearchConfig(

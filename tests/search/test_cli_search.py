@@ -43,9 +43,28 @@ def test_errors_are_one_line(tmp_path):
     assert res.exit_code != 0
 
 
+def _digit_folder(path, per_class: int = 12):
+    """A small ImageFolder of real digits (8x8 PNGs): the user-data path, and fast."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    counts: dict[int, int] = {}
+    for img, label in zip(d.images, d.target, strict=True):
+        n = counts.get(int(label), 0)
+        if n >= per_class:
+            continue
+        counts[int(label)] = n + 1
+        folder = path / f"digit{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * 15).astype("uint8"), "L").save(folder / f"{n}.png")
+    return path
+
+
 @pytest.mark.slow
 def test_device_all_writes_one_arch_per_device(tmp_path):
     _fake_store(tmp_path / "lut", {"phoneA": 1.0, "phoneB": 3.0})
+    data = _digit_folder(tmp_path / "digits")
     out = tmp_path / "out"
     args = [
         "search",
@@ -59,9 +78,11 @@ def test_device_all_writes_one_arch_per_device(tmp_path):
         "--target-ms",
         "1.2",
         "--epochs",
-        "1",
+        "2",
         "--batch-size",
-        "128",
+        "32",
+        "--data",
+        str(data),
         "--out",
         str(out),
     ]

@@ -105,3 +105,11 @@ def test_train_dense_learns_and_fine_tune_from_supernet(tiny_space, tiny_data):
     s = run_search(tiny_space, tiny_data, MacsCost(), _cfg(epochs=1))
     ft = train_dense(s.arch, tiny_data, epochs=1, seed=0, init=s.supernet, init_choices=s.choices)
     assert 0.0 <= ft.test_acc <= 1.0
+
+
+def test_fbnet_loss_with_auto_ref_trains_towards_cheaper_archs(tiny_space, tiny_data):
+    r = run_search(tiny_space, tiny_data, MacsCost(),
+                   _cfg(epochs=2, warmup_epochs=0, arch_lr=0.1, loss=SearchLoss("fbnet", ref=None, beta=2.0)))
+    probs = r.supernet.alphas.probabilities()
+    uniform = {k: torch.full_like(v, 1 / len(v)) for k, v in probs.items()}
+    assert r.history[-1].expected_cost < float(r.supernet.cost(uniform))
