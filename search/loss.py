@@ -36,7 +36,9 @@ class SearchLoss:
             raise LossError(f"unknown loss {self.kind!r}; use 'fbnet' or 'target'")
         if self.kind == "target" and (self.target is None or self.target <= 0):
             raise LossError("the 'target' loss needs a positive target cost (e.g. --target-ms 5)")
-        if self.kind == "fbnet" and (self.alpha <= 0 or self.beta <= 0 or (self.ref is not None and self.ref <= 0)):
+        if self.kind == "fbnet" and (
+            self.alpha <= 0 or self.beta <= 0 or (self.ref is not None and self.ref <= 0)
+        ):
             raise LossError("the 'fbnet' loss needs alpha, beta and ref > 0")
 
     def __call__(self, ce: Tensor, cost: Tensor) -> Tensor:

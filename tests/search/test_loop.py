@@ -108,8 +108,12 @@ def test_train_dense_learns_and_fine_tune_from_supernet(tiny_space, tiny_data):
 
 
 def test_fbnet_loss_with_auto_ref_trains_towards_cheaper_archs(tiny_space, tiny_data):
-    r = run_search(tiny_space, tiny_data, MacsCost(),
-                   _cfg(epochs=2, warmup_epochs=0, arch_lr=0.1, loss=SearchLoss("fbnet", ref=None, beta=2.0)))
+    r = run_search(
+        tiny_space,
+        tiny_data,
+        MacsCost(),
+        _cfg(epochs=2, warmup_epochs=0, arch_lr=0.1, loss=SearchLoss("fbnet", ref=None, beta=2.0)),
+    )
     probs = r.supernet.alphas.probabilities()
     uniform = {k: torch.full_like(v, 1 / len(v)) for k, v in probs.items()}
     assert r.history[-1].expected_cost < float(r.supernet.cost(uniform))
