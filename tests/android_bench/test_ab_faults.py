@@ -73,10 +73,8 @@ def test_drop_without_retries_is_typed(phone: Phone, tmp_path: Path) -> None:
 
 def test_hung_runner_times_out_and_is_killed(phone: Phone, tmp_path: Path) -> None:
     runner = script_runner(tmp_path, "hang.sh", HANG)
-    t0 = time.monotonic()
     with pytest.raises(CommandTimeout) as exc:
         measure_artifact(phone.device, runner, artifact(tmp_path), proto(run_timeout_s=1.0, max_retries=1))
-    assert time.monotonic() - t0 < 15
     assert exc.value.cmd[-1] == "5" and "hang.sh" in exc.value.cmd[-3]
     time.sleep(0.5)
     alive = phone.device.shell(["pgrep", "-f", "[h]ang.sh"])  # [h]: not the pgrep itself
@@ -101,12 +99,16 @@ def test_garbage_output(phone: Phone, tmp_path: Path) -> None:
 
 def test_full_storage_is_storage_full_and_not_retried(phone: Phone, tmp_path: Path) -> None:
     phone.adbd.faults.storage_quota_bytes = 100_000
-    t0 = time.monotonic()
+    slept: list[float] = []
     with pytest.raises(StorageFull) as exc:
         measure_artifact(
-            phone.device, script_runner(tmp_path, "r.sh", STEADY), artifact(tmp_path), proto(backoff_s=5)
+            phone.device,
+            script_runner(tmp_path, "r.sh", STEADY),
+            artifact(tmp_path),
+            proto(backoff_s=5),
+            sleep=slept.append,
         )
-    assert time.monotonic() - t0 < 5  # raised at once, no backoff
+    assert slept == []  # raised at once: no backoff, no retry
     assert "No space left on device" in exc.value.stderr
     leftovers = [p.name for p in (phone.root / "data/local/tmp").rglob("*") if p.is_file()]
     assert "block.bin" not in leftovers

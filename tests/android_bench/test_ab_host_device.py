@@ -92,10 +92,8 @@ def test_shell_result_and_errors(host: HostDevice) -> None:
 
 def test_shell_timeout_kills_the_process_group(host: HostDevice, tmp_path: Path) -> None:
     marker = tmp_path / "survived"
-    t0 = time.monotonic()
     with pytest.raises(CommandTimeout) as exc:
         host.shell(["sh", "-c", f"sleep 3; touch {marker}"], timeout_s=0.5)
-    assert time.monotonic() - t0 < 2.5
     assert exc.value.cmd[0] == "sh"
     time.sleep(3.2)
     assert not marker.exists()
