@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_accuracy")
     ap.add_argument("--append", action="store_true", help="keep the contexts already in the output JSON")
+    ap.add_argument("--statistic", default="median_ms", help="median_ms | trimmed_mean_ms | p10_ms | min_ms")
+    ap.add_argument("--zoo-calib", nargs="*", default=[], help="zoo models used for calibration, not scored")
+    ap.add_argument("--fit-weights", action="store_true", help="also fit the cold-weight term")
     args = ap.parse_args(argv)
 
     from latency.export import ArtifactCache, toolchain_versions
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     from latency.validate import PREDICTORS, sample_validation_archs, validate
 
     val, cal = sample_validation_archs(
-        args.space, args.n, args.calib, args.seed, args.zoo_hw > 0, args.zoo_hw or 32
+        args.space, args.n, args.calib, args.seed, args.zoo_hw > 0, args.zoo_hw or 32, args.zoo_calib
     )
     store, cache = LUTStore(args.work / "lut"), ArtifactCache(args.work / "artifacts")
     out: dict = {
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
         "seed": args.seed,
         "threads": args.threads,
         "target": ">= 95% of models within +-10% (nn-Meter 99.0%, LitePred 99.3% on phone CPUs)",
+        "statistic": args.statistic,
+        "zoo_calibration": args.zoo_calib,
+        "fit_weights": args.fit_weights,
         "contexts": [],
     }
     previous = args.out.with_suffix(".json")
@@ -97,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
                 cache,
                 args.export_workers,
                 on_progress=_printer(spec),
+                statistic=args.statistic,
+                fit_weights=args.fit_weights,
             )
             entry.update(res.to_dict())
             entry["metrics_random"] = {

@@ -37,6 +37,7 @@ class CalibrationModel:
     entries_ms: tuple[float, ...]
     inner_melems: float  # sum over layers of boundary elements (millions) per the rule above
     n_layers: int  # measured (non-skip) layers
+    mparams: float = 0.0  # weights of the measured layers, millions
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Correction:
     call_ms: float = 0.0
     io_ms_per_melem: float = 0.0
     method: str = "none"
+    weight_ms_per_mparam: float = 0.0  # cold-weight cost: weights stream from memory in a whole model
     models: tuple[CalibrationModel, ...] = field(default=(), compare=False)
 
     @staticmethod
@@ -54,7 +56,8 @@ class Correction:
         return self.call_ms + self.io_ms_per_melem * inner_melems(layer)
 
     def layer_cost_ms(self, layer: LayerShape, measured_ms: float) -> float:
-        return max(measured_ms - self.boundary_ms(layer), 0.0)
+        cold = self.weight_ms_per_mparam * layer.params / 1e6
+        return max(measured_ms - self.boundary_ms(layer), 0.0) + cold
 
     def model_overhead_ms(self) -> float:
         return self.call_ms
@@ -86,7 +89,13 @@ class Correction:
                 )
                 for m in d["models"]
             )
-            return Correction(float(d["call_ms"]), float(d["io_ms_per_melem"]), str(d["method"]), models)
+            return Correction(
+                float(d["call_ms"]),
+                float(d["io_ms_per_melem"]),
+                str(d["method"]),
+                float(d.get("weight_ms_per_mparam", 0.0)),
+                models,
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(
                 f"correction file {path} is damaged ({e}); delete it and re-run `phonenas lut validate`"
@@ -119,7 +128,9 @@ def calibration_model(
     )
 
 
-def fit_correction(models: Sequence[CalibrationModel], call_ms: float | None = None) -> Correction:
+def fit_correction(
+    models: Sequence[CalibrationModel], call_ms: float | None = None, weights: bool = False
+) -> Correction:
     """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems.
 
     With ``call_ms`` (the measured call overhead) only ``io`` is fitted; otherwise both. Coefficients
@@ -132,15 +143,25 @@ def fit_correction(models: Sequence[CalibrationModel], call_ms: float | None = N
         )
     w = 1.0 / np.array([m.whole_ms for m in models])
     y = np.array([sum(m.entries_ms) - m.whole_ms for m in models])
+    if call_ms is not None and weights:
+        y = y - call_ms * np.array([m.n_layers - 1 for m in models], dtype=np.float64)
+        a2 = np.array([[m.inner_melems, -m.mparams] for m in models], dtype=np.float64) * w[:, None]
+        io, cold = _nnls2(a2, y * w)
+        method = (
+            f"measured call overhead + boundary and cold-weight costs fitted on {len(models)} whole models"
+        )
+        return Correction(float(call_ms), float(io), method, float(cold), tuple(models))
     if call_ms is not None:
         y = y - call_ms * np.array([m.n_layers - 1 for m in models], dtype=np.float64)
         a1 = np.array([[m.inner_melems] for m in models], dtype=np.float64) * w[:, None]
         io = max(float(np.linalg.lstsq(a1, y * w, rcond=None)[0][0]), 0.0)
         method = f"measured call overhead + boundary cost fitted on {len(models)} whole models"
-        return Correction(float(call_ms), io, method, tuple(models))
+        return Correction(float(call_ms), io, method, 0.0, tuple(models))
     a = np.array([[m.n_layers - 1, m.inner_melems] for m in models], dtype=np.float64)
     coef = _nnls2(a * w[:, None], y * w)
-    return Correction(float(coef[0]), float(coef[1]), f"fitted on {len(models)} whole models", tuple(models))
+    return Correction(
+        float(coef[0]), float(coef[1]), f"fitted on {len(models)} whole models", 0.0, tuple(models)
+    )
 
 
 def _nnls2(a: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from latency.keys import BLOCK_FIELDS, BlockKey, Context
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore
 from search.arch import ArchSpec, LayerKind, LayerShape, profile_arch
 
-STATISTICS = ("median_ms", "trimmed_mean_ms", "min_ms")
+STATISTICS = ("median_ms", "trimmed_mean_ms", "p10_ms", "min_ms")
 
 
 class MissingEntriesError(KeyError):

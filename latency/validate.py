@@ -23,6 +23,7 @@ from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs
 from latency.lut import LUT
 from latency.meters import Meter
+from latency.stats import summarize
 from latency.store import LUTStore
 from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
 
@@ -76,6 +77,7 @@ class ValidationResult:
     correction: Correction
     models: list[ModelResult] = field(default_factory=list)
     collect_report: CollectReport | None = None
+    statistic: str = "median_ms"
 
     def metrics(
         self, predictor: str, role: str = "validation", names: Callable[[str], bool] | None = None
@@ -86,9 +88,11 @@ class ValidationResult:
     def to_dict(self) -> dict[str, object]:
         return {
             "context": self.context.as_row(),
+            "statistic": self.statistic,
             "correction": {
                 "call_ms": self.correction.call_ms,
                 "io_ms_per_melem": self.correction.io_ms_per_melem,
+                "weight_ms_per_mparam": self.correction.weight_ms_per_mparam,
                 "method": self.correction.method,
             },
             "metrics": {p: asdict(self.metrics(p)) for p in PREDICTORS},
@@ -104,8 +108,8 @@ def measure_models(
     cache: ArtifactCache,
     export_workers: int = 0,
     on_progress: Callable[[str, int, int], None] | None = None,
-) -> list[float]:
-    """Median whole-model latency of each arch, exported through deploy (cached) and timed by ``meter``."""
+) -> list[list[float]]:
+    """Latency samples (ms) of each whole arch, exported through deploy (cached) and timed by ``meter``."""
     paths: dict[int, Path] = {}
     todo = list(range(len(archs)))
     if export_workers > 0 and len(archs) > 1:
@@ -125,8 +129,7 @@ def measure_models(
                 on_progress("export models", n, len(archs))
     out = []
     for n, (i, arch) in enumerate(enumerate(archs), 1):
-        samples = meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime)
-        out.append(float(np.median(samples)))
+        out.append(meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime))
         if on_progress:
             on_progress("time models", n, len(archs))
     return out
@@ -147,9 +150,14 @@ def validate(
     export_workers: int = 0,
     on_progress: Callable[[str, int, int], None] | None = None,
     save_correction: bool = True,
+    statistic: str = "median_ms",
+    fit_weights: bool = False,
 ) -> ValidationResult:
     """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
-    and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`)."""
+    and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
+
+    ``statistic`` (median_ms, trimmed_mean_ms, p10_ms, min_ms) is used for LUT entries and whole models
+    alike; ``fit_weights`` also fits the cold-weight term (needs calibration models with large weights)."""
     runtime, dtype = Runtime(runtime), DType(dtype)
     all_models = [*calibration, *validation]
     keys = keys_from_archs([a for _, a in all_models])
@@ -161,17 +169,18 @@ def validate(
     rep = collect(store, keys, runtime, dtype, meter, cache, export_workers, on_progress=blocks)
     context = rep.context
     assert context is not None
-    measured = measure_models(
+    samples = measure_models(
         [a for _, a in all_models], runtime, dtype, meter, cache, export_workers, on_progress
     )
+    measured = [float(getattr(summarize(s), statistic)) for s in samples]
 
-    raw = LUT.from_store(store, context, corrected=False)
+    raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
     calib_models = []
     for (_name, arch), whole in zip(calibration, measured[: len(calibration)], strict=True):
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    fitted = fit_correction(calib_models, raw.call_overhead_ms)
+    fitted = fit_correction(calib_models, raw.call_overhead_ms, weights=fit_weights)
     if save_correction:
         fitted.save(store.root, context)
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
@@ -180,7 +189,7 @@ def validate(
         "call_overhead": LUT(context, raw.entries, raw.call_overhead_ms, call),
         "fitted": LUT(context, raw.entries, raw.call_overhead_ms, fitted),
     }
-    result = ValidationResult(context, fitted, collect_report=rep)
+    result = ValidationResult(context, fitted, collect_report=rep, statistic=statistic)
     roles = ["calibration"] * len(calibration) + ["validation"] * len(validation)
     for (name, arch), whole, role in zip(all_models, measured, roles, strict=True):
         preds = {p: lut.predict(arch).latency_ms for p, lut in luts.items()}
@@ -188,8 +197,13 @@ def validate(
     return result
 
 
-def sample_validation_archs(space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int):
-    """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models)."""
+def sample_validation_archs(
+    space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int, zoo_calib: Sequence[str] = ()
+) -> tuple[list[tuple[str, ArchSpec]], list[tuple[str, ArchSpec]]]:
+    """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models).
+
+    Zoo models named in ``zoo_calib`` go to calibration; a validation model identical to a
+    calibration one (e.g. two zoo models that coincide at ``zoo_hw``) is dropped from validation."""
     import torch
 
     from search.space import get_space
@@ -208,6 +222,12 @@ def sample_validation_archs(space: str, n: int, calib: int, seed: int, zoo: bool
             archs.append(a)
     cal = [(f"calib{i}", a) for i, a in enumerate(archs[:calib])]
     val = [(f"rand{i}", a) for i, a in enumerate(archs[calib:])]
+    unknown = set(zoo_calib) - set(ZOO)
+    if unknown:
+        raise ValueError(f"unknown zoo model(s) {sorted(unknown)}; choose from {', '.join(ZOO)}")
     if zoo:
-        val += [(name, get_arch(name, input_hw=zoo_hw, num_classes=sp.num_classes)) for name in ZOO]
+        zoo_archs = [(name, get_arch(name, input_hw=zoo_hw, num_classes=sp.num_classes)) for name in ZOO]
+        cal += [(name, a) for name, a in zoo_archs if name in zoo_calib]
+        cal_archs = {a for _, a in cal}
+        val += [(name, a) for name, a in zoo_archs if name not in zoo_calib and a not in cal_archs]
     return val, cal

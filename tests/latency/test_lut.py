@@ -91,3 +91,21 @@ def test_correction_persists_next_to_store(tmp_path, ctx):
     Correction.path(tmp_path, ctx).write_text("{not json")
     with pytest.raises(ValueError, match="damaged"):
         Correction.load(tmp_path, ctx)
+
+
+def test_correction_fit_with_cold_weights_recovers_known_terms(ctx):
+    call, io, cold = 0.005, 0.4, 0.03  # ms, ms/Melem, ms per million weights
+    true = Correction(call, io, "truth", cold)
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.02 + 1e-4 * k.to_layer().macs / 1e3)
+    models = []
+    for arch in archs:
+        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
+        entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
+        whole = sum(true.layer_cost_ms(la, e) for la, e in zip(layers, entries, strict=True)) + call
+        models.append(calibration_model("x", layers, entries, whole))
+    fit = fit_correction(models, call_ms=call, weights=True)
+    assert fit.io_ms_per_melem == pytest.approx(io, rel=1e-4)
+    assert fit.weight_ms_per_mparam == pytest.approx(cold, rel=1e-4)
+    without = fit_correction(models, call_ms=call)
+    assert without.weight_ms_per_mparam == 0.0
