@@ -27,6 +27,7 @@ from deploy.data import eval_data
 from deploy.pipeline import dtypes_for
 from deploy.verify import verify_artifact
 from search.arch import ArchSpec, encode_arch
+from search.build import build_model
 from search.data import load_data
 from search.loop import train_dense
 from search.space import get_space
@@ -50,10 +51,20 @@ def model_arch(name: str, searched: str | None) -> tuple[str, ArchSpec]:
 
 def run_model(label: str, arch: ArchSpec, epochs: int) -> list[dict]:
     data = load_data("digits", size=arch.input_hw, channels=arch.in_ch)
+    cache = WORK / f"{label.replace(' ', '_')}_e{epochs}.pt"  # trained weights, reused by re-runs
     t0 = time.perf_counter()
-    trained = train_dense(arch, data, epochs=epochs, seed=0)
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        model = build_model(arch)
+        model.load_state_dict(saved["state_dict"])
+        test_acc = saved["test_acc"]
+    else:
+        trained = train_dense(arch, data, epochs=epochs, seed=0)
+        model, test_acc = trained.model, trained.test_acc
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "test_acc": test_acc}, cache)
     train_s = time.perf_counter() - t0
-    model = trained.model.eval()
+    model = model.eval()
     ev = eval_data("digits", arch, n_calib=128, n_verify=300)
     with torch.no_grad():
         ref = torch.cat([model(x.unsqueeze(0)) for x in ev.inputs]).numpy()
@@ -79,7 +90,7 @@ def run_model(label: str, arch: ArchSpec, epochs: int) -> list[dict]:
                     "arch": encode_arch(arch),
                     "train_epochs": epochs,
                     "train_s": round(train_s, 1),
-                    "torch_test_acc": trained.test_acc,
+                    "torch_test_acc": test_acc,
                     "target": tname,
                     "runtime": target.runtime,
                     "dtype": dtype.value,
@@ -157,6 +168,18 @@ def write_md(rows: list[dict], meta: dict) -> str:
                 f"- {r['model']} / {r['target']} {r['dtype']}: {r['latency_vs_fp32']:.2f}x fp32 -> {verdict}"
             )
     return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[dict], epochs: int) -> None:
+    meta = {
+        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
+        "epochs": epochs,
+        "n_verify": 300,
+        "toolchain": runtime_versions(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "deploy_matrix.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    (RESULTS / "deploy_matrix.md").write_text(write_md(rows, meta))
 
 
 def main(argv: list[str] | None = None) -> None:
