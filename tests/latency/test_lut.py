@@ -97,7 +97,7 @@ def test_correction_fit_with_cold_weights_recovers_known_terms(ctx):
     call, io, cold = 0.005, 0.4, 0.03  # ms, ms/Melem, ms per million weights
     true = Correction(call, io, "truth", cold)
     archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
-    lut = _lut(ctx, archs, ms=lambda k: 0.02 + 1e-4 * k.to_layer().macs / 1e3)
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
     models = []
     for arch in archs:
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
