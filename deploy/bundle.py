@@ -48,10 +48,10 @@ def hash_files(bundle_dir: Path) -> dict[str, dict]:
 def write_reference(
     bundle_dir: Path, inputs: np.ndarray, logits: np.ndarray, labels: np.ndarray | None
 ) -> None:
-    arrays = {"inputs": inputs.astype(np.float32), "logits": logits.astype(np.float32)}
+    arrays: dict[str, np.ndarray] = {"inputs": inputs.astype(np.float32), "logits": logits.astype(np.float32)}
     if labels is not None:
         arrays["labels"] = labels.astype(np.int64)
-    np.savez_compressed(bundle_dir / REFERENCE, **arrays)
+    np.savez_compressed(bundle_dir / REFERENCE, **arrays)  # type: ignore[arg-type]
 
 
 def write_manifest(bundle_dir: Path, manifest: dict) -> Path:

@@ -14,7 +14,7 @@ from torch import nn
 
 from deploy.capture import calibration_samples
 from deploy.runner import BatchedRunner
-from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
+from deploy.types import ArtifactInfo, DeployError, Dtype, UnsupportedDtype, VerificationError
 from deploy.versions import package_version
 
 OPSET = 20
@@ -111,6 +111,8 @@ def _export_fp32(model: nn.Module, example: torch.Tensor, path: Path) -> None:
             optimize=True,
             verbose=False,
         )
+    if program is None:
+        raise DeployError("torch.onnx.export returned no program; update torch/onnxscript")
     program.save(str(path))
 
 
