@@ -97,6 +97,12 @@ def deploy(
     threads: Annotated[
         int, typer.Option("--threads", help="Runtime threads for host verification timing.")
     ] = 1,
+    lut: Annotated[
+        Path | None,
+        typer.Option(
+            "--lut", help="LUT store: record LUT-predicted latency per target/dtype in the manifest."
+        ),
+    ] = None,
     n_verify: Annotated[
         int, typer.Option("--n-verify", help="Labelled test images used for numeric checks.")
     ] = 200,
@@ -155,6 +161,37 @@ def deploy(
         raise PhoneNASError(
             f"{failed} artifact(s) failed verification (see the table above); bundles in {out}"
         )
+
+
+_LUT_RUNTIME = {
+    "executorch": "executorch",
+    "tflite": "litert",
+    "tflite-nhwc": "litert",
+    "onnx": "onnx",
+    "coreml": "coreml",
+}
+
+
+def _predicted_latency(
+    store: Path, spec, names, device: str | None, threads: int
+) -> dict[tuple[str, str], float]:
+    """LUT prediction for every (target, dtype) the store has exactly one matching context for."""
+    from latency.lut import LUT
+    from latency.store import LUTStore
+
+    lut_store = LUTStore(store)
+    out: dict[tuple[str, str], float] = {}
+    for name in names:
+        for ctx in lut_store.contexts():
+            if ctx.runtime != _LUT_RUNTIME.get(name) or ctx.threads != threads:
+                continue
+            if device is not None and ctx.device_id != device:
+                continue
+            try:
+                out[(name, str(ctx.dtype))] = float(LUT.from_store(lut_store, ctx).predict(spec).latency_ms)
+            except Exception as e:  # noqa: BLE001 - a missing LUT entry only leaves the prediction empty
+                _err.print(f"[yellow]warning:[/yellow] no LUT prediction for {name} {ctx.dtype}: {e}")
+    return out
 
 
 def _print_results(rows) -> int:
