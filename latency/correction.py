@@ -85,7 +85,12 @@ class Correction:
             d = json.loads(path.read_text())
             models = tuple(
                 CalibrationModel(
-                    m["arch"], m["whole_ms"], tuple(m["entries_ms"]), m["inner_melems"], m["n_layers"]
+                    m["arch"],
+                    m["whole_ms"],
+                    tuple(m["entries_ms"]),
+                    m["inner_melems"],
+                    m["n_layers"],
+                    m.get("mparams", 0.0),
                 )
                 for m in d["models"]
             )
@@ -125,6 +130,7 @@ def calibration_model(
         tuple(map(float, entries_ms)),
         sum(inner_melems(la) for la in measured),
         len(measured),
+        sum(la.params for la in measured) / 1e6,
     )
 
 
