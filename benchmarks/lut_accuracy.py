@@ -146,7 +146,8 @@ def _validation_set(c: dict) -> str:
     hw = ""
     if zoo:
         hw = " @" + zoo[0]["arch"].split(":")[0].lstrip("r")
-    return f"{rand} random" + (f" + {len(zoo)} zoo{hw}" if zoo else "")
+    stat = c.get("statistic", "median_ms").removesuffix("_ms")
+    return f"{rand} random" + (f" + {len(zoo)} zoo{hw}" if zoo else "") + f"; {stat}"
 
 
 def _asdict(m) -> dict:
@@ -212,7 +213,9 @@ def render_md(out: dict) -> str:
         corr = c["correction"]
         lines.append(
             f"- {c['runtime']} {c['dtype']} ({c['context']['runtime_version']}): call {corr['call_ms']:.4f} ms, "
-            f"boundary {corr['io_ms_per_melem']:.3f} ms per million elements ({corr['method']}); "
+            f"boundary {corr['io_ms_per_melem']:.3f} ms per million elements, "
+            f"cold weights {corr.get('weight_ms_per_mparam', 0.0):.4f} ms per million weights ({corr['method']}; "
+            f"calibration: {', '.join(m['name'] for m in c['models'] if m['role'] == 'calibration')}); "
             f"fitted within 10%: random {c['metrics_random']['fitted']['within_10_pct']:.0f}%"
             + (f", zoo {c['metrics_zoo']['fitted']['within_10_pct']:.0f}%" if "metrics_zoo" in c else "")
             + f"; load average after: {', '.join(f'{x:.1f}' for x in c['load_avg_after'])}"
