@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -75,15 +76,15 @@ def _meters(
     devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None
 ):
     from latency.keys import parse_core_mask
-    from latency.meters import DeviceMeter, HostMeter
+    from latency.meters import DeviceMeter, HostMeter, Meter
     from latency.timer import TimingProtocol
 
-    meters = []
+    meters: list[Meter] = []
     for d in devices:
         if d == "host":
-            proto = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
+            timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
             cpu_set = parse_core_mask(cpus)
-            meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, proto))
+            meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing))
         else:
             import android_bench as ab
 
@@ -144,7 +145,7 @@ def collect(
     meters = _meters(device, threads, cpus, runs, adb_host, adb_port)
     _out.print(f"{len(keys)} layer keys, {Runtime(rt).value} {DType(dt).value}, store {store}")
     with _progress() as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(dev: str, p) -> None:
             name = f"{dev} {p.phase}"
@@ -357,14 +358,14 @@ def predict(
     for c in ("layer", "key", "entry ms", "cost ms", "share", "source"):
         t.add_column(c)
     total = pred.latency_ms or 1.0
-    for c in pred.layers:
+    for lc in pred.layers:
         t.add_row(
-            c.name,
-            c.key.label(),
-            f"{c.measured_ms:.4f}",
-            f"{c.cost_ms:.4f}",
-            f"{100 * c.cost_ms / total:.1f}%",
-            c.source if c.source != "interpolated" else "[yellow]interpolated[/yellow]",
+            lc.name,
+            lc.key.label(),
+            f"{lc.measured_ms:.4f}",
+            f"{lc.cost_ms:.4f}",
+            f"{100 * lc.cost_ms / total:.1f}%",
+            lc.source if lc.source != "interpolated" else "[yellow]interpolated[/yellow]",
         )
     t.add_row(
         "overhead",
@@ -416,7 +417,7 @@ def validate(
 
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw)
     with _progress() as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
