@@ -162,7 +162,7 @@ class Context:
 
     def label(self) -> str:
         mask = f" cpus={self.core_mask}" if self.core_mask else ""
-        return f"{self.device_id} {self.runtime.value} [{self.runtime_version}] {self.dtype.value} t{self.threads}{mask}"
+        return f"{self.device_id} {self.runtime.value} ({self.runtime_version}) {self.dtype.value} t{self.threads}{mask}"
 
 
 BLOCK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BlockKey))
