@@ -33,7 +33,7 @@ from latency.keys import DType, Runtime, keys_from_layers
 from latency.lut import LUT
 from latency.meters import HostMeter
 from latency.store import LUTStore
-from search.arch import ArchSpec, encode_arch, profile_arch
+from search.arch import ArchSpec, decode_arch, encode_arch, profile_arch
 from search.data import load_data
 from search.loop import SearchConfig, run_search, train_dense
 from search.loss import SearchLoss
@@ -87,10 +87,35 @@ def measure_ms(
     return {name: statistics.fmean(v) for name, v in meds.items()}
 
 
-def train_acc(arch: ArchSpec, seeds: list[int], epochs: int) -> tuple[float, float]:
+def _search_job(args: tuple) -> tuple:
+    """One search in a worker process (1 torch thread); the LUT is re-read from the store."""
+    i, target, store_dir, epochs = args
+    torch.set_num_threads(1)
+    store = LUTStore(store_dir)
+    ctx = next(
+        c
+        for c in store.contexts()
+        if c.device_id == "host" and c.runtime is Runtime.EXECUTORCH and c.dtype is DType.FP32
+    )
+    cost = LUTCost(LUT.from_store(store, ctx))
+    ts = time.perf_counter()
+    cfg = SearchConfig(epochs=epochs, loss=SearchLoss("target", target=target), seed=0)
+    r = run_search(
+        get_space("digits"),
+        load_data("digits", size=32, seed=0),
+        cost,
+        cfg,
+        checkpoint=Path(store_dir) / f"search_t{i}_e{epochs}.pt",
+    )
+    return i, encode_arch(r.arch), r.cost, r.rule, time.perf_counter() - ts
+
+
+def _train_job(args: tuple) -> tuple:
+    name, arch_text, seed, epochs = args
+    torch.set_num_threads(1)
+    arch = decode_arch(arch_text)
     data = load_data("digits", size=arch.input_hw, seed=0)
-    accs = [train_dense(arch, data, epochs, seed).test_acc for seed in seeds]
-    return statistics.fmean(accs), (statistics.stdev(accs) if len(accs) > 1 else 0.0)
+    return name, seed, train_dense(arch, data, epochs, seed).test_acc
 
 
 def dominated_by(b: dict, searched: list[dict]) -> str | None:
@@ -103,10 +128,11 @@ def dominated_by(b: dict, searched: list[dict]) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--store", type=Path, default=Path("runs/pareto_lut"), help="LUT store (resumable).")
-    p.add_argument("--search-epochs", type=int, default=10)
+    p.add_argument("--search-epochs", type=int, default=8)
     p.add_argument("--train-epochs", type=int, default=15)
     p.add_argument("--seeds", default="0,1", help="Training seeds (accuracy is their mean).")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="Runtime threads when timing.")
+    p.add_argument("--workers", type=int, default=3, help="Processes for the searches and trainings.")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -119,21 +145,23 @@ def main(argv: list[str] | None = None) -> None:
     targets = targets_from_lut(cost)
     _log(f"targets (LUT ms, quantiles {TARGET_QUANTILES}): {[round(t, 4) for t in targets]}")
 
-    space, data = get_space("digits"), load_data("digits", size=32, seed=0)
+    import multiprocessing as mp
+
+    pool = mp.get_context("spawn").Pool(args.workers)
     models: dict[str, dict] = {}
-    for i, target in enumerate(targets):
-        ts = time.perf_counter()
-        cfg = SearchConfig(epochs=args.search_epochs, loss=SearchLoss("target", target=target), seed=0)
-        r = run_search(space, data, cost, cfg, checkpoint=args.store / f"search_t{i}.pt")
-        models[f"searched@{target:.3f}ms"] = {
+    jobs = [(i, t, str(args.store), args.search_epochs) for i, t in enumerate(targets)]
+    for i, arch_text, predicted, rule, search_s in pool.imap_unordered(_search_job, jobs):
+        models[f"searched@{targets[i]:.4f}ms"] = {
             "kind": "searched",
-            "arch": r.arch,
-            "target_ms": target,
-            "predicted_ms": r.cost,
-            "rule": r.rule,
-            "search_s": time.perf_counter() - ts,
+            "arch": decode_arch(arch_text),
+            "target_ms": targets[i],
+            "predicted_ms": predicted,
+            "rule": rule,
+            "search_s": search_s,
+            "order": i,
         }
-        _log(f"search {i}: {encode_arch(r.arch)} predicted {r.cost:.4f} ms ({r.rule})")
+        _log(f"search {i}: {arch_text} predicted {predicted:.4f} ms ({rule}, {search_s:.0f}s)")
+    models = dict(sorted(models.items(), key=lambda kv: kv[1]["order"]))
     for w in BASELINE_WIDTHS:
         arch = mobilenet_v3_small(width=w, input_hw=32, num_classes=10)
         try:  # LUT prediction for reference only (its layers are interpolated); latency below is measured
@@ -146,10 +174,20 @@ def main(argv: list[str] | None = None) -> None:
             "target_ms": None,
             "predicted_ms": predicted,
         }
+    accs: dict[str, list[float]] = {name: [] for name in models}
+    jobs = [
+        (name, encode_arch(m["arch"]), seed, args.train_epochs)
+        for seed in seeds
+        for name, m in models.items()
+    ]
+    for name, seed, acc in pool.imap_unordered(_train_job, jobs):
+        accs[name].append(acc)
+        _log(f"trained {name} seed {seed}: test acc {acc:.4f}")
+    pool.close()
+    pool.join()
     for name, m in models.items():
-        ts = time.perf_counter()
-        m["test_acc"], m["test_acc_std"] = train_acc(m["arch"], seeds, args.train_epochs)
-        _log(f"trained {name}: test acc {m['test_acc']:.4f} ({time.perf_counter() - ts:.0f}s)")
+        m["test_acc"] = statistics.fmean(accs[name])
+        m["test_acc_std"] = statistics.stdev(accs[name]) if len(accs[name]) > 1 else 0.0
     lat = measure_ms(
         {n: m["arch"] for n, m in models.items()},
         ArtifactCache(args.store / "artifacts"),
@@ -191,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
             "lut_context": lut.context.label(),
             "lut_entries": len(lut),
             "search_epochs": args.search_epochs,
+            "workers": args.workers,
             "train_epochs": args.train_epochs,
             "seeds": seeds,
             "data": "sklearn digits 8x8 -> 32x32 (train+arch splits for training, test split for accuracy)",
