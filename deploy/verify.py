@@ -30,7 +30,10 @@ TOP1_AGREEMENT_MIN = 0.98
 # Known slow paths (runtime, dtype) -> why; the warning itself always quotes measured numbers.
 KNOWN_SLOW = {
     ("litert", Dtype.INT8): "LiteRT runs int8 hard-swish outside XNNPACK (reference kernels)",
-    ("onnxruntime", Dtype.INT8): "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels",
+    (
+        "onnxruntime",
+        Dtype.INT8,
+    ): "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels",
 }
 
 

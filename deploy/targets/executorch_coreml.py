@@ -6,63 +6,23 @@ Apple platforms, so ``load`` raises :class:`TargetUnavailable` here.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from deploy.capture import capture, quantize_pt2e
+from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 from deploy.targets.executorch_runtime import ExecuTorchRunner, inspect_pte
 from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
 from deploy.versions import package_version
 
-_pattern_cache: dict[tuple, torch.fx.GraphModule] = {}
-
-
-def _fast_pattern_graph(
-    pattern: nn.Module, example_inputs: tuple, is_cuda: bool = False
-) -> torch.fx.GraphModule:
-    """Trace a quantizer match pattern with non-strict export, memoized by pattern identity and shapes.
-
-    The CoreMLQuantizer traces ~400 small patterns per ``annotate`` with strict (dynamo) export,
-    ~0.4 s each: minutes per model regardless of its size. Non-strict tracing of these pure functional
-    patterns yields the same aten graphs in a fraction of the time, and the memo makes later models free.
-    """
-    cells = getattr(type(pattern).forward, "__closure__", None) or ()
-    try:
-        key = (
-            type(pattern).__qualname__,
-            tuple(c.cell_contents for c in cells),
-            tuple((tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else t for t in example_inputs),
-        )
-        hash(key)
-    except (TypeError, ValueError):
-        key = None
-    if key is not None and key in _pattern_cache:
-        return copy.deepcopy(_pattern_cache[key])  # the matcher rewrites the pattern's output in place
-    gm = torch.export.export(pattern, tuple(example_inputs), strict=False).module()
-    for node in list(gm.graph.nodes):  # export adds copy_ nodes for mutated inputs; patterns don't need them
-        if node.op == "call_function" and node.target == torch.ops.aten.copy_.default and not node.users:
-            gm.graph.erase_node(node)
-    gm.graph.eliminate_dead_code()
-    gm.recompile()
-    if key is not None:
-        _pattern_cache[key] = copy.deepcopy(gm)
-    return gm
-
-
-def _install_fast_patterns() -> None:
-    from executorch.backends.apple.coreml.quantizer import _coreml_quantizer_utils as utils
-
-    if hasattr(utils, "_get_aten_graph_module"):
-        utils._get_aten_graph_module = _fast_pattern_graph
-
 
 def coreml_w8a8_quantizer():
     """Static int8 weights + activations, per-channel weights (the CoreMLQuantizer's PT2E config)."""
-    _install_fast_patterns()
+    from executorch.backends.apple.coreml.quantizer import _coreml_quantizer_utils
+
+    install_fast_pattern_tracing(_coreml_quantizer_utils, "_get_aten_graph_module")
     from coremltools.optimize.torch.quantization.quantization_config import LinearQuantizerConfig
     from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deploy.capture import capture, quantize_pt2e
+from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 from deploy.targets.executorch_runtime import ExecuTorchRunner, inspect_pte
 from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
 from deploy.versions import package_version
@@ -37,11 +37,13 @@ class ExecuTorchXnnpack:
                 f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
             )
         if dtype is Dtype.INT8:
+            from executorch.backends.xnnpack.quantizer import xnnpack_quantizer_utils
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
                 XNNPACKQuantizer,
                 get_symmetric_quantization_config,
             )
 
+            install_fast_pattern_tracing(xnnpack_quantizer_utils, "_get_aten_graph_module_for_pattern")
             quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
             model = quantize_pt2e(model, example, quantizer, calib)
         program = capture(model, example)
