@@ -27,7 +27,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -107,31 +109,32 @@ class BranchSupernet(nn.Module):
 
     def forward(self, x: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
         h = self.stem(x)
-        for branches, var in zip(self.blocks, self.vars, strict=True):
-            widest = max(b.pwl.conv.out_channels for b in branches)
-            out = 0.0
-            for g, branch in zip(w[var], branches, strict=True):
+        for branches, var in zip(cast(list[nn.ModuleList], list(self.blocks)), self.vars, strict=True):
+            widest = max(cast(Any, b).pwl.conv.out_channels for b in branches)
+            out: Any = 0.0
+            for g, branch in zip(w[var], list(branches), strict=True):
                 y = branch(h)
                 out = out + g * nn.functional.pad(y, (0, 0, 0, 0, 0, widest - y.shape[1]))
             h = out
         return self.head(h)
 
 
-def make(variant: str, n: int) -> tuple[nn.Module, callable]:
+def make(variant: str, n: int) -> tuple[Any, Callable[[], None]]:
     """The model and its training step for one variant at ``n`` width choices."""
     space = width_space(n)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(BATCH, 3, RES, RES, generator=gen)
     y = torch.randint(0, CLASSES, (BATCH,), generator=gen)
     ce = nn.CrossEntropyLoss()
+    model: Any
     if variant == "child":
         model = build_model(space.max_arch()).train()
 
-        def step() -> None:
+        def child_step() -> None:
             model.zero_grad(set_to_none=True)
             ce(model(x), y).backward()
 
-        return model, step
+        return model, child_step
     torch.manual_seed(0)
     model = (Supernet(space) if variant == "masked" else BranchSupernet(space)).train()
 
@@ -210,7 +213,7 @@ def step_times(repeats: int = 15, warmup: int = 2) -> dict[tuple[str, int], list
 
 def main() -> None:
     torch.set_num_threads(1)
-    rows = []
+    rows: list[dict[str, Any]] = []
     times = step_times()
     for n in CHOICES:
         for v in VARIANTS:

@@ -136,7 +136,7 @@ def digits_dataset(split: str = "train", size: int = 32, channels: int = 3, seed
 
 def digits(size: int = 32, channels: int = 3, seed: int = 0) -> DataBundle:
     x, y = _digits_tensors(size, channels)
-    splits = {k: TensorDataset(x[v], y[v]) for k, v in _split_indices(y, seed).items()}
+    splits: dict[str, Dataset] = {k: TensorDataset(x[v], y[v]) for k, v in _split_indices(y, seed).items()}
     return DataBundle("digits", 10, channels, size, splits)
 
 

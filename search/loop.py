@@ -115,7 +115,9 @@ def _loader(ds: Dataset, batch_size: int, seed: int) -> DataLoader:
     if world > 1:
         from torch.utils.data.distributed import DistributedSampler
 
-        sampler = DistributedSampler(ds, world, rank, shuffle=True, seed=seed, drop_last=True)
+        sampler: DistributedSampler = DistributedSampler(
+            ds, world, rank, shuffle=True, seed=seed, drop_last=True
+        )
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
     return make_loader(ds, batch_size, shuffle=True, seed=seed, drop_last=drop_last)
 
@@ -303,7 +305,7 @@ def _fingerprint(space: SearchSpace, data: DataBundle, net: Supernet, cfg: Searc
             "space": space.name,
             "space_hash": repr(space.summary()),
             "data": data.name,
-            "n": len(data.split("train")),
+            "n": len(data.split("train")),  # type: ignore[arg-type]
             "cfg": repr(cfg),
             "tables": tables,
         },
@@ -369,7 +371,7 @@ def train_dense(
         init.load_into(model, init_choices)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     train_ds = data.split("trainval")
-    steps = max(1, epochs * (len(train_ds) // batch_size))
+    steps = max(1, epochs * (len(train_ds) // batch_size))  # type: ignore[arg-type]
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
     )

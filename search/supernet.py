@@ -23,6 +23,7 @@ weights into a dense model built by :func:`search.build.build_model` (no masks i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -340,10 +341,10 @@ class Supernet(nn.Module):
 
         put("layers.0", self.stem)
         i = 1
-        for block in self.blocks:
+        for block in cast(list[SuperBlock], list(self.blocks)):
             op = block.ops_spec[choices[block.op_var]]
             if not op.skip:
-                branch = block.ops[choices[block.op_var]]
+                branch = cast(MaskedIR, block.ops[choices[block.op_var]])
                 for name in ("pw", "dw", "pwl"):
                     if getattr(branch, name) is not None:
                         put(f"layers.{i}.{name}", getattr(branch, name))
