@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def model_arch(name: str, searched: str | None) -> tuple[str, ArchSpec]:
     return name, get_arch(name, input_hw=32, num_classes=10)
 
 
-def run_model(label: str, arch: ArchSpec, epochs: int) -> list[dict]:
+def run_model(label: str, arch: ArchSpec, epochs: int, n_verify: int = 300) -> list[dict]:
     data = load_data("digits", size=arch.input_hw, channels=arch.in_ch)
     cache = WORK / f"{label.replace(' ', '_')}_e{epochs}.pt"  # trained weights, reused by re-runs
     t0 = time.perf_counter()
@@ -65,7 +66,7 @@ def run_model(label: str, arch: ArchSpec, epochs: int) -> list[dict]:
         torch.save({"state_dict": model.state_dict(), "test_acc": test_acc}, cache)
     train_s = time.perf_counter() - t0
     model = model.eval()
-    ev = eval_data("digits", arch, n_calib=128, n_verify=300)
+    ev = eval_data("digits", arch, n_calib=128, n_verify=n_verify)
     with torch.no_grad():
         ref = torch.cat([model(x.unsqueeze(0)) for x in ev.inputs]).numpy()
     inputs, labels = ev.inputs.numpy(), ev.labels.numpy()
@@ -122,6 +123,48 @@ def run_model(label: str, arch: ArchSpec, epochs: int) -> list[dict]:
     return rows
 
 
+def rows_from_bundles(root: Path, label: str) -> list[dict]:
+    """Matrix rows from the manifests a ``phonenas deploy`` run wrote (same measurements, no re-export)."""
+    from deploy.bundle import find_bundles, read_manifest
+
+    rows = []
+    for bundle in find_bundles(root):
+        m = read_manifest(bundle)
+        for art in m["artifacts"]:
+            check, n = art["check"], art["check"].get("numerics") or {}
+            rows.append(
+                {
+                    "model": label,
+                    "arch": m["arch"],
+                    "train_epochs": None,
+                    "train_s": None,
+                    "torch_test_acc": n.get("ref_accuracy"),
+                    "target": m["target"],
+                    "runtime": m["runtime"],
+                    "dtype": art["dtype"],
+                    "status": check["status"],
+                    "reason": check["reason"],
+                    "export_s": art["export_s"],
+                    "size_kb": round(art["size_bytes"] / 1024, 1),
+                    "host_latency_ms": art["latency_ms"]["measured_host"],
+                    "max_abs": n.get("max_abs"),
+                    "cosine": n.get("cosine"),
+                    "top1_agreement": n.get("top1_agreement"),
+                    "accuracy": n.get("accuracy"),
+                    "ref_accuracy": n.get("ref_accuracy"),
+                    "accuracy_drop_pts": n.get("accuracy_drop_pts"),
+                }
+            )
+    for r in rows:
+        base = next((b for b in rows if b["target"] == r["target"] and b["dtype"] == "fp32"), None)
+        r["latency_vs_fp32"] = (
+            r["host_latency_ms"] / base["host_latency_ms"]
+            if base and r["host_latency_ms"] and base["host_latency_ms"]
+            else None
+        )
+    return rows
+
+
 def _fmt(v, spec: str) -> str:
     return "" if v is None else format(v, spec)
 
@@ -133,6 +176,9 @@ def write_md(rows: list[dict], meta: dict) -> str:
         f"Host: {meta['host']}; 1 thread; latency = median of 30 single-image calls in this Python process. "
         f"Models trained {meta['epochs']} epochs on the bundled digits (3x32x32, 10 classes); numerics on "
         f"{meta['n_verify']} held-out test images. Core ML: structural checks only (prediction needs macOS).",
+        "",
+        f"Machine load average when written: {meta['load_average_1m']} on 2 cores (other jobs were running): "
+        "absolute times are inflated; compare ratios within one model/target pair only.",
         "",
         "Toolchain: " + ", ".join(f"{k} {v}" for k, v in meta["toolchain"].items()),
         "",
@@ -170,10 +216,11 @@ def write_md(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(rows: list[dict], epochs: int) -> None:
+def write_results(rows: list[dict], epochs: int, n_verify: int = 300) -> None:
     meta = {
         "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
         "epochs": epochs,
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "n_verify": 300,
         "toolchain": runtime_versions(),
     }
@@ -189,12 +236,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--searched", default=None, help="Arch string/JSON of a searched model (replaces the space child)."
     )
+    p.add_argument(
+        "--from-bundles",
+        type=Path,
+        default=None,
+        help="Build the matrix from a `phonenas deploy` output directory instead of exporting.",
+    )
+    p.add_argument("--label", default="model", help="Model label for --from-bundles.")
+    p.add_argument("--n-verify", type=int, default=300)
     args = p.parse_args(argv)
+    if args.from_bundles:
+        write_results(rows_from_bundles(args.from_bundles, args.label), args.epochs, args.n_verify)
+        print((RESULTS / "deploy_matrix.md").read_text())
+        return
     torch.set_num_threads(2)
     rows: list[dict] = []
     for name in args.models.split(","):
         label, arch = model_arch(name.strip(), args.searched)
-        rows += run_model(label, arch, args.epochs)
+        rows += run_model(label, arch, args.epochs, args.n_verify)
     meta = {
         "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
         "epochs": args.epochs,
