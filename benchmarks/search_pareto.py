@@ -56,6 +56,7 @@ def collect_lut(store_dir: Path, runtime: Runtime, dtype: DType, threads: int) -
     cache = ArtifactCache(store_dir / "artifacts")
     keys = keys_from_layers(space.candidate_layers())
     rep = collect(store, keys, runtime, dtype, meter, cache, export_workers=2)
+    assert rep.context is not None
     _log(f"LUT: {rep.measured} measured, {rep.skipped} already stored, {len(rep.failed)} failed")
     if rep.failed:
         raise RuntimeError(f"LUT collection failed for {len(rep.failed)} layers, e.g. {rep.failed[0]}")
@@ -175,12 +176,12 @@ def main(argv: list[str] | None = None) -> None:
             "predicted_ms": predicted,
         }
     accs: dict[str, list[float]] = {name: [] for name in models}
-    jobs = [
+    train_jobs = [
         (name, encode_arch(m["arch"]), seed, args.train_epochs)
         for seed in seeds
         for name, m in models.items()
     ]
-    for name, seed, acc in pool.imap_unordered(_train_job, jobs):
+    for name, seed, acc in pool.imap_unordered(_train_job, train_jobs):
         accs[name].append(acc)
         _log(f"trained {name} seed {seed}: test acc {acc:.4f}")
     pool.close()
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
             "dtype": "fp32",
             "threads": args.threads,
             "lut_context": lut.context.label(),
+            "lut_correction": lut.correction.method,
             "lut_entries": len(lut),
             "search_epochs": args.search_epochs,
             "workers": args.workers,
@@ -256,7 +258,8 @@ def write_markdown(payload: dict, path: Path) -> None:
         "# Searched models vs MobileNetV3-Small width-scaled (host, measured)",
         "",
         f"Latency: whole model exported to ExecuTorch XNNPACK ({s['dtype']}, {s['threads']} thread) and timed on "
-        f"this host (mean of two pass medians). LUT: {s['lut_entries']} entries, {s['lut_context']}. "
+        f"this host (mean of two pass medians). LUT: {s['lut_entries']} entries, {s['lut_context']}, "
+        f"correction: {s.get('lut_correction', 'n/a')}. "
         f"Accuracy: test split of {s['data']}; every model trained from scratch for {s['train_epochs']} epochs, "
         f"mean over seeds {s['seeds']}. Searches: {s['search_epochs']} epochs each, target loss.",
         "",
