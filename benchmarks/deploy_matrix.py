@@ -221,7 +221,7 @@ def write_results(rows: list[dict], epochs: int, n_verify: int = 300) -> None:
         "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
         "epochs": epochs,
         "load_average_1m": round(os.getloadavg()[0], 1),
-        "n_verify": 300,
+        "n_verify": n_verify,
         "toolchain": runtime_versions(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -254,15 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models.split(","):
         label, arch = model_arch(name.strip(), args.searched)
         rows += run_model(label, arch, args.epochs, args.n_verify)
-    meta = {
-        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
-        "epochs": args.epochs,
-        "n_verify": 300,
-        "toolchain": runtime_versions(),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "deploy_matrix.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    (RESULTS / "deploy_matrix.md").write_text(write_md(rows, meta))
+        write_results(
+            rows, args.epochs, args.n_verify
+        )  # after every model: a long run leaves partial results
     print((RESULTS / "deploy_matrix.md").read_text())
 
 
