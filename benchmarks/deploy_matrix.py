@@ -188,7 +188,7 @@ def write_md(rows: list[dict], meta: dict) -> str:
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['target']} | {r['dtype']} | {r['status']} | {r['export_s']:.1f} | {r['size_kb']:.0f} | "
-            f"{_fmt(r['host_latency_ms'], '.3f')} | {_fmt(r['latency_vs_fp32'], '.2f')}x | {_fmt(r['max_abs'], '.2g')} | "
+            f"{_fmt(r['host_latency_ms'], '.3f')} | {_fmt(r['latency_vs_fp32'], '.2f')}{'x' if r['latency_vs_fp32'] else ''} | {_fmt(r['max_abs'], '.2g')} | "
             f"{_fmt(r['cosine'], '.4f')} | {_fmt(r['top1_agreement'] and 100 * r['top1_agreement'], '.1f')} | "
             f"{_fmt(r['accuracy'] and 100 * r['accuracy'], '.1f')} | {_fmt(r['accuracy_drop_pts'], '+.1f')} |"
         )
