@@ -14,10 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from phonenas.report import ReportData, write_report
+
+if TYPE_CHECKING:
+    from search.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +32,11 @@ DEMO_CONTEXTS: tuple[tuple[str, str], ...] = (("executorch", "int8"), ("litert",
 @dataclass(frozen=True)
 class DemoConfig:
     out: Path = Path("phonenas-out")
-    space: str = "digits"
+    space: str | SearchSpace = "digits"  # a preset name or a SearchSpace
     data: str = "digits"
     contexts: tuple[tuple[str, str], ...] = DEMO_CONTEXTS
     target_quantiles: tuple[float, ...] = (0.25, 0.7)  # latency targets: quantiles of the space's predicted latency
+    calib_archs: int = 6  # random children measured whole to fit each LUT's boundary correction
     search_epochs: int = 12
     train_epochs: int = 15
     baseline_widths: tuple[float, ...] = (0.5, 0.75, 1.0)  # MobileNetV3-Small width multipliers
@@ -80,6 +85,12 @@ class DemoResult:
     report_md: Path
 
 
+def resolve_space(cfg: DemoConfig) -> SearchSpace:
+    from search.space import SearchSpace, get_space
+
+    return cfg.space if isinstance(cfg.space, SearchSpace) else get_space(cfg.space)
+
+
 def _label(runtime: str, dtype: str) -> str:
     return f"{runtime} {dtype}"
 
@@ -97,19 +108,26 @@ def _json_cache(path: Path, compute: Callable[[], dict]) -> dict:
 
 
 def collect_luts(cfg: DemoConfig, progress: Progress):
-    """Stage 1: measure every candidate layer of the space on the host for each context."""
+    """Stage 1: measure every candidate layer of the space on the host for each context, then fit each
+    LUT's boundary correction on ``cfg.calib_archs`` random children measured whole (not scored)."""
+    import torch
+
     from latency.collect import collect
+    from latency.correction import Correction
     from latency.export import ArtifactCache
     from latency.keys import keys_from_layers
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
-    from search.space import get_space
+    from latency.validate import validate
 
+    space = resolve_space(cfg)
     store = LUTStore(cfg.out / "lut")
     cache = ArtifactCache(cfg.out / "lut" / "artifacts")
     meter = HostMeter(threads=cfg.threads)
-    keys = keys_from_layers(get_space(cfg.space).candidate_layers())
+    keys = keys_from_layers(space.candidate_layers())
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    calibration = [(f"calib{i}", space.sample_arch(gen)) for i in range(cfg.calib_archs)]
     luts = {}
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)
@@ -119,8 +137,11 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
         if rep.failed:
             first = rep.failed[0]
             raise RuntimeError(f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}")
-        luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
         log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
+        if calibration and Correction.load(store.root, rep.context) is None:
+            validate(store, [], calibration, runtime, dtype, meter, cache, cfg.export_workers,
+                     on_progress=lambda t, d, n, lab=name: progress.update(f"calibrate {lab}: {t}", d, n))
+        luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
     store.compact()
     return store, cache, meter, luts
 
@@ -130,9 +151,7 @@ def latency_targets(cfg: DemoConfig, lut) -> list[float]:
     import numpy as np
     import torch
 
-    from search.space import get_space
-
-    space = get_space(cfg.space)
+    space = resolve_space(cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     preds = [lut.predict(space.sample_arch(gen)).latency_ms for _ in range(300)]
     return [round(float(np.quantile(preds, q)), 4) for q in cfg.target_quantiles]
@@ -145,9 +164,7 @@ def search_and_train(cfg: DemoConfig, lut, targets: list[float], progress: Progr
     from search.data import load_data
     from search.loop import SearchConfig, run_search
     from search.loss import SearchLoss
-    from search.space import get_space
-
-    space = get_space(cfg.space)
+    space = resolve_space(cfg)
     bundle = load_data(cfg.data, size=max(space.resolutions), seed=cfg.seed)
     records = []
     for target in targets:
@@ -182,7 +199,7 @@ def train_model(cfg: DemoConfig, name: str, kind: str, arch_text: str, progress:
         arch = decode_arch(arch_text)
         data = load_data(cfg.data, size=arch.input_hw, channels=arch.in_ch, seed=cfg.seed)
         res = train_dense(arch, data, cfg.train_epochs, cfg.seed,
-                          on_epoch=lambda e, _loss: progress.update(f"train {name}", e + 1, cfg.train_epochs))
+                          on_epoch=lambda e, _loss: progress.update(f"train {name}", e, cfg.train_epochs))
         model_dir.mkdir(parents=True, exist_ok=True)
         torch.save(res.model.state_dict(), model_dir / "weights.pt")
         return {"arch": arch_text, "val_acc": res.val_acc, "test_acc": res.test_acc}
@@ -194,10 +211,9 @@ def train_model(cfg: DemoConfig, name: str, kind: str, arch_text: str, progress:
 def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
     """MobileNetV3-Small width-scaled baselines at the data's resolution, same training budget."""
     from search.arch import encode_arch
-    from search.space import get_space
     from search.zoo import mobilenet_v3_small
 
-    space = get_space(cfg.space)
+    space = resolve_space(cfg)
     hw = max(space.resolutions)
     return [
         train_model(cfg, f"mbv3s_x{w:g}", "baseline",
@@ -209,6 +225,7 @@ def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
 def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, progress: Progress) -> None:
     """Stage 4: measure every model whole on the host per context and predict it from the LUT."""
     from latency.keys import DType, Runtime
+    from latency.stats import summarize
     from latency.validate import measure_models
     from search.arch import decode_arch
 
@@ -216,11 +233,12 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
     for (runtime, dtype), lut in luts.items():
         label = _label(runtime, dtype)
         path = cfg.out / "measure" / f"{runtime}-{dtype}.json"
-        got = _json_cache(path, lambda runtime=runtime, dtype=dtype, label=label: dict(zip(
-            [m.name for m in models],
-            measure_models(archs, Runtime(runtime), DType(dtype), meter, cache, cfg.export_workers,
-                           on_progress=lambda t, d, n, lab=label: progress.update(f"{t} {lab}", d, n)),
-            strict=True)))
+        def compute(runtime=runtime, dtype=dtype, label=label) -> dict:
+            samples = measure_models(archs, Runtime(runtime), DType(dtype), meter, cache, cfg.export_workers,
+                                     on_progress=lambda t, d, n: progress.update(f"{t} {label}", d, n))
+            return {m.name: summarize(s).median_ms for m, s in zip(models, samples, strict=True)}
+
+        got = _json_cache(path, compute)
         for m, arch in zip(models, archs, strict=True):
             if m.name not in got:
                 raise RuntimeError(f"{path} lacks {m.name}; delete it to re-measure")
@@ -323,7 +341,7 @@ def _report_data(cfg: DemoConfig, models: list[ModelRecord], blocks: pd.DataFram
         f"{cfg.train_epochs} epochs for every model (same budget for baselines).",
         "Core ML artifacts are converted and checked structurally here; predicting or timing them needs macOS.",
     ]
-    summary = {"device": "host (this computer)", "space": cfg.space, "data": cfg.data,
+    summary = {"device": "host (this computer)", "space": resolve_space(cfg).name, "data": cfg.data,
                "contexts": ", ".join(_label(*c) for c in cfg.contexts),
                "stage times (s)": ", ".join(f"{k} {v}" for k, v in stage_s.items())}
     return ReportData("PhoneNAS demo report", pd.DataFrame(pareto), pd.DataFrame(prediction), blocks, deploy_df,

@@ -1,0 +1,80 @@
+"""The demo end to end on a reduced budget: real LUT, search, training, measurement, deploy and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from phonenas.pipeline import DemoConfig, run_demo
+from search.arch import Act, HeadSpec
+from search.space import SearchSpace, StageChoices, StemChoices
+
+
+def _micro_space() -> SearchSpace:
+    """Two width choices and two resolutions: a handful of LUT layers, still a real search."""
+    return SearchSpace(
+        "demo-micro",
+        (12, 16),
+        StemChoices((8,)),
+        (
+            StageChoices((8, 16), 1, 2, (2.0,), (3,)),
+            StageChoices((16,), 1, 2, (2.0,), (3,), (False,), (Act.HSWISH,)),
+        ),
+        HeadSpec(conv_ch=16),
+        num_classes=10,
+    )
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+        self.tasks: set[str] = set()
+
+    def stage(self, name: str) -> None:
+        self.stages.append(name)
+
+    def update(self, task: str, done: int, total: int, info: str = "") -> None:
+        assert 0 <= done <= total, (task, done, total)
+        self.tasks.add(task.split(" ")[0])
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    cfg = DemoConfig(
+        out=tmp_path / "demo", space=_micro_space(), target_quantiles=(0.5,), search_epochs=3, train_epochs=1,
+        baseline_widths=(0.5,), export_workers=0, calib_archs=2,
+    )
+    rec = _Recorder()
+    result = run_demo(cfg, rec)
+
+    assert rec.stages == ["LUT", "search + train", "baselines", "measure", "deploy", "report"]
+    assert {"LUT", "calibrate", "search", "train", "deploy"} <= rec.tasks
+    names = [m.name for m in result.models]
+    assert len(names) == 2 and names[0].startswith("searched@") and names[1] == "mbv3s_x0.5"
+    for m in result.models:
+        assert set(m.measured_ms) == {"executorch int8", "litert fp32"}
+        assert all(v > 0 for v in m.measured_ms.values()) and all(v > 0 for v in m.predicted_ms.values())
+        assert 0.0 <= m.test_acc <= 1.0
+    # every target got a bundle; each artifact passed or (Core ML off macOS) says why it cannot run here
+    deploy = result.deploy
+    assert set(deploy["target"]) == {"executorch", "coreml", "tflite", "onnx"}
+    assert not (deploy["status"] == "fail").any(), deploy[["target", "dtype", "status", "note"]]
+    assert set(deploy[deploy["status"] == "unavailable"]["target"]) <= {"coreml"}
+    assert set(deploy[(deploy["target"] == "executorch")]["dtype"]) == {"fp32", "int8"}
+    for bundle in {Path(b) for b in deploy["bundle"]}:
+        assert json.loads((bundle / "manifest.json").read_text())["arch"] == result.models[0].arch
+    corrections = list((cfg.out / "lut" / "corrections").glob("*.json"))
+    assert len(corrections) == 2, corrections  # one fitted boundary correction per context
+    md = result.report_md.read_text()
+    assert "searched@" in md and "mbv3s_x0.5" in md and "executorch" in md
+    assert {p.name for p in cfg.out.glob("*.png")} == {"pareto.png", "prediction.png", "block_latency.png"}
+
+    # A second run resumes from what is on disk: nothing re-measured, the same results.
+    lut_files = sorted(p.name for p in (cfg.out / "lut").iterdir())
+    again = run_demo(cfg, _Recorder())
+    assert sorted(p.name for p in (cfg.out / "lut").iterdir()) == lut_files
+    assert [(m.name, m.measured_ms, m.test_acc) for m in again.models] == [
+        (m.name, m.measured_ms, m.test_acc) for m in result.models
+    ]
