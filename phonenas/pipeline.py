@@ -100,11 +100,15 @@ def _json_cache(path: Path, compute: Callable[[], dict]) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     value = compute()
+    _write_json(path, value)
+    return value
+
+
+def _write_json(path: Path, value: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(value, indent=1, default=str))
     os.replace(tmp, path)
-    return value
 
 
 def collect_luts(cfg: DemoConfig, progress: Progress):
@@ -115,17 +119,20 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     from latency.collect import collect
     from latency.correction import Correction
     from latency.export import ArtifactCache
-    from latency.keys import keys_from_layers
+    from latency.keys import keys_from_archs, keys_from_layers
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
     from latency.validate import validate
+    from search.arch import decode_arch
 
     space = resolve_space(cfg)
     store = LUTStore(cfg.out / "lut")
     cache = ArtifactCache(cfg.out / "lut" / "artifacts")
     meter = HostMeter(threads=cfg.threads)
+    # the space's candidates, plus the baselines' layers so that every model of the report is predicted
     keys = keys_from_layers(space.candidate_layers())
+    keys += keys_from_archs([decode_arch(a) for a in baseline_archs(cfg).values()])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     calibration = [(f"calib{i}", space.sample_arch(gen)) for i in range(cfg.calib_archs)]
     luts = {}
@@ -208,42 +215,46 @@ def train_model(cfg: DemoConfig, name: str, kind: str, arch_text: str, progress:
     return ModelRecord(name, kind, got["arch"], got["val_acc"], got["test_acc"], target_ms)
 
 
-def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
-    """MobileNetV3-Small width-scaled baselines at the data's resolution, same training budget."""
+def baseline_archs(cfg: DemoConfig) -> dict[str, str]:
+    """MobileNetV3-Small width-scaled baselines at the space's largest resolution, as arch strings."""
     from search.arch import encode_arch
     from search.zoo import mobilenet_v3_small
 
     space = resolve_space(cfg)
     hw = max(space.resolutions)
-    return [
-        train_model(cfg, f"mbv3s_x{w:g}", "baseline",
-                    encode_arch(mobilenet_v3_small(w, hw, space.num_classes, space.in_ch)), progress)
-        for w in cfg.baseline_widths
-    ]
+    return {f"mbv3s_x{w:g}": encode_arch(mobilenet_v3_small(w, hw, space.num_classes, space.in_ch))
+            for w in cfg.baseline_widths}
+
+
+def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
+    """Train the baselines with the same budget as the searched models."""
+    return [train_model(cfg, name, "baseline", arch, progress) for name, arch in baseline_archs(cfg).items()]
 
 
 def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, progress: Progress) -> None:
-    """Stage 4: measure every model whole on the host per context and predict it from the LUT."""
+    """Stage 4: measure every model whole on the host per context and predict it from the LUT.
+
+    Medians are kept per (context, model name, arch) in OUT/measure/; only models not yet measured are."""
     from latency.keys import DType, Runtime
     from latency.stats import summarize
     from latency.validate import measure_models
     from search.arch import decode_arch
 
-    archs = [decode_arch(m.arch) for m in models]
     for (runtime, dtype), lut in luts.items():
         label = _label(runtime, dtype)
         path = cfg.out / "measure" / f"{runtime}-{dtype}.json"
-        def compute(runtime=runtime, dtype=dtype, label=label) -> dict:
-            samples = measure_models(archs, Runtime(runtime), DType(dtype), meter, cache, cfg.export_workers,
-                                     on_progress=lambda t, d, n: progress.update(f"{t} {label}", d, n))
-            return {m.name: summarize(s).median_ms for m, s in zip(models, samples, strict=True)}
-
-        got = _json_cache(path, compute)
-        for m, arch in zip(models, archs, strict=True):
-            if m.name not in got:
-                raise RuntimeError(f"{path} lacks {m.name}; delete it to re-measure")
-            m.measured_ms[label] = float(got[m.name])
-            m.predicted_ms[label] = lut.predict(arch).latency_ms
+        done = json.loads(path.read_text()) if path.exists() else {}
+        todo = [m for m in models if done.get(m.name, {}).get("arch") != m.arch]
+        if todo:
+            samples = measure_models([decode_arch(m.arch) for m in todo], Runtime(runtime), DType(dtype), meter,
+                                     cache, cfg.export_workers,
+                                     on_progress=lambda t, d, n, lab=label: progress.update(f"{t} {lab}", d, n))
+            done |= {m.name: {"arch": m.arch, "median_ms": summarize(s).median_ms}
+                     for m, s in zip(todo, samples, strict=True)}
+            _write_json(path, done)
+        for m in models:
+            m.measured_ms[label] = float(done[m.name]["median_ms"])
+            m.predicted_ms[label] = lut.predict(decode_arch(m.arch)).latency_ms
 
 
 def deploy_models(cfg: DemoConfig, models: list[ModelRecord], progress: Progress) -> pd.DataFrame:
