@@ -72,8 +72,25 @@ def _keys_for(space: str | None, archs: list[str]):
     return list(dict.fromkeys(keys))
 
 
+def _runner(path: Path | None, runtime):
+    """A native runner binary for phones: LiteRT's benchmark_model or ExecuTorch's executor_runner."""
+    import android_bench as ab
+    from latency.keys import Runtime
+
+    if path is None:
+        return None  # the Python-runtime runner (devices with Python + runtimes)
+    if not path.is_file():
+        raise PhoneNASError(f"runner {path} not found; build it as in docs/android_runners.md and pass its path")
+    if Runtime(runtime) is Runtime.LITERT:
+        return ab.BenchmarkModelRunner(path)
+    if Runtime(runtime) is Runtime.EXECUTORCH:
+        return ab.ExecutorRunner(path)
+    raise PhoneNASError(f"--runner works with --runtime executorch or litert, not {Runtime(runtime).value}")
+
+
 def _meters(
-    devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None
+    devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None,
+    runner=None,
 ):
     from latency.keys import parse_core_mask
     from latency.meters import DeviceMeter, HostMeter, Meter
@@ -89,7 +106,9 @@ def _meters(
             import android_bench as ab
 
             proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
-            meters.append(DeviceMeter(ab.AdbDevice(d, host=adb_host, port=adb_port), protocol=proto))
+            meters.append(
+                DeviceMeter(ab.AdbDevice(d, host=adb_host, port=adb_port), runner=runner, protocol=proto)
+            )
     return meters
 
 
@@ -121,6 +140,14 @@ def collect(
     ),
     adb_host: str = typer.Option(None, "--adb-host", help="adb server host (default 127.0.0.1)."),
     adb_port: int = typer.Option(None, "--adb-port", help="adb server port (default 5037)."),
+    runner: Annotated[
+        Path | None,
+        typer.Option(
+            "--runner",
+            help="Phones: your executor_runner (executorch) or benchmark_model (litert) binary, pushed once "
+            "and cached by hash (docs/android_runners.md). Default: the device's Python runtimes.",
+        ),
+    ] = None,
 ) -> None:
     """Measure every layer a search space (or arch) can produce that the store does not have yet.
 
@@ -142,7 +169,7 @@ def collect(
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")
-    meters = _meters(device, threads, cpus, runs, adb_host, adb_port)
+    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt))
     _out.print(f"{len(keys)} layer keys, {Runtime(rt).value} {DType(dt).value}, store {store}")
     with _progress() as bar:
         tasks: dict[str, TaskID] = {}
