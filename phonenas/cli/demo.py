@@ -78,7 +78,7 @@ def demo(
     table = Table(title="PhoneNAS demo: models on this computer")
     labels = sorted({k for m in result.models for k in m.measured_ms})
     for col in ["model", "kind", "test acc %", "target ms"] + [f"{lab} ms (pred)" for lab in labels]:
-        table.add_column(col, justify="left" if col in ("model", "kind") else "right")
+        table.add_column(col, justify="left" if col in ("model", "kind") else "right", no_wrap=col == "model")
     for m in result.models:
         lat = [f"{m.measured_ms[lab]:.3f} ({m.predicted_ms[lab]:.3f})" for lab in labels]
         table.add_row(
