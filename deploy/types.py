@@ -98,3 +98,11 @@ class Target(Protocol):
     def inspect(self, path: Path) -> ArtifactInfo: ...
 
     def runtime_version(self) -> str: ...
+
+
+def require_dtype(target: Target, dtype: Dtype) -> None:
+    """Raise :class:`UnsupportedDtype` naming what ``target`` supports when it has no ``dtype`` path."""
+    if dtype not in target.dtypes:
+        raise UnsupportedDtype(
+            f"{target.name} supports {sorted(d.value for d in target.dtypes)}, not {dtype.value}"
+        )

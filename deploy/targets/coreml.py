@@ -20,7 +20,13 @@ from torch import nn
 from deploy.capture import capture, quantize_pt2e
 from deploy.runner import BatchedRunner
 from deploy.targets.executorch_coreml import coreml_w8a8_quantizer
-from deploy.types import ArtifactInfo, Dtype, TargetUnavailable, UnsupportedDtype, VerificationError
+from deploy.types import (
+    ArtifactInfo,
+    Dtype,
+    TargetUnavailable,
+    VerificationError,
+    require_dtype,
+)
 from deploy.versions import package_version
 
 # MIL ops that carry weights/compute; a converted classifier must contain some of these.
@@ -48,10 +54,7 @@ class CoreML:
     ) -> Path:
         import coremltools as ct
 
-        if dtype not in self.dtypes:
-            raise UnsupportedDtype(
-                f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
-            )
+        require_dtype(self, dtype)
         if dtype is Dtype.INT8:
             model = quantize_pt2e(model, example, coreml_w8a8_quantizer(), calib)
         program = capture(model, example).run_decompositions({})

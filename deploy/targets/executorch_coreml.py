@@ -14,7 +14,7 @@ from torch import nn
 
 from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 from deploy.targets.executorch_runtime import ExecuTorchRunner, inspect_pte
-from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
+from deploy.types import ArtifactInfo, Dtype, VerificationError, require_dtype
 from deploy.versions import package_version
 
 
@@ -59,10 +59,7 @@ class ExecuTorchCoreML:
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
-        if dtype not in self.dtypes:
-            raise UnsupportedDtype(
-                f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
-            )
+        require_dtype(self, dtype)
         if dtype is Dtype.INT8:
             model = quantize_pt2e(model, example, coreml_w8a8_quantizer(), calib)
         precision = ct.precision.FLOAT32 if dtype is Dtype.FP32 else ct.precision.FLOAT16

@@ -10,7 +10,7 @@ from torch import nn
 
 from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 from deploy.targets.executorch_runtime import ExecuTorchRunner, inspect_pte
-from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
+from deploy.types import ArtifactInfo, Dtype, VerificationError, require_dtype
 from deploy.versions import package_version
 
 
@@ -32,10 +32,7 @@ class ExecuTorchXnnpack:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
-        if dtype not in self.dtypes:
-            raise UnsupportedDtype(
-                f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
-            )
+        require_dtype(self, dtype)
         if dtype is Dtype.INT8:
             from executorch.backends.xnnpack.quantizer import xnnpack_quantizer_utils
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (

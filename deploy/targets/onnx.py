@@ -14,7 +14,7 @@ from torch import nn
 
 from deploy.capture import calibration_samples
 from deploy.runner import BatchedRunner
-from deploy.types import ArtifactInfo, DeployError, Dtype, UnsupportedDtype, VerificationError
+from deploy.types import ArtifactInfo, DeployError, Dtype, VerificationError, require_dtype
 from deploy.versions import package_version
 
 OPSET = 20
@@ -35,10 +35,7 @@ class Onnx:
         out_path: Path,
         calib: Sequence[torch.Tensor] | None = None,
     ) -> Path:
-        if dtype not in self.dtypes:
-            raise UnsupportedDtype(
-                f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
-            )
+        require_dtype(self, dtype)
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         if dtype is Dtype.FP32:

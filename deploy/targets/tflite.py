@@ -17,7 +17,7 @@ from torch import nn
 
 from deploy.capture import quantize_pt2e
 from deploy.runner import BatchedRunner
-from deploy.types import ArtifactInfo, Dtype, UnsupportedDtype, VerificationError
+from deploy.types import ArtifactInfo, Dtype, VerificationError, require_dtype
 from deploy.versions import package_version
 
 
@@ -43,10 +43,7 @@ class LiteRT:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
         import litert_torch
 
-        if dtype not in self.dtypes:
-            raise UnsupportedDtype(
-                f"{self.name} supports {sorted(d.value for d in self.dtypes)}, not {dtype.value}"
-            )
+        require_dtype(self, dtype)
         if self.layout == "nhwc":
             model = litert_torch.to_channel_last_io(model, args=[0]).eval()
             example = example.permute(0, 2, 3, 1).contiguous()
