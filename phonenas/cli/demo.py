@@ -6,15 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
+
+from phonenas.cli.progress import progress_bar
 
 _out = Console()
 
@@ -64,16 +59,7 @@ def demo(
         threads=threads,
         seed=seed,
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=_out) as bar:
+    with progress_bar(_out) as bar:
         result = run_demo(cfg, _RichProgress(bar))
     table = Table(title="PhoneNAS demo: models on this computer")
     labels = sorted({k for m in result.models for k in m.measured_ms})

@@ -9,17 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
+from phonenas.cli.progress import progress_bar
 from phonenas.errors import PhoneNASError
 
 app = typer.Typer(
@@ -41,18 +34,6 @@ DTYPE = typer.Option("fp32", "--dtype", "-d", help="fp32 | int8 (| fp16 for core
 THREADS = typer.Option(1, "--threads", help="Runtime threads while timing.")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=_out,
-        transient=False,
-    )
 
 
 def _keys_for(space: str | None, archs: list[str]):
@@ -171,7 +152,7 @@ def collect(
     art = ArtifactCache(cache or store / "artifacts")
     meters = _meters(device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt))
     _out.print(f"{len(keys)} layer keys, {Runtime(rt).value} {DType(dt).value}, store {store}")
-    with _progress() as bar:
+    with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_progress(dev: str, p) -> None:
@@ -443,7 +424,7 @@ def validate(
     from latency.validate import validate as run_validate
 
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw)
-    with _progress() as bar:
+    with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_progress(phase: str, done: int, total: int) -> None:

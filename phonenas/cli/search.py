@@ -10,16 +10,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from phonenas.cli.progress import progress_bar
 from phonenas.errors import PhoneNASError
 
 app = typer.Typer(
@@ -242,7 +235,7 @@ def run(
         )
         job.out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        with _progress() as prog:
+        with progress_bar(_out) as prog:
             task = prog.add_task("search", total=None, info="")
 
             def on_step(step: int, total: int, _t=task) -> None:
@@ -307,13 +300,3 @@ def _data_for(arch, data: str, seed: int, bundle):
     return load_data(data, size=arch.input_hw, seed=seed)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=_out,
-    )
