@@ -139,18 +139,30 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)
         rep = collect(store, keys, runtime, dtype, meter, cache, cfg.export_workers,
-                      on_progress=lambda p, n=name: progress.update(f"LUT {n} ({p.phase})", p.done, p.total,
-                                                                  p.key.label()))
+                      on_progress=_layer_progress(progress, f"LUT {name}"))
         if rep.failed:
             first = rep.failed[0]
             raise RuntimeError(f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}")
         log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
+        if rep.context is None:
+            raise RuntimeError(f"LUT {name}: the collection reported no context")
         if calibration and Correction.load(store.root, rep.context) is None:
             validate(store, [], calibration, runtime, dtype, meter, cache, cfg.export_workers,
-                     on_progress=lambda t, d, n, lab=name: progress.update(f"calibrate {lab}: {t}", d, n))
+                     on_progress=_phase_progress(progress, f"calibrate {name}: "))
         luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
     store.compact()
     return store, cache, meter, luts
+
+
+def _layer_progress(progress: Progress, prefix: str) -> Callable:
+    return lambda p: progress.update(f"{prefix} ({p.phase})", p.done, p.total, p.key.label())
+
+
+def _phase_progress(progress: Progress, prefix: str, suffix: str = "") -> Callable[[str, int, int], None]:
+    def report(phase: str, done: int, total: int) -> None:
+        progress.update(f"{prefix}{phase}{suffix}", done, total)
+
+    return report
 
 
 def latency_targets(cfg: DemoConfig, lut) -> list[float]:
@@ -248,7 +260,7 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         if todo:
             samples = measure_models([decode_arch(m.arch) for m in todo], Runtime(runtime), DType(dtype), meter,
                                      cache, cfg.export_workers,
-                                     on_progress=lambda t, d, n, lab=label: progress.update(f"{t} {lab}", d, n))
+                                     on_progress=_phase_progress(progress, "", f" {label}"))
             done |= {m.name: {"arch": m.arch, "median_ms": summarize(s).median_ms}
                      for m, s in zip(todo, samples, strict=True)}
             _write_json(path, done)

@@ -6,18 +6,19 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from phonenas.cli.progress import progress_bar
+from phonenas.pipeline import Progress as PipelineProgress
 
 _out = Console()
 
 
-class _RichProgress:
+class _RichProgress(PipelineProgress):
     def __init__(self, bar: Progress) -> None:
         self.bar = bar
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     def stage(self, name: str) -> None:
         _out.rule(f"[bold]{name}")

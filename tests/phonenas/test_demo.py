@@ -16,7 +16,7 @@ def _micro_space() -> SearchSpace:
     """Two width choices and two resolutions: a handful of LUT layers, still a real search."""
     return SearchSpace(
         "demo-micro",
-        (12, 16),
+        (16, 24),  # MobileNetV3-Small, the baseline, needs >= 17 px for its five stride-2 layers
         StemChoices((8,)),
         (
             StageChoices((8, 16), 1, 2, (2.0,), (3,)),
