@@ -123,7 +123,7 @@ def _pattern_key(pattern: Any, example_inputs: tuple) -> tuple | None:
     for fn in fns:
         code = getattr(fn, "__code__", None)
         if code is not None:
-            parts.append((code, tuple(c.cell_contents for c in (fn.__closure__ or ()))))
+            parts.append((code, tuple(c.cell_contents for c in (getattr(fn, "__closure__", None) or ()))))
     parts.append(
         tuple((tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else t for t in example_inputs)
     )
