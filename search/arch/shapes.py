@@ -13,7 +13,7 @@ from enum import Enum
 from search.arch.spec import Act, ArchSpec, BlockSpec, BlockType, _conv_out, make_divisible
 
 
-class LayerKind(str, Enum):
+class LayerKind(str, Enum):  # noqa: UP042 - str mixin keeps str()/format() of stored keys unchanged
     STEM = "stem"
     IR = "ir"
     SKIP = "skip"

@@ -16,14 +16,14 @@ class ArchError(ValueError):
     """A malformed architecture; the message names the offending block and the fix."""
 
 
-class BlockType(str, Enum):
+class BlockType(str, Enum):  # noqa: UP042 - see LayerKind
     """Closed set of block types."""
 
     IR = "ir"  # inverted residual: [pw expand] -> dw kxk -> [SE] -> pw linear (+ residual)
     SKIP = "skip"  # identity: the layer is skipped (needs stride 1 and in_ch == out_ch)
 
 
-class Act(str, Enum):
+class Act(str, Enum):  # noqa: UP042 - see LayerKind
     RELU = "relu"
     HSWISH = "hs"
 
