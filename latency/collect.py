@@ -8,6 +8,8 @@ run loses at most the entry in flight; re-running skips everything already store
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -50,6 +52,15 @@ class Progress:
     status: str  # "exported" | "measured" | "failed"
     median_ms: float | None = None
     phase: str = "measure"  # "export" | "measure"
+
+
+def die_with_parent() -> None:
+    """Export-worker initializer: on Linux, end this worker when the collecting process dies (a killed
+    collection must not leave orphaned exporters burning the cores its re-run needs)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def collect(
@@ -143,7 +154,9 @@ def export_all(
             on_progress(Progress(done, len(keys), k, "exported" if err is None else "failed", phase="export"))
 
     if workers > 0 and len(missing) > 1 and cache.exporter is None:
-        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(missing)), mp_context=get_context("spawn"), initializer=die_with_parent
+        ) as pool:
             futures = {
                 pool.submit(_export_job, str(cache.root), cache.salt, k, runtime, dtype): k for k in missing
             }

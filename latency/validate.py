@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latency.collect import CollectReport, Progress, collect
+from latency.collect import CollectReport, Progress, collect, die_with_parent
 from latency.correction import Correction, calibration_model, fit_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs
@@ -113,7 +113,9 @@ def measure_models(
     paths: dict[int, Path] = {}
     todo = list(range(len(archs)))
     if export_workers > 0 and len(archs) > 1:
-        with ProcessPoolExecutor(min(export_workers, len(archs)), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            min(export_workers, len(archs)), mp_context=get_context("spawn"), initializer=die_with_parent
+        ) as pool:
             futs = {
                 pool.submit(_model_job, str(cache.root), cache.salt, archs[i], runtime, dtype): i
                 for i in todo
