@@ -301,14 +301,8 @@ class AdbDevice:
             if status[:4] != b"OKAY":
                 raise DeviceError("unexpected sync reply", cmd=cmd, stderr=repr(status), device_id=self.id)
             sock.sendall(b"QUIT" + struct.pack("<I", 0))
-        except TimeoutError as exc:
-            raise CommandTimeout(
-                f"push did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise DeviceDisconnected(
-                "connection lost during push", cmd=cmd, stderr=str(exc), device_id=self.id
-            ) from exc
+        except (TimeoutError, OSError, EOFError) as exc:
+            raise self._sync_error("push", exc, cmd, timeout_s) from exc
         finally:
             conn.close()
 
@@ -338,17 +332,17 @@ class AdbDevice:
                         )
             sock.sendall(b"QUIT" + struct.pack("<I", 0))
             tmp.replace(local)
-        except TimeoutError as exc:
-            raise CommandTimeout(
-                f"pull did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise DeviceDisconnected(
-                "connection lost during pull", cmd=cmd, stderr=str(exc), device_id=self.id
-            ) from exc
+        except (TimeoutError, OSError, EOFError) as exc:
+            raise self._sync_error("pull", exc, cmd, timeout_s) from exc
         finally:
             conn.close()
             tmp.unlink(missing_ok=True)
+
+    def _sync_error(self, op: str, exc: BaseException, cmd: tuple[str, ...], timeout_s: float) -> DeviceError:
+        """A transport failure of a sync ``op`` as its typed error: a timeout or a lost connection."""
+        if isinstance(exc, TimeoutError):
+            return CommandTimeout(f"{op} did not finish within {timeout_s:g} s", cmd=cmd, device_id=self.id)
+        return DeviceDisconnected(f"connection lost during {op}", cmd=cmd, stderr=str(exc), device_id=self.id)
 
 
 class _Stream:
