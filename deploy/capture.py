@@ -62,8 +62,12 @@ def quantize_pt2e(
     ``model`` is not modified (export gives a fresh graph module; BN folding happens on it).
     """
     from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e import utils as pt2e_utils
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    # move_exported_model_to_eval traces its dropout/batch-norm patterns with strict export (~1.4 s a
+    # call, every call); the memoized non-strict tracer gives the same graphs
+    install_fast_pattern_tracing(pt2e_utils, "_get_aten_graph_module_for_pattern")
     gm = capture(model, example).module()
     prepared = prepare_pt2e(gm, quantizer)
     samples = calibration_samples(example, calib)

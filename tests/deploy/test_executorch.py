@@ -110,3 +110,27 @@ def test_batch_and_shape_contract(artifacts, digits16):
 def test_export_refuses_training_mode(calib16, tmp_path):
     with pytest.raises(DeployError, match="eval"):
         get_target("executorch").export(tiny_model().train(), calib16[0][:1], Dtype.FP32, tmp_path / "m.pte")
+
+
+def test_fast_pattern_tracing_keeps_move_to_eval_rewrites():
+    """quantize_pt2e routes torchao's pattern tracer through the memoized non-strict one; the dropout and
+    batch-norm train->eval rewrites it drives must still match (a graph exported in train mode then
+    computes exactly what the eager model computes in eval mode)."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e import utils as pt2e_utils
+
+    from deploy.capture import _fast_pattern_graph, install_fast_pattern_tracing
+
+    install_fast_pattern_tracing(pt2e_utils, "_get_aten_graph_module_for_pattern")
+    assert pt2e_utils._get_aten_graph_module_for_pattern is _fast_pattern_graph
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5), nn.Conv2d(8, 4, 1))
+    net.train()
+    x = torch.randn(2, 3, 8, 8)
+    net(x)  # non-trivial running statistics
+    gm = torch.export.export(net, (x,), strict=False).module()
+    move_exported_model_to_eval(gm)
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), net(x))
+        torch.testing.assert_close(gm(x), gm(x))  # dropout gone: deterministic
