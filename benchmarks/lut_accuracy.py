@@ -26,6 +26,7 @@ PREDICTOR_LABEL = {
     "plain_sum": "plain sum of block entries",
     "call_overhead": "sum - measured call overhead per extra block",
     "fitted": "sum - fitted boundary correction",
+    "fitted_spill": "fitted boundary correction + cache-spill hinge on the model's weights (`--fit-weights`)",
 }
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     from latency.keys import DType, Runtime
     from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host
     from latency.store import LUTStore
-    from latency.validate import PREDICTORS, sample_validation_archs, validate
+    from latency.validate import sample_validation_archs, validate
 
     val, cal = sample_validation_archs(
         args.space, args.n, args.calib, args.seed, args.zoo_hw > 0, args.zoo_hw or 32, args.zoo_calib
@@ -108,11 +109,12 @@ def main(argv: list[str] | None = None) -> dict:
             )
             entry.update(res.to_dict())
             entry["metrics_random"] = {
-                p: _asdict(res.metrics(p, names=lambda n: n.startswith("rand"))) for p in PREDICTORS
+                p: _asdict(res.metrics(p, names=lambda n: n.startswith("rand"))) for p in res.predictors
             }
             if args.zoo_hw:
                 entry["metrics_zoo"] = {
-                    p: _asdict(res.metrics(p, names=lambda n: not n.startswith("rand"))) for p in PREDICTORS
+                    p: _asdict(res.metrics(p, names=lambda n: not n.startswith("rand")))
+                    for p in res.predictors
                 }
             rep = res.collect_report
             entry["collect"] = (
@@ -211,33 +213,38 @@ def render_md(out: dict) -> str:
         if c["status"] != "ok":
             continue
         corr = c["correction"]
+        best = c.get("predictors", ["fitted"])[-1]
         lines.append(
             f"- {c['runtime']} {c['dtype']} ({c['context']['runtime_version']}): call {corr['call_ms']:.4f} ms, "
             f"boundary {corr['io_ms_per_melem']:.3f} ms per million elements, "
-            f"cold weights {corr.get('weight_ms_per_mparam', 0.0):.4f} ms per million weights ({corr['method']}; "
+            f"cache spill {corr.get('weight_ms_per_mparam', 0.0):.4f} ms per million weights above "
+            f"{corr.get('free_mparams', 0.0):.2f} M ({corr['method']}; "
             f"calibration: {', '.join(m['name'] for m in c['models'] if m['role'] == 'calibration')}); "
-            f"fitted within 10%: random {c['metrics_random']['fitted']['within_10_pct']:.0f}%"
-            + (f", zoo {c['metrics_zoo']['fitted']['within_10_pct']:.0f}%" if "metrics_zoo" in c else "")
+            f"{best} within 10%: random {c['metrics_random'][best]['within_10_pct']:.0f}%"
+            + (f", zoo {c['metrics_zoo'][best]['within_10_pct']:.0f}%" if "metrics_zoo" in c else "")
             + f"; load average after: {', '.join(f'{x:.1f}' for x in c['load_avg_after'])}"
         )
     lines += [
         "",
         "## Per model (validation)",
         "",
-        "| runtime | dtype | model | measured ms | plain sum | call overhead | fitted | error (fitted) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| runtime | dtype | model | measured ms | plain sum | call overhead | fitted | fitted + spill "
+        "| error (last) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in out["contexts"]:
         if c["status"] != "ok":
             continue
+        best = c.get("predictors", ["fitted"])[-1]
         for m in c["models"]:
             if m["role"] != "validation":
                 continue
             p = m["predicted_ms"]
-            err = 100 * (p["fitted"] / m["measured_ms"] - 1)
+            err = 100 * (p[best] / m["measured_ms"] - 1)
+            spill = f"{p['fitted_spill']:.4f}" if "fitted_spill" in p else ""
             lines.append(
                 f"| {c['runtime']} | {c['dtype']} | {m['name']} | {m['measured_ms']:.4f} | "
-                f"{p['plain_sum']:.4f} | {p['call_overhead']:.4f} | {p['fitted']:.4f} | {err:+.1f}% |"
+                f"{p['plain_sum']:.4f} | {p['call_overhead']:.4f} | {p['fitted']:.4f} | {spill} | {err:+.1f}% |"
             )
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,8 @@ class LUTCost:
 
     ``layer_costs`` raises one :class:`latency.lut.MissingEntriesError` naming every missing key, or
     with ``interpolate=True`` estimates them from measured neighbours (``interpolated_keys`` lists them).
+    Layers are costed one by one (the supernet asks for every candidate at once), so a correction's
+    model-level cache-spill hinge enters only through its per-layer part (none below the knot).
     """
 
     unit = "ms"
@@ -34,7 +36,7 @@ class LUTCost:
         self.interpolated_keys: set = set()
 
     def layer_costs(self, layers: Sequence[LayerShape]) -> list[float]:
-        costs = self.lut.layer_costs(layers, interpolate=self.interpolate)
+        costs = self.lut.layer_costs(layers, interpolate=self.interpolate, whole_model=False)
         self.interpolated_keys |= {c.key for c in costs if c.source == "interpolated"}
         return [c.cost_ms for c in costs]
 

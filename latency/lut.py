@@ -118,14 +118,22 @@ class LUT:
                 out.setdefault(k, None)
         return list(out)
 
-    def layer_costs(self, layers: Sequence[LayerShape], interpolate: bool = False) -> list[LayerCost]:
-        """Per-layer costs; raises one MissingEntriesError naming every missing key unless interpolating."""
+    def layer_costs(
+        self, layers: Sequence[LayerShape], interpolate: bool = False, whole_model: bool = True
+    ) -> list[LayerCost]:
+        """Per-layer costs; raises one MissingEntriesError naming every missing key unless interpolating.
+
+        ``whole_model``: ``layers`` form one model, whose weights set the correction's cache spill;
+        ``False`` costs each layer as if alone (the search's per-candidate tables)."""
         missing = self.missing(layers)
         estimates: dict[BlockKey, float] = {}
         if missing:
             if not interpolate:
                 raise MissingEntriesError(self.context, missing)
             estimates = {k: interpolate_ms(k, self.entries, self.context) for k in missing}
+        model_mparams = (
+            sum(la.params for la in layers if la.kind is not LayerKind.SKIP) / 1e6 if whole_model else None
+        )
         out = []
         for layer in layers:
             k = BlockKey.from_layer(layer)
@@ -135,7 +143,7 @@ class LUT:
                 ms, source = 0.0, "identity"
             else:
                 ms, source = estimates[k], "interpolated"
-            cost = self.correction.layer_cost_ms(layer, ms) if source != "identity" else ms
+            cost = self.correction.layer_cost_ms(layer, ms, model_mparams) if source != "identity" else ms
             out.append(LayerCost(layer.name, k, ms, cost, source))
         return out
 

@@ -30,6 +30,7 @@ from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
 log = logging.getLogger(__name__)
 
 PREDICTORS = ("plain_sum", "call_overhead", "fitted")
+SPILL = "fitted_spill"  # boundary + cache-spill correction (``fit_weights=True``)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class ValidationResult:
     models: list[ModelResult] = field(default_factory=list)
     collect_report: CollectReport | None = None
     statistic: str = "median_ms"
+    predictors: tuple[str, ...] = PREDICTORS  # the last one is ``correction``, the one saved
 
     def metrics(
         self, predictor: str, role: str = "validation", names: Callable[[str], bool] | None = None
@@ -93,9 +95,11 @@ class ValidationResult:
                 "call_ms": self.correction.call_ms,
                 "io_ms_per_melem": self.correction.io_ms_per_melem,
                 "weight_ms_per_mparam": self.correction.weight_ms_per_mparam,
+                "free_mparams": self.correction.free_mparams,
                 "method": self.correction.method,
             },
-            "metrics": {p: asdict(self.metrics(p)) for p in PREDICTORS},
+            "predictors": list(self.predictors),
+            "metrics": {p: asdict(self.metrics(p)) for p in self.predictors},
             "models": [asdict(m) for m in self.models],
         }
 
@@ -159,7 +163,8 @@ def validate(
     and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
 
     ``statistic`` (median_ms, trimmed_mean_ms, p10_ms, min_ms) is used for LUT entries and whole models
-    alike; ``fit_weights`` also fits the cold-weight term (needs calibration models with large weights)."""
+    alike; ``fit_weights`` also fits the cache-spill hinge (needs calibration models whose weights exceed
+    the caches, e.g. zoo models) and reports it as the extra predictor ``fitted_spill``."""
     runtime, dtype = Runtime(runtime), DType(dtype)
     all_models = [*calibration, *validation]
     keys = keys_from_archs([a for _, a in all_models])
@@ -182,16 +187,21 @@ def validate(
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    fitted = fit_correction(calib_models, raw.call_overhead_ms, weights=fit_weights)
-    if save_correction:
-        fitted.save(store.root, context)
+    fitted = fit_correction(calib_models, raw.call_overhead_ms)
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
     luts = {
         "plain_sum": raw,
         "call_overhead": LUT(context, raw.entries, raw.call_overhead_ms, call),
         "fitted": LUT(context, raw.entries, raw.call_overhead_ms, fitted),
     }
-    result = ValidationResult(context, fitted, collect_report=rep, statistic=statistic)
+    if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
+        fitted = fit_correction(calib_models, raw.call_overhead_ms, weights=True)
+        luts[SPILL] = LUT(context, raw.entries, raw.call_overhead_ms, fitted)
+    if save_correction:
+        fitted.save(store.root, context)
+    result = ValidationResult(
+        context, fitted, collect_report=rep, statistic=statistic, predictors=tuple(luts)
+    )
     roles = ["calibration"] * len(calibration) + ["validation"] * len(validation)
     for (name, arch), whole, role in zip(all_models, measured, roles, strict=True):
         preds = {p: lut.predict(arch).latency_ms for p, lut in luts.items()}

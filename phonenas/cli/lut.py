@@ -401,6 +401,19 @@ def validate(
     zoo: bool = typer.Option(True, "--zoo/--no-zoo", help="Also validate on the zoo models."),
     zoo_hw: int = typer.Option(64, "--zoo-hw", help="Input resolution for the zoo models."),
     seed: int = typer.Option(0, "--seed", help="RNG seed for sampling archs."),
+    zoo_calib: Annotated[
+        str,
+        typer.Option(
+            "--zoo-calib",
+            help="Comma list of zoo models used for calibration only (not scored), e.g. fbnetv2_f1,mobilenetv3_small.",
+        ),
+    ] = "",
+    fit_spill: bool = typer.Option(
+        False,
+        "--fit-spill",
+        help="Also fit the cache-spill term (whole models with more weights than the caches keep); "
+        "needs large calibration models (--zoo-calib).",
+    ),
     store: Path = STORE,
     cache: Annotated[
         Path | None, typer.Option("--cache", help="Artifact cache (default: STORE/artifacts).")
@@ -416,14 +429,19 @@ def validate(
     Example:
 
       phonenas lut validate --runtime executorch --dtype int8 --n 20
+
+      phonenas lut validate --runtime executorch --dtype fp32 --zoo-calib fbnetv2_f1,fbnetv2_l1,mobilenetv3_small --fit-spill
     """
     from latency.export import ArtifactCache
     from latency.meters import HostMeter
     from latency.store import LUTStore
-    from latency.validate import PREDICTORS, sample_validation_archs
+    from latency.validate import sample_validation_archs
     from latency.validate import validate as run_validate
 
-    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw)
+    zoo_cal = [z.strip() for z in zoo_calib.split(",") if z.strip()]
+    if zoo_cal and not zoo:
+        raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
+    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -442,11 +460,12 @@ def validate(
             ArtifactCache(cache or store / "artifacts"),
             export_workers,
             on_progress,
+            fit_weights=fit_spill,
         )
     t = Table(title=f"LUT accuracy on {res.context.label()} ({n} random + {'zoo' if zoo else 'no zoo'})")
     for c in ("predictor", "n", "RMSE ms", "RMSPE %", "<=5%", "<=10%", "<=15%"):
         t.add_column(c)
-    for p in PREDICTORS:
+    for p in res.predictors:
         m = res.metrics(p)
         t.add_row(
             p,

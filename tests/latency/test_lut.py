@@ -93,19 +93,54 @@ def test_correction_persists_next_to_store(tmp_path, ctx):
         Correction.load(tmp_path, ctx)
 
 
-def test_correction_fit_with_cold_weights_recovers_known_terms(ctx):
-    call, io, cold = 0.005, 0.4, 0.03  # ms, ms/Melem, ms per million weights
-    true = Correction(call, io, "truth", cold)
-    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
-    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+def _whole_models(lut, archs, truth: Correction, call: float):
     models = []
     for arch in archs:
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
-        whole = sum(true.layer_cost_ms(la, e) for la, e in zip(layers, entries, strict=True)) + call
+        mparams = sum(la.params for la in layers) / 1e6
+        whole = sum(truth.layer_cost_ms(la, e, mparams) for la, e in zip(layers, entries, strict=True)) + call
         models.append(calibration_model("x", layers, entries, whole))
+    return models
+
+
+@pytest.mark.parametrize("knot_index", [None, 6])  # linear (knot 0), or a hinge at the 7th-largest model
+def test_correction_fit_with_cache_spill_recovers_known_terms(ctx, knot_index, tmp_path):
+    call, io, cold = 0.005, 0.4, 0.03  # ms, ms/Melem, ms per million weights above the knot
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    sizes = sorted(sum(la.params for la in profile_arch(a).layers) / 1e6 for a in archs)
+    knot = 0.0 if knot_index is None else sizes[knot_index]
+    truth = Correction(call, io, "truth", cold, free_mparams=knot)
+    models = _whole_models(lut, archs, truth, call)
     fit = fit_correction(models, call_ms=call, weights=True)
     assert fit.io_ms_per_melem == pytest.approx(io, rel=1e-4)
     assert fit.weight_ms_per_mparam == pytest.approx(cold, rel=1e-4)
+    assert fit.free_mparams == pytest.approx(knot, abs=1e-9)
+    assert "cache spill" in fit.method
+    corrected = LUT(ctx, lut.entries, correction=fit)
+    for arch, m in zip(archs, models, strict=True):
+        assert corrected.predict(arch).latency_ms == pytest.approx(m.whole_ms, rel=1e-6)
+    if knot_index is not None:  # models at or under the knot pay no spill, the largest pays the most
+        assert fit.spill_ms(sizes[0]) == 0.0 and fit.spill_ms(sizes[-1]) > 0
     without = fit_correction(models, call_ms=call)
-    assert without.weight_ms_per_mparam == 0.0
+    assert without.weight_ms_per_mparam == 0.0 and without.free_mparams == 0.0
+    back_path = fit.save(tmp_path, ctx)
+    assert back_path.exists() and Correction.load(tmp_path, ctx).free_mparams == fit.free_mparams
+
+
+def test_search_cost_is_per_layer_and_prediction_is_per_model(ctx):
+    """LUTCost costs candidates one by one (no model-level spill from summing every candidate's weights)."""
+
+    archs = [small_arch(c, False) for c in (16, 160)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5)
+    layers = [la for la in profile_arch(archs[1]).layers if la.kind is not LayerKind.SKIP]
+    total = sum(la.params for la in layers) / 1e6
+    spill = Correction(0.0, 0.0, "spill", 1.0, free_mparams=total / 2)
+    lut = LUT(ctx, lut.entries, correction=spill)
+    whole = lut.predict(archs[1])
+    assert whole.latency_ms == pytest.approx(0.5 * len(layers) + spill.spill_ms(total))
+    per_layer = LUTCost(lut).layer_costs(layers)
+    assert sum(per_layer) == pytest.approx(
+        0.5 * len(layers) + sum(spill.spill_ms(la.params / 1e6) for la in layers)
+    )
