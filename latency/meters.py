@@ -32,6 +32,9 @@ class RuntimeUnavailable(RuntimeError):
 
 
 class Meter(Protocol):
+    """Times artifacts on one device. Optional ``rounds`` (int, default 1): how many interleaved
+    rounds :func:`latency.collect.collect` and whole-model measurements run (lowest median kept)."""
+
     device_id: str
 
     def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context: ...
@@ -51,13 +54,25 @@ def check_runtime_on_host(runtime: Runtime | str) -> None:
 
 @dataclass
 class HostMeter:
-    """Time in this Python process with deploy's runners."""
+    """Time in this Python process with deploy's runners.
+
+    ``rounds``: collections and whole-model measurements time every artifact this many times, in
+    interleaved rounds (a fresh load each time), and keep the lowest median. On this shared VM a
+    stretch of a few seconds can run 1.5-2x slower with perfectly stable samples; with one round the
+    blocks timed in that stretch put the models using them 20-45% off, with three interleaved rounds
+    a slow stretch has to hit the same block three times.
+    """
 
     threads: int = 1
     cpus: Sequence[int] | None = None
     protocol: TimingProtocol = field(default_factory=TimingProtocol)
     device_id: str = "host"
     seed: int = 0
+    rounds: int = 3
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
 
     def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
         check_runtime_on_host(runtime)
@@ -77,7 +92,7 @@ class HostMeter:
             os=f"{platform.system()} {platform.release()}",
             affinity=core_mask_str(_affinity()),
             toolchain=toolchain_versions(),
-            protocol={"meter": "host", **self.protocol.as_dict()},
+            protocol={"meter": "host", "rounds": self.rounds, **self.protocol.as_dict()},
             host=socket.gethostname(),
         )
 

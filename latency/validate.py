@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latency.collect import CollectReport, Progress, collect, die_with_parent
+from latency.collect import CollectReport, Progress, collect, die_with_parent, fastest, meter_rounds
 from latency.correction import Correction, calibration_model, fit_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs
@@ -133,12 +133,18 @@ def measure_models(
             paths[i] = model_artifact(cache, archs[i], runtime, dtype)
             if on_progress:
                 on_progress("export models", n, len(archs))
-    out = []
-    for n, (i, arch) in enumerate(enumerate(archs), 1):
-        out.append(meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime))
-        if on_progress:
-            on_progress("time models", n, len(archs))
-    return out
+    rounds = meter_rounds(meter)  # interleaved rounds, lowest median kept (as for the LUT's blocks)
+    best: list[list[list[float]]] = [[] for _ in archs]
+    for r in range(rounds):
+        for i, arch in enumerate(archs):
+            best[i] = [
+                fastest(
+                    [meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime), *best[i]]
+                )
+            ]
+            if on_progress:
+                on_progress("time models", r * len(archs) + i + 1, rounds * len(archs))
+    return [b[0] for b in best]
 
 
 def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: Runtime, dtype: DType) -> str:

@@ -70,3 +70,76 @@ def test_stable_run_and_fixed_count_protocol_are_not_repeated(clock):
 def test_protocol_rejects_negative_retries():
     with pytest.raises(ValueError, match="inconsistent"):
         TimingProtocol(retries=-1)
+
+
+class ScriptedMeter:
+    """Returns scripted medians per artifact, one per call, and logs the call order."""
+
+    device_id = "scripted"
+
+    def __init__(self, medians: dict[str, list[float]], rounds: int) -> None:
+        self.medians = {k: iter(v) for k, v in medians.items()}
+        self.rounds = rounds
+        self.calls: list[str] = []
+
+    def context(self, runtime, dtype, probe):
+        from latency.keys import Context
+
+        return Context("scripted", runtime, "0", dtype, 1, "")
+
+    def provenance(self):
+        from latency.store import Provenance
+
+        return Provenance(device_model="scripted")
+
+    def measure(self, artifact, input_chw, runtime):
+        name = artifact.read_text()
+        self.calls.append(name)
+        return [next(self.medians[name])] * 5
+
+
+def test_collect_times_blocks_in_interleaved_rounds_and_keeps_the_lowest_median(tmp_path):
+    from latency.collect import collect
+    from latency.export import OVERHEAD_KEY, ArtifactCache
+    from latency.keys import BlockKey
+    from latency.store import LUTStore
+
+    keys = [BlockKey("ir", 3, c, 3 * c, c, 8, 1, False, "relu") for c in (8, 16)]
+
+    def export(key, runtime, dtype, out_path):
+        out_path.write_text(key.label())
+        return out_path
+
+    a, b, probe = keys[0].label(), keys[1].label(), OVERHEAD_KEY.label()
+    meter = ScriptedMeter({a: [2.0, 1.0, 3.0], b: [1.5, 1.5, 1.4], probe: [0.2, 0.1, 0.3]}, rounds=3)
+    store = LUTStore(tmp_path / "lut")
+    rep = collect(store, keys, "executorch", "fp32", meter, ArtifactCache(tmp_path / "art", ("t",), export))
+    assert rep.measured == 2, rep.failed
+    assert meter.calls == [probe] * 3 + [a, b] * 3  # interleaved: a slow stretch hits different blocks
+    df = store.frame().set_index("entry")
+    rows = store.frame()
+    got = {r["in_ch"]: r["median_ms"] for r in rows[rows["entry"] == "layer"].to_dict("records")}
+    assert got == {8: 1.0, 16: 1.4}
+    assert float(df.loc["overhead", "median_ms"]) == 0.1
+
+
+def test_whole_models_are_timed_in_rounds_too(tmp_path, monkeypatch):
+    from latency import validate
+    from latency.keys import DType, Runtime
+    from search.arch import decode_arch
+
+    arch = decode_arch("r16:stem_k3_c8_s2_relu:ir_k3_e3_c8_s1_relu:head_c16_relu:n10")
+    art = tmp_path / "m.pte"
+    art.write_text("m")
+    monkeypatch.setattr(validate, "model_artifact", lambda cache, a, rt, dt: art)
+    meter = ScriptedMeter({"m": [0.5, 0.4]}, rounds=2)
+    out = validate.measure_models([arch], Runtime.EXECUTORCH, DType.FP32, meter, cache=None)
+    assert out == [[0.4] * 5] and meter.calls == ["m", "m"]
+
+
+def test_host_meter_rounds_are_recorded_and_validated():
+    from latency.meters import HostMeter
+
+    assert HostMeter().rounds == 3 and HostMeter().provenance().protocol["rounds"] == 3
+    with pytest.raises(ValueError, match="rounds"):
+        HostMeter(rounds=0)
