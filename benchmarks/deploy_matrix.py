@@ -174,11 +174,16 @@ def write_md(rows: list[dict], meta: dict) -> str:
         "# Deploy matrix",
         "",
         f"Host: {meta['host']}; 1 thread; latency = median of 30 single-image calls in this Python process. "
-        f"Models trained {meta['epochs']} epochs on the bundled digits (3x32x32, 10 classes); numerics on "
-        f"{meta['n_verify']} held-out test images. Core ML: structural checks only (prediction needs macOS).",
+        f"Models trained {meta['epochs']} epochs on the bundled digits (3 channels at each model's input "
+        f"resolution, 10 classes); numerics on {meta['n_verify']} held-out test images. Core ML: structural "
+        "checks only (prediction needs macOS).",
         "",
-        f"Machine load average when written: {meta['load_average_1m']} on 2 cores (other jobs were running): "
-        "absolute times are inflated; compare ratios within one model/target pair only.",
+        f"Machine load average when written: {meta['load_average_1m']} on 2 cores"
+        + (
+            " (other jobs were running): absolute times are inflated; compare ratios within one model/target pair only."
+            if meta["load_average_1m"] > 1.5
+            else " (no other jobs); compare ratios within one model/target pair (timings are single-run medians)."
+        ),
         "",
         "Toolchain: " + ", ".join(f"{k} {v}" for k, v in meta["toolchain"].items()),
         "",
