@@ -5,6 +5,8 @@ Collects the same digits-space keys for one context several ways, each into a fr
 * ``cold, export in-process``   exports in this process, then timing (``--export-workers 0``)
 * ``cold, N export workers``    exports in N processes first, then timing with the machine quiet
 * ``warm cache``                artifacts already exported (a re-collect for a new store / device)
+* ``kill + resume (CLI)``       ``phonenas lut collect`` SIGKILLed (whole process group) half-way through its
+                                exports, then re-run: rows must equal the keys, none duplicated or lost
 
     python -m benchmarks.lut_throughput [--keys 16 --runtime executorch --dtype int8]
 
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/phonenas-lut-throughput"))
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_throughput")
+    ap.add_argument("--no-kill", action="store_true", help="skip the kill + resume row")
     args = ap.parse_args(argv)
 
     from latency.collect import collect
@@ -85,6 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
+        if not args.no_kill:
+            row = kill_and_resume(runtime, dtype, args.space, len(keys), args.work / "kill", args.workers)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     out = {
         "benchmark": "lut_throughput",
         "host": platform.node(),
@@ -97,6 +104,85 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=1))
     args.out.with_suffix(".md").write_text(render_md(out))
     return out
+
+
+def kill_and_resume(runtime: str, dtype: str, space: str, limit: int, work: Path, workers: int) -> dict:
+    """Run the real CLI, SIGKILL its process group once half of the exports exist, re-run it to the end,
+    and check the store: one row per key, no duplicates, every artifact reused."""
+    import signal
+    import subprocess
+    import sys
+
+    from latency.store import LUTStore
+
+    shutil.rmtree(work, ignore_errors=True)
+    exe = str(Path(sys.executable).with_name("phonenas"))
+    cmd = [
+        exe,
+        "lut",
+        "collect",
+        "--device",
+        "host",
+        "--runtime",
+        runtime,
+        "--dtype",
+        dtype,
+        "--space",
+        space,
+        "--limit",
+        str(limit),
+        "--store",
+        str(work / "lut"),
+        "--cache",
+        str(work / "artifacts"),
+        "--export-workers",
+        str(workers),
+    ]
+    artifacts = work / "artifacts"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def exported() -> int:
+        return sum(1 for p in artifacts.rglob("*") if p.is_file() and not p.name.startswith(".tmp"))
+
+    while proc.poll() is None and exported() < limit // 2 + 1:  # + the call-overhead probe
+        time.sleep(0.2)
+    killed_at = exported()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kill_s = time.perf_counter() - t0
+    time.sleep(1.0)
+    t1 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    resume_s = time.perf_counter() - t1
+    df = LUTStore(work / "lut").frame()
+    layers = df[df["entry"] == "layer"]
+    key_cols = [
+        c
+        for c in ("kind", "kernel", "in_ch", "mid_ch", "out_ch", "in_hw", "stride", "se", "act", "hidden_ch")
+    ]
+    dupes = int(layers.duplicated(subset=key_cols).sum())
+    return {
+        "context": f"{runtime}:{dtype}",
+        "mode": "kill + resume (CLI)",
+        "keys": limit,
+        "measured": int(len(layers)),
+        "failed": 0 if done.returncode == 0 else -1,
+        "exports": exported(),
+        "cache_hits": killed_at,
+        "wall_s": round(kill_s + resume_s, 2),
+        "export_s": None,
+        "measure_s": None,
+        "blocks_per_min": round(60 * len(layers) / (kill_s + resume_s), 1),
+        "measure_s_per_block": None,
+        "load_avg": os.getloadavg(),
+        "killed_after_s": round(kill_s, 1),
+        "artifacts_at_kill": killed_at,
+        "resume_s": round(resume_s, 1),
+        "resume_rc": done.returncode,
+        "duplicate_rows": dupes,
+        "lost_keys": int(limit - len(layers.drop_duplicates(subset=key_cols))),
+    }
 
 
 def render_md(out: dict) -> str:
@@ -113,11 +199,31 @@ def render_md(out: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in out["rows"]:
+        if r["mode"].startswith("kill"):
+            continue
         lines.append(
             f"| {r['context']} | {r['mode']} | {r['keys']} | {r['measured']} | {r['exports']} | {r['cache_hits']} | "
             f"{r['wall_s']} | {r['export_s']} | {r['measure_s']} | {r['measure_s_per_block']} | "
             f"**{r['blocks_per_min']}** | {r['load_avg'][0]:.1f} |"
         )
+    kills = [r for r in out["rows"] if r["mode"].startswith("kill")]
+    if kills:
+        lines += [
+            "",
+            "## Kill and resume (the real CLI, `phonenas lut collect ... --limit N`)",
+            "",
+            "The collection's process group (collector + export workers) is SIGKILLed once half of the artifacts "
+            "exist, then the same command is re-run to the end.",
+            "",
+            "| context | keys | killed after s | artifacts at kill | resume s | resume exit | rows | duplicate rows "
+            "| lost keys |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in kills:
+            lines.append(
+                f"| {r['context']} | {r['keys']} | {r['killed_after_s']} | {r['artifacts_at_kill']} | {r['resume_s']} | "
+                f"{r['resume_rc']} | {r['measured']} | **{r['duplicate_rows']}** | **{r['lost_keys']}** |"
+            )
     return "\n".join(lines) + "\n"
 
 
