@@ -65,9 +65,12 @@ def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("measured latency (ms)")
         ax.set_ylabel("top-1 accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.margins(x=0.12, y=0.12)  # room for the point labels
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:  # one legend under the panels: inside, it covered points and their labels
+        fig.legend(handles, labels, loc="lower center", ncol=len(handles), frameon=False)
     fig.suptitle("Accuracy vs measured latency (up and left is better)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -98,8 +101,9 @@ def plot_prediction(df: pd.DataFrame, path: Path) -> Path:
 def plot_block_heatmap(df: pd.DataFrame, path: Path) -> Path:
     plt = _plt()
     table = df.pivot_table(index="layer", columns="context", values="latency_ms", aggfunc="median", sort=False)
+    table = table * 1000.0  # microseconds read better than 0.00x ms
     fig_h = max(3.0, 0.28 * len(table) + 1.5)
-    fig, ax = plt.subplots(figsize=(2.0 + 1.5 * max(1, table.shape[1]), fig_h))
+    fig, ax = plt.subplots(figsize=(4.5 + 1.3 * max(1, table.shape[1]), fig_h))
     im = ax.imshow(table.to_numpy(dtype=float), aspect="auto", cmap="magma_r")
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=7)
@@ -109,9 +113,9 @@ def plot_block_heatmap(df: pd.DataFrame, path: Path) -> Path:
         for j in range(values.shape[1]):
             if not math.isnan(values[i, j]):
                 color = "white" if values[i, j] > mid else "black"
-                ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=6, color=color)
-    fig.colorbar(im, ax=ax, label="median latency (ms)")
-    ax.set_title("Per-block latency by runtime")
+                ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=6, color=color)
+    fig.colorbar(im, ax=ax, label="cost in the model (us)")
+    ax.set_title("Per-block latency by runtime (LUT, boundary-corrected, us)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
