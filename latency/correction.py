@@ -27,7 +27,8 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -157,56 +158,108 @@ def calibration_model(
 def fit_correction(
     models: Sequence[CalibrationModel], call_ms: float | None = None, weights: bool = False
 ) -> Correction:
-    """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems.
+    """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems [+ spill].
 
-    With ``call_ms`` (the measured call overhead) only ``io`` is fitted; otherwise both. Coefficients
-    are constrained to be >= 0 (a negative boundary cost has no physical meaning); when the
-    unconstrained fit breaks that, the offending coefficient is fixed at 0 and the other refit.
+    With ``call_ms`` (the measured call overhead) the call term is fixed, otherwise it is fitted too;
+    ``weights`` adds the cache-spill hinge (its knot searched at the calibration models' sizes).
+    Coefficients are constrained to be >= 0 (every subset of terms is tried; negative solutions are
+    rejected), so a term that does not help is left at 0.
     """
     if len(models) < (1 if call_ms is not None else 2):
         raise ValueError(
             "fitting a correction needs at least 2 whole-model measurements (1 with a known call_ms)"
         )
     w = 1.0 / np.array([m.whole_ms for m in models])
+    gaps = np.array([m.n_layers - 1 for m in models], dtype=np.float64)
     y = np.array([sum(m.entries_ms) - m.whole_ms for m in models])
-    if call_ms is not None and weights:
-        y = y - call_ms * np.array([m.n_layers - 1 for m in models], dtype=np.float64)
-        best: tuple[float, float, float, float] | None = None  # (error, io, k, knot)
-        for knot in sorted({0.0, *(m.mparams for m in models)}):  # the hinge's knot at a data point
-            a2 = np.array([[m.inner_melems, -max(m.mparams - knot, 0.0)] for m in models]) * w[:, None]
-            io, k = _nnls2(a2, y * w)
-            err = float(np.sum((a2 @ np.array([io, k]) - y * w) ** 2))
-            if best is None or err < best[0] - 1e-15:
-                best = (err, float(io), float(k), knot if k > 0 else 0.0)
-        assert best is not None
-        _, io, k, knot = best
-        method = (
-            f"measured call overhead + boundary cost and cache spill above {knot:.2f} M weights "
-            f"fitted on {len(models)} whole models"
-        )
-        return Correction(float(call_ms), io, method, k, tuple(models), knot)
     if call_ms is not None:
-        y = y - call_ms * np.array([m.n_layers - 1 for m in models], dtype=np.float64)
-        a1 = np.array([[m.inner_melems] for m in models], dtype=np.float64) * w[:, None]
-        io = max(float(np.linalg.lstsq(a1, y * w, rcond=None)[0][0]), 0.0)
-        method = f"measured call overhead + boundary cost fitted on {len(models)} whole models"
-        return Correction(float(call_ms), io, method, 0.0, tuple(models))
-    a = np.array([[m.n_layers - 1, m.inner_melems] for m in models], dtype=np.float64)
-    coef = _nnls2(a * w[:, None], y * w)
-    return Correction(
-        float(coef[0]), float(coef[1]), f"fitted on {len(models)} whole models", 0.0, tuple(models)
+        y = y - call_ms * gaps
+    best: tuple[float, np.ndarray, float] | None = None  # (error, coefficients, knot)
+    for knot in sorted({0.0, *(m.mparams for m in models)}) if weights else [0.0]:
+        cols = [] if call_ms is not None else [gaps]
+        cols.append(np.array([m.inner_melems for m in models]))
+        if weights:
+            cols.append(-np.array([max(m.mparams - knot, 0.0) for m in models]))
+        a = np.stack(cols, axis=1) * w[:, None]
+        coef = _nnls(a, y * w)
+        err = float(np.sum((a @ coef - y * w) ** 2))
+        if best is None or err < best[0] - 1e-15:
+            best = (err, coef, knot)
+    assert best is not None
+    _, coef, knot = best
+    terms = list(coef)
+    call = float(call_ms) if call_ms is not None else float(terms.pop(0))
+    io = float(terms.pop(0))
+    k = float(terms.pop(0)) if weights else 0.0
+    knot = knot if k > 0 else 0.0
+    method = (
+        f"{'measured' if call_ms is not None else 'fitted'} call overhead + boundary cost"
+        + (
+            (f" and cache spill above {knot:.2f} M weights" if k > 0 else " (no cache spill)")
+            if weights
+            else ""
+        )
+        + f" fitted on {len(models)} whole models"
+    )
+    return Correction(call, io, method, k, tuple(models), knot)
+
+
+def select_correction(
+    models: Sequence[CalibrationModel], call_ms: float | None, weights: bool = False
+) -> Correction:
+    """The better of two fits by leave-one-out error on the calibration models: with the measured call
+    overhead fixed (the probe's invocation cost), or with the per-block saving fitted too (for runtimes
+    whose probe is not representative - e.g. LiteRT int8, where some blocks keep int8 I/O and others
+    quantize inside the model). The fitted variant must cut the error by 10% to win. With fewer than 4
+    models, or no measured overhead, there is no choice."""
+    if call_ms is None:
+        return fit_correction(models, None, weights)
+    fixed = fit_correction(models, call_ms, weights)
+    if len(models) < 4:
+        return fixed
+    loo_fixed = _loo_error(models, call_ms, weights)
+    loo_free = _loo_error(models, None, weights)
+    if loo_free < 0.9 * loo_fixed:  # a clear gain only: the measured overhead is the physical default
+        free = fit_correction(models, None, weights)
+        note = (
+            f" (leave-one-out RMSPE {100 * loo_free:.1f}% vs {100 * loo_fixed:.1f}% with the measured "
+            f"call overhead {call_ms:.4f} ms)"
+        )
+        return replace(free, method=free.method + note)
+    return fixed
+
+
+def _loo_error(models: Sequence[CalibrationModel], call_ms: float | None, weights: bool) -> float:
+    """Leave-one-out RMS relative error of :func:`fit_correction` on ``models``."""
+    errs = []
+    for i, held in enumerate(models):
+        rest = [m for j, m in enumerate(models) if j != i]
+        errs.append(predict_whole(fit_correction(rest, call_ms, weights), held) / held.whole_ms - 1.0)
+    return float(np.sqrt(np.mean(np.square(errs))))
+
+
+def predict_whole(c: Correction, m: CalibrationModel) -> float:
+    """What ``c`` predicts for calibration model ``m`` (its entries, corrected, plus one invocation)."""
+    return (
+        sum(m.entries_ms)
+        - c.call_ms * (m.n_layers - 1)
+        - c.io_ms_per_melem * m.inner_melems
+        + c.spill_ms(m.mparams)
     )
 
 
-def _nnls2(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    best, best_err = np.zeros(2), float(np.sum(y**2))
-    for cols in ((0, 1), (0,), (1,)):
-        sol, *_ = np.linalg.lstsq(a[:, cols], y, rcond=None)
-        if np.any(sol < 0):
-            continue
-        coef = np.zeros(2)
-        coef[list(cols)] = sol
-        err = float(np.sum((a @ coef - y) ** 2))
-        if err < best_err:
-            best, best_err = coef, err
+def _nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative least squares for a handful of columns: the best of every column subset."""
+    n = a.shape[1]
+    best, best_err = np.zeros(n), float(np.sum(y**2))
+    for size in range(n, 0, -1):
+        for cols in combinations(range(n), size):
+            sol, *_ = np.linalg.lstsq(a[:, cols], y, rcond=None)
+            if np.any(sol < 0):
+                continue
+            coef = np.zeros(n)
+            coef[list(cols)] = sol
+            err = float(np.sum((a @ coef - y) ** 2))
+            if err < best_err - 1e-15:
+                best, best_err = coef, err
     return best

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from latency.collect import CollectReport, Progress, collect, die_with_parent, fastest, meter_rounds
-from latency.correction import Correction, calibration_model, fit_correction
+from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs
 from latency.lut import LUT
@@ -193,7 +193,7 @@ def validate(
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    fitted = fit_correction(calib_models, raw.call_overhead_ms)
+    fitted = select_correction(calib_models, raw.call_overhead_ms)
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
     luts = {
         "plain_sum": raw,
@@ -201,7 +201,7 @@ def validate(
         "fitted": LUT(context, raw.entries, raw.call_overhead_ms, fitted),
     }
     if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
-        fitted = fit_correction(calib_models, raw.call_overhead_ms, weights=True)
+        fitted = select_correction(calib_models, raw.call_overhead_ms, weights=True)
         luts[SPILL] = LUT(context, raw.entries, raw.call_overhead_ms, fitted)
     if save_correction:
         fitted.save(store.root, context)

@@ -144,3 +144,22 @@ def test_search_cost_is_per_layer_and_prediction_is_per_model(ctx):
     assert sum(per_layer) == pytest.approx(
         0.5 * len(layers) + sum(spill.spill_ms(la.params / 1e6) for la in layers)
     )
+
+
+@pytest.mark.parametrize("probe_ms", [0.005, 0.02])  # the probe equals the true per-block saving, or overstates it
+def test_select_correction_keeps_the_measured_overhead_unless_loo_says_otherwise(ctx, probe_ms):
+    from latency.correction import predict_whole, select_correction
+
+    call, io = 0.005, 0.4
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    models = _whole_models(lut, archs, Correction(call, io, "truth"), call)
+    chosen = select_correction(models, call_ms=probe_ms)
+    if probe_ms == call:
+        assert chosen.call_ms == probe_ms and chosen.method.startswith("measured")
+    else:  # the probe overstates the saving: the fitted call overhead predicts the calibration models
+        assert chosen.method.startswith("fitted") and "leave-one-out" in chosen.method
+        assert chosen.call_ms == pytest.approx(call, rel=1e-4)
+    for m in models:
+        assert predict_whole(chosen, m) == pytest.approx(m.whole_ms, rel=1e-4)
+    assert select_correction(models[:3], call_ms=probe_ms).call_ms == probe_ms  # too few to choose

@@ -143,3 +143,24 @@ def test_host_meter_rounds_are_recorded_and_validated():
     assert HostMeter().rounds == 3 and HostMeter().provenance().protocol["rounds"] == 3
     with pytest.raises(ValueError, match="rounds"):
         HostMeter(rounds=0)
+
+
+def test_host_meter_times_the_runners_bare_call_when_offered(monkeypatch, tmp_path):
+    import deploy
+    from latency import meters
+    from latency.keys import Runtime
+
+    calls = []
+
+    class Runner:
+        def run(self, x):
+            calls.append("run")
+
+        def timed_call(self, x):
+            calls.append("prepare")
+            return lambda: calls.append("bare")
+
+    monkeypatch.setattr(deploy, "get_target", lambda name: types.SimpleNamespace(load=lambda p, threads=1: Runner()))
+    monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [fn(), 1.0][1:] * 3)
+    assert meters.HostMeter().measure(tmp_path / "m.tflite", (1, 4, 4), Runtime.LITERT) == [1.0] * 3
+    assert calls == ["prepare", "bare"]
