@@ -408,6 +408,16 @@ def validate(
             help="Comma list of zoo models used for calibration only (not scored), e.g. fbnetv2_f1,mobilenetv3_small.",
         ),
     ] = "",
+    device: str = typer.Option(
+        "host", "--device", help="'host' or an adb serial: where the blocks and whole models are timed."
+    ),
+    runs: int = typer.Option(None, "--runs", help="Fixed number of timed runs (default: adaptive)."),
+    adb_host: str = typer.Option(None, "--adb-host", help="adb server host (default 127.0.0.1)."),
+    adb_port: int = typer.Option(None, "--adb-port", help="adb server port (default 5037)."),
+    runner: Annotated[
+        Path | None,
+        typer.Option("--runner", help="Phones: executor_runner / benchmark_model binary (as for `lut collect`)."),
+    ] = None,
     fit_spill: bool = typer.Option(
         False,
         "--fit-spill",
@@ -431,9 +441,12 @@ def validate(
       phonenas lut validate --runtime executorch --dtype int8 --n 20
 
       phonenas lut validate --runtime executorch --dtype fp32 --zoo-calib fbnetv2_f1,fbnetv2_l1,mobilenetv3_small --fit-spill
+
+      phonenas lut validate --device R58M12ABCDE --runtime executorch --dtype int8 --n 10 --no-zoo
+
+    The correction is stored per device and context: run this once per phone so its LUT predicts whole models.
     """
     from latency.export import ArtifactCache
-    from latency.meters import HostMeter
     from latency.store import LUTStore
     from latency.validate import sample_validation_archs
     from latency.validate import validate as run_validate
@@ -442,6 +455,8 @@ def validate(
     if zoo_cal and not zoo:
         raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
+    rt = _runtime(runtime)
+    (meter,) = _meters([device], threads, "", runs, adb_host, adb_port, _runner(runner, rt))
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -454,9 +469,9 @@ def validate(
             LUTStore(store),
             val,
             cal,
-            _runtime(runtime),
+            rt,
             _dtype(dtype),
-            HostMeter(threads),
+            meter,
             ArtifactCache(cache or store / "artifacts"),
             export_workers,
             on_progress,

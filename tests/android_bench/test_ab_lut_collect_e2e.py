@@ -46,3 +46,34 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
     again = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
     assert re.search(rf"{re.escape(phone.adbd.serial)}: measured 0\b", again.output), again.output
+
+
+@pytest.mark.slow
+def test_lut_validate_fits_a_correction_for_the_phone(phone: Phone, tmp_path: Path) -> None:
+    """`phonenas lut validate --device <serial>`: blocks and whole models timed on the phone, and the fitted
+    correction stored under the phone's context (so its LUT predicts whole models, not the host's)."""
+    from latency.correction import Correction
+    from latency.lut import LUT
+    from latency.store import LUTStore
+    from phonenas.cli.main import app
+
+    store = tmp_path / "lut"
+    args = [
+        "lut", "validate",
+        "--device", phone.adbd.serial,
+        "--adb-port", str(phone.server.port),
+        "--runtime", "executorch", "--dtype", "fp32",
+        "--n", "1", "--calib", "1", "--no-zoo", "--runs", "10",
+        "--export-workers", "0",
+        "--store", str(store),
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "fitted" in res.output and phone.adbd.serial in res.output
+    (context,) = LUTStore(store).contexts()
+    assert context.device_id == phone.adbd.serial
+    correction = Correction.load(store, context)
+    assert correction is not None and len(correction.models) == 1
+    assert LUT.from_store(LUTStore(store), context).correction == correction
+    pushed = {p.suffix for p in (phone.root / "data/local/tmp/phonenas/blobs").rglob("*.pte")}
+    assert pushed == {".pte"}
