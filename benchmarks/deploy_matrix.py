@@ -36,7 +36,7 @@ from search.zoo import get_arch, resolve_arch
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path("/tmp/phonenas_deploy_matrix")
-TARGETS = ("executorch", "tflite", "onnx", "coreml")
+TARGETS = ("executorch", "executorch-coreml", "tflite", "onnx", "coreml")
 QUANT = (Dtype.INT8, Dtype.INT8_WEIGHTS)
 
 
