@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime
 from latency.meters import Meter
-from latency.stats import summarize
+from latency.stats import fastest, summarize
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore, make_row
 
 log = logging.getLogger(__name__)
@@ -70,11 +68,6 @@ def die_with_parent() -> None:
 def meter_rounds(meter: Meter) -> int:
     """How many interleaved timing rounds ``meter`` asks for (``rounds`` attribute, default 1)."""
     return max(1, int(getattr(meter, "rounds", 1)))
-
-
-def fastest(attempts: Sequence[list[float]]) -> list[float]:
-    """The samples with the lowest median (interference only ever adds time)."""
-    return min(attempts, key=lambda s: float(np.median(s)))
 
 
 def collect(

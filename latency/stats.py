@@ -72,3 +72,8 @@ def median_is_stable(samples_ms: Sequence[float], rel_tol: float) -> bool:
     lo, hi = median_ci(samples_ms)
     med = float(np.median(samples_ms))
     return med > 0 and (hi - lo) / 2 <= rel_tol * med
+
+
+def fastest(attempts: Sequence[Sequence[float]]) -> list[float]:
+    """The attempt (samples in ms) with the lowest median: interference only ever adds time."""
+    return list(min(attempts, key=lambda a: float(np.median(np.asarray(a, dtype=np.float64)))))

@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
-from latency.stats import median_is_stable
+from latency.stats import fastest, median_is_stable
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,7 @@ def time_callable(fn: Callable[[], object], protocol: TimingProtocol) -> list[fl
     for _ in range(retries):
         if median_is_stable(best, protocol.rel_ci):
             break
-        again = _attempt(fn, protocol)
-        if float(np.median(again)) < float(np.median(best)):
-            best = again
+        best = fastest([best, _attempt(fn, protocol)])
     return best
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from latency.collect import CollectReport, Progress, collect, die_with_parent, fastest, meter_rounds
+from latency.collect import CollectReport, Progress, collect, die_with_parent, meter_rounds
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs
 from latency.lut import LUT
 from latency.meters import Meter
-from latency.stats import summarize
+from latency.stats import fastest, summarize
 from latency.store import LUTStore
 from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
 
@@ -134,17 +134,14 @@ def measure_models(
             if on_progress:
                 on_progress("export models", n, len(archs))
     rounds = meter_rounds(meter)  # interleaved rounds, lowest median kept (as for the LUT's blocks)
-    best: list[list[list[float]]] = [[] for _ in archs]
+    best: dict[int, list[float]] = {}
     for r in range(rounds):
         for i, arch in enumerate(archs):
-            best[i] = [
-                fastest(
-                    [meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime), *best[i]]
-                )
-            ]
+            new = meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime)
+            best[i] = fastest([new, best[i]]) if i in best else new
             if on_progress:
                 on_progress("time models", r * len(archs) + i + 1, rounds * len(archs))
-    return [b[0] for b in best]
+    return [best[i] for i in range(len(archs))]
 
 
 def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: Runtime, dtype: DType) -> str:

@@ -15,6 +15,15 @@ from loopback_adbd import Phone
 from typer.testing import CliRunner
 
 
+def _on_phone(phone: Phone) -> list[str]:
+    """CLI options that time ExecuTorch fp32 on the loopback phone through its adb server."""
+    return [
+        "--device", phone.adbd.serial,
+        "--adb-port", str(phone.server.port),
+        "--runtime", "executorch", "--dtype", "fp32",
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
     from latency.store import LUTStore
@@ -22,10 +31,7 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
 
     store = tmp_path / "lut"
     args = [
-        "lut", "collect",
-        "--device", phone.adbd.serial,
-        "--adb-port", str(phone.server.port),
-        "--runtime", "executorch", "--dtype", "fp32",
+        "lut", "collect", *_on_phone(phone),
         "--space", "digits", "--limit", "1", "--runs", "20",
         "--export-workers", "0",
         "--store", str(store),
@@ -59,10 +65,7 @@ def test_lut_validate_fits_a_correction_for_the_phone(phone: Phone, tmp_path: Pa
 
     store = tmp_path / "lut"
     args = [
-        "lut", "validate",
-        "--device", phone.adbd.serial,
-        "--adb-port", str(phone.server.port),
-        "--runtime", "executorch", "--dtype", "fp32",
+        "lut", "validate", *_on_phone(phone),
         "--n", "1", "--calib", "1", "--no-zoo", "--runs", "10",
         "--export-workers", "0",
         "--store", str(store),
