@@ -14,9 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import time
 from pathlib import Path
+
+
+def platform_summary() -> str:
+    """CPU model and count, so a result says which machine it came from."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGET_S = 15 * 60
@@ -46,15 +61,19 @@ def main(argv: list[str] | None = None) -> dict:
         }
         for m in result.models
     ]
+    status = result.deploy["status"].value_counts().to_dict()
     out = {
         "total_s": round(total_s, 1),
+        "total_min": round(total_s / 60, 2),
         "budget_s": BUDGET_S,
         "within_budget": total_s <= BUDGET_S,
         "stage_s": result.stage_s,
         "cpus": os.cpu_count(),
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-        "deploy_status": result.deploy["status"].value_counts().to_dict(),
+        "deploy_status": status,
+        "deploy_fail": int(status.get("fail", 0)),
+        "machine": platform_summary(),
         "models": models,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
