@@ -59,8 +59,9 @@ def lut_dtype(target: TargetSpec, dtype: str) -> Dtype:
     """``dtype`` as a LUT dtype of ``target`` (ValueError naming the ones it has)."""
     value = Dtype(str(dtype).strip().lower())
     if value not in target.lut_dtypes:
-        have = ", ".join(d.value for d in target.lut_dtypes)
-        raise ValueError(f"{target.name} LUTs are measured in {have}, not {value.value}")
+        have = [d.value for d in target.lut_dtypes]
+        listed = ", ".join(have[:-1]) + f" or {have[-1]}" if len(have) > 1 else "".join(have)
+        raise ValueError(f"{target.name} LUTs are measured in {listed}, not {value.value}")
     return value
 
 
