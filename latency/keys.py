@@ -29,9 +29,16 @@ class Runtime(str):
 
     def __new__(cls, name: str) -> Runtime:
         try:
-            return super().__new__(cls, resolve(str(name)).runtime)
+            target = resolve(str(name))
+            plain = resolve(target.runtime)
         except UnknownTarget as e:
             raise ValueError(str(e)) from None
+        if target.delegate != plain.delegate:  # a name that means more than its runtime
+            raise ValueError(
+                f"{target.name} is {target.runtime} with the {target.delegate} delegate: pass the name "
+                "itself where a target is meant (Context.for_target, collect, export)"
+            )
+        return super().__new__(cls, target.runtime)
 
     @property
     def value(self) -> str:
@@ -194,6 +201,22 @@ class Context:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"Context.threads must be an int >= 1, got {self.threads!r}")
         object.__setattr__(self, "threads", int(self.threads))
+
+    @classmethod
+    def for_target(
+        cls, device_id: str, target: str, runtime_version: str, dtype: str, threads: int, core_mask: str = ""
+    ) -> Context:
+        """The context of entries timed with ``target`` (any registry name; its runtime and delegate)."""
+        spec = context_target(str(target))
+        return cls(
+            device_id,
+            Runtime(spec.runtime),
+            runtime_version,
+            lut_dtype(spec, dtype),
+            threads,
+            core_mask,
+            spec.delegate,
+        )
 
     @property
     def target(self) -> TargetSpec:

@@ -86,7 +86,7 @@ class HostMeter:
 
     def context(self, runtime: str, dtype: str, probe: Path) -> Context:
         check_runtime_on_host(runtime)
-        return Context(
+        return Context.for_target(
             self.device_id,
             runtime,
             runtime_version(runtime),
@@ -159,7 +159,7 @@ class DeviceMeter:
             self._version[runtime] = str(self._measure(probe).runtime_version)
         m = self._last
         mask = getattr(m, "core_mask", None) if m is not None else None
-        return Context(
+        return Context.for_target(
             self.device_id,
             runtime,
             self._version[runtime],

@@ -313,7 +313,9 @@ def migrate_v1_to_v2(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame
     rows the runtime's own name (``onnx`` -> ``onnxruntime``)."""
     unknown = sorted(set(df["runtime"]) - set(V1_RUNTIME_DELEGATE))
     if unknown:
-        raise LUTStoreError(f"LUT part {path}: v1 rows with unknown runtime(s) {unknown}; cannot migrate them")
+        raise LUTStoreError(
+            f"LUT part {path}: v1 rows with unknown runtime(s) {unknown}; cannot migrate them"
+        )
     out = df.copy()
     out["delegate"] = [V1_RUNTIME_DELEGATE[r][1] for r in out["runtime"]]
     out["runtime"] = [V1_RUNTIME_DELEGATE[r][0] for r in out["runtime"]]

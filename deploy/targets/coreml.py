@@ -12,7 +12,6 @@ import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,7 +56,6 @@ def _shape(feature) -> list[int]:
 
 
 class CoreML(DeclaredTarget):
-
     def export(
         self,
         model: nn.Module,

@@ -58,7 +58,6 @@ def coreml_w8a8_quantizer():
 
 
 class ExecuTorchCoreML(DeclaredTarget):
-
     def export(
         self,
         model: nn.Module,

@@ -29,7 +29,6 @@ SPEC = TargetSpec(
 
 
 class ExecuTorchXnnpack(DeclaredTarget):
-
     def export(
         self,
         model: nn.Module,

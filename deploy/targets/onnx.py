@@ -7,7 +7,6 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,14 +37,15 @@ SPEC = TargetSpec(
     suffix=".onnx",
     dtypes=frozenset({Dtype.FP32, Dtype.INT8}),
     lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.INT8: Dtype.INT8},
-    known_slow={Dtype.INT8: "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels"},
+    known_slow={
+        Dtype.INT8: "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels"
+    },
     aliases=("onnxruntime",),
     order=60,
 )
 
 
 class Onnx(DeclaredTarget):
-
     def export(
         self,
         model: nn.Module,

@@ -36,7 +36,9 @@ def demo(
     ),
     search_epochs: int = typer.Option(12, "--search-epochs", help="Epochs of each supernet search."),
     train_epochs: int = typer.Option(15, "--train-epochs", help="Epochs of training for every model."),
-    targets: str = typer.Option(DEFAULT_TARGETS, "--targets", help="Deploy targets (see `phonenas deploy --help`)."),
+    targets: str = typer.Option(
+        DEFAULT_TARGETS, "--targets", help="Deploy targets (see `phonenas deploy --help`)."
+    ),
     threads: ThreadsOption = 1,
     seed: int = typer.Option(0, "--seed", help="Seed for data splits, init and Gumbel noise."),
 ) -> None:

@@ -126,7 +126,9 @@ def deploy(
             f"weights file {weights} not found; pass a state_dict saved with torch.save(model.state_dict())"
         )
     if lut is not None and not lut.is_dir():
-        raise PhoneNASError(f"LUT store {lut} not found; collect one with `phonenas lut collect` or drop --lut")
+        raise PhoneNASError(
+            f"LUT store {lut} not found; collect one with `phonenas lut collect` or drop --lut"
+        )
     from deploy import DeployError
     from deploy.data import eval_data
     from deploy.pipeline import DeployRequest, load_model

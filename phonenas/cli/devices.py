@@ -120,7 +120,9 @@ def _android_rows(a) -> list[tuple[str, str]]:
 
 def _block(title: str, rows: list[tuple[str, str]]) -> Table:
     """One device as a two-column block: readable at any terminal width (80 columns included)."""
-    t = Table(title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2))
+    t = Table(
+        title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2)
+    )
     t.add_column("field", style="dim", no_wrap=True)
     t.add_column("value", overflow="fold")
     for field, value in rows:

@@ -131,7 +131,9 @@ def collect(
     store: StoreOption = Path("lut"),
     cache: CacheOption = None,
     threads: ThreadsOption = 1,
-    cpus: Annotated[str, typer.Option("--cpus", help="Pin timing to these host CPUs, e.g. '1' or '0,1'.")] = "",
+    cpus: Annotated[
+        str, typer.Option("--cpus", help="Pin timing to these host CPUs, e.g. '1' or '0,1'.")
+    ] = "",
     runs: RunsOption = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N keys (quick trial).")] = None,
     export_workers: ExportWorkersOption = DEFAULT_EXPORT_WORKERS,
@@ -240,14 +242,18 @@ def show(
             str(s.entries),
             f"{s.median_min_ms:.4f}-{s.median_max_ms:.4f}" if s.entries else "-",
             f"{s.call_ms:.4f}" if s.call_ms is not None else "-",
-            f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})" if corr else "-",
+            f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})"
+            if corr
+            else "-",
         )
         if rows and s.entries:
             entries = Table(title=s.context.label())
             for c in ("layer", "median ms", "p10", "p90", "n"):
                 entries.add_column(c)
             for e in slowest_entries(lut, s.context, rows):
-                entries.add_row(e.key.label(), f"{e.median_ms:.4f}", f"{e.p10_ms:.4f}", f"{e.p90_ms:.4f}", str(e.n))
+                entries.add_row(
+                    e.key.label(), f"{e.median_ms:.4f}", f"{e.p10_ms:.4f}", f"{e.p90_ms:.4f}", str(e.n)
+                )
             _out.print(entries)
     _out.print(t)
 
@@ -298,7 +304,12 @@ def predict(
             lc.source if lc.source != "interpolated" else "[yellow]interpolated[/yellow]",
         )
     t.add_row(
-        "overhead", "per-model call", "", f"{pred.overhead_ms:.4f}", f"{100 * pred.overhead_ms / total:.1f}%", ""
+        "overhead",
+        "per-model call",
+        "",
+        f"{pred.overhead_ms:.4f}",
+        f"{100 * pred.overhead_ms / total:.1f}%",
+        "",
     )
     _out.print(t)
     _out.print(
@@ -312,7 +323,9 @@ def predict(
 def validate(
     runtime: RuntimeOption = "executorch",
     dtype: DtypeOption = "fp32",
-    space: Annotated[str, typer.Option("--space", help="Search space to sample random archs from.")] = "digits",
+    space: Annotated[
+        str, typer.Option("--space", help="Search space to sample random archs from.")
+    ] = "digits",
     n: Annotated[int, typer.Option("--n", help="Random validation archs.")] = 20,
     calib: Annotated[
         int, typer.Option("--calib", help="Random calibration archs (for the boundary correction).")

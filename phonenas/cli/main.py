@@ -76,7 +76,9 @@ def one_line(e: BaseException) -> str:
     from android_bench.errors import DeviceError
 
     if isinstance(e, DeviceError):
-        text = e.message + (f" (device {e.device_id})" if e.device_id and e.device_id not in e.message else "")
+        text = e.message + (
+            f" (device {e.device_id})" if e.device_id and e.device_id not in e.message else ""
+        )
     else:
         text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__

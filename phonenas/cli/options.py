@@ -40,7 +40,9 @@ RuntimeFilter = Annotated[
 DtypeOption = Annotated[str, typer.Option("--dtype", "-d", help=f"LUT dtype: {_lut_dtypes()} (per target).")]
 DtypeFilter = Annotated[str | None, typer.Option("--dtype", "-d", help="Only LUTs of this dtype.")]
 ThreadsOption = Annotated[int, typer.Option("--threads", help="Runtime threads while timing.")]
-ThreadsFilter = Annotated[int | None, typer.Option("--threads", help="Only LUTs timed with this many threads.")]
+ThreadsFilter = Annotated[
+    int | None, typer.Option("--threads", help="Only LUTs timed with this many threads.")
+]
 DeviceFilter = Annotated[str | None, typer.Option("--device", help="Only LUTs of this device id.")]
 
 # ---- timing on devices
@@ -73,7 +75,8 @@ CacheOption = Annotated[
     Path | None, typer.Option("--cache", help="Exported-artifact cache (default: STORE/artifacts).")
 ]
 ExportWorkersOption = Annotated[
-    int, typer.Option("--export-workers", help="Processes exporting before timing starts (0 = in this process).")
+    int,
+    typer.Option("--export-workers", help="Processes exporting before timing starts (0 = in this process)."),
 ]
 DEFAULT_EXPORT_WORKERS = os.cpu_count() or 1
 
@@ -81,4 +84,6 @@ DEFAULT_EXPORT_WORKERS = os.cpu_count() or 1
 TargetsOption = Annotated[
     str, typer.Option("--targets", "-t", help=f"Comma list of deploy targets: {DEPLOY_TARGETS}.")
 ]
-InputHwOption = Annotated[int | None, typer.Option("--input-hw", help="Override the arch's input resolution.")]
+InputHwOption = Annotated[
+    int | None, typer.Option("--input-hw", help="Override the arch's input resolution.")
+]
