@@ -79,6 +79,7 @@ class TargetSpec:
     * ``aliases``: other names users type for it (e.g. the runtime name, ``litert`` for ``tflite``).
     * ``runs_on``: ``platform.system()`` values whose runtime can execute artifacts here (empty: any).
     * ``native_runner``: the android_bench runner class for a phone-side native benchmark binary.
+    * ``packages``: Python distributions of its toolchain (versions recorded in manifests and LUT rows).
     * ``order``: position in listings; ``in_default_set``: part of the default ``--targets``.
     """
 
@@ -95,6 +96,7 @@ class TargetSpec:
     aliases: tuple[str, ...] = ()
     runs_on: tuple[str, ...] = ()
     native_runner: str = ""
+    packages: tuple[str, ...] = ()
     order: int = 100
     in_default_set: bool = True
 
@@ -119,6 +121,7 @@ class TargetSpec:
         object.__setattr__(self, "known_slow", MappingProxyType(slow))
         object.__setattr__(self, "aliases", tuple(a.strip().lower() for a in self.aliases))
         object.__setattr__(self, "runs_on", tuple(self.runs_on))
+        object.__setattr__(self, "packages", tuple(self.packages))
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from latency.keys import context_target, parse_core_mask
-from latency.meters import DeviceMeter, HostMeter, Meter
+from latency.meters import DeviceMeter, HostMeter, Meter, check_runtime_on_host
 from latency.timer import TimingProtocol
 
 HOST = "host"
@@ -83,3 +83,11 @@ def meters_for(
 ) -> list[Meter]:
     """One meter per device id (see :func:`meter_for`), every device checked before any is used."""
     return [meter_for(d, threads, cpus, runs, adb_host, adb_port, runner) for d in devices]
+
+
+def check_can_time(meters: Sequence[Meter], runtime: str) -> None:
+    """Refuse at once (:class:`~latency.meters.RuntimeUnavailable`) when a host meter is asked to time a
+    runtime this system cannot execute (Core ML off macOS), instead of after the first export."""
+    for meter in meters:
+        if isinstance(meter, HostMeter):
+            check_runtime_on_host(runtime)

@@ -44,6 +44,7 @@ SPEC = TargetSpec(
     # a Core ML "int8" LUT times int8 weights with fp16 compute (what ships to the Neural Engine)
     lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.FP16: Dtype.FP16, Dtype.INT8: Dtype.INT8_WEIGHTS},
     runs_on=("Darwin",),  # coremltools converts anywhere but predicts only on macOS
+    packages=("coremltools",),
     order=30,
 )
 

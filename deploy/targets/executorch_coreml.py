@@ -28,6 +28,7 @@ SPEC = TargetSpec(
     base_dtype=Dtype.FP16,  # Core ML's native precision
     lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.FP16: Dtype.FP16, Dtype.INT8: Dtype.INT8},
     runs_on=("Darwin",),  # ExecuTorch registers the CoreMLBackend only on Apple platforms
+    packages=("executorch", "coremltools"),
     order=20,
     in_default_set=False,
 )

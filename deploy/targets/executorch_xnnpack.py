@@ -24,6 +24,7 @@ SPEC = TargetSpec(
     lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.INT8: Dtype.INT8},
     aliases=("executorch-xnnpack",),
     native_runner="ExecutorRunner",
+    packages=("executorch",),
     order=10,
 )
 

@@ -41,6 +41,7 @@ SPEC = TargetSpec(
         Dtype.INT8: "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels"
     },
     aliases=("onnxruntime",),
+    packages=("onnx", "onnxruntime", "onnxscript"),
     order=60,
 )
 

@@ -33,6 +33,7 @@ SPEC = TargetSpec(
     known_slow={Dtype.INT8: "LiteRT runs int8 hard-swish outside XNNPACK (reference kernels)"},
     aliases=("litert",),
     native_runner="BenchmarkModelRunner",
+    packages=("litert-torch", "ai-edge-litert"),
     order=40,
 )
 

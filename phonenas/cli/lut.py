@@ -84,6 +84,16 @@ def _meters(devices: list[str], threads: int, cpus: str, runs: int | None, adb_h
         raise PhoneNASError(str(e)) from None
 
 
+def _can_time(meters, runtime: str) -> None:
+    from latency.devices import check_can_time
+    from latency.meters import RuntimeUnavailable
+
+    try:
+        check_can_time(meters, runtime)
+    except RuntimeUnavailable as e:
+        raise PhoneNASError(str(e)) from None
+
+
 def _filter(device: str | None, runtime: str | None, dtype: str | None, threads: int | None):
     from latency.selection import ContextFilter
 
@@ -161,6 +171,7 @@ def collect(
         raise PhoneNASError("nothing to collect: pass --space NAME (digits, fbnetv2-f) and/or --arch ARCH")
     native = _runner(runner, rt)
     meters = _meters(device, threads, cpus, runs, adb_host, adb_port, native)
+    _can_time(meters, rt)
     keys = _keys_for(space, arch)
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
@@ -383,6 +394,7 @@ def validate(
     if zoo_cal and not zoo:
         raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
     (meter,) = _meters([device], threads, "", runs, adb_host, adb_port, _runner(runner, rt))
+    _can_time([meter], rt)
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,13 @@ def test_lut_collect_rejects_bad_names_first(args, expected, capsys) -> None:
         ["lut", "collect", "--device", "R58M12ABCDE", "--space", "digits", *args], capsys
     )
     assert line.startswith(expected)
+    assert "layer keys" not in out
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
+def test_core_ml_timing_off_macos_is_refused_before_any_export(capsys) -> None:
+    (line,), out = _error_lines(["lut", "collect", "--runtime", "coreml", "--space", "digits"], capsys)
+    assert line.startswith("error: Core ML (.mlpackage) timing needs macOS")
     assert "layer keys" not in out
 
 
