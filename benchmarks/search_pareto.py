@@ -96,7 +96,7 @@ def _search_job(args: tuple) -> tuple:
     ctx = next(
         c
         for c in store.contexts()
-        if c.device_id == "host" and c.runtime is Runtime.EXECUTORCH and c.dtype is DType.FP32
+        if c.device_id == "host" and c.target.name == "executorch" and c.dtype is DType.FP32
     )
     cost = LUTCost(LUT.from_store(store, ctx))
     ts = time.perf_counter()
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(2)
-    runtime, dtype = Runtime.EXECUTORCH, DType.FP32
+    runtime, dtype = Runtime("executorch"), DType.FP32
     t0 = time.perf_counter()
 
     lut = collect_lut(args.store, runtime, dtype, args.threads)

@@ -5,8 +5,9 @@ Staged pipeline (each stage a function you can test)::
     ArchSpec + weights -> dense model -> torch.export -> [PT2E quantize + calibrate]
         -> lower per target -> serialize -> verify (numerics, delegation, speed) -> bundle
 
-Importing this package is cheap: exporters and runtimes (executorch, coremltools, litert_torch,
-onnxruntime) are imported inside the functions that use them.
+Importing this package is cheap: torch, exporters and runtimes (executorch, coremltools, litert_torch,
+onnxruntime) are imported inside the functions that use them. Each deployable runtime declares itself
+in one file of :mod:`deploy.targets` (a :class:`TargetSpec`); :mod:`deploy.registry` answers from them.
 
     >>> from deploy import Dtype, get_target
     >>> t = get_target("executorch")
@@ -14,13 +15,14 @@ onnxruntime) are imported inside the functions that use them.
     >>> logits = t.load(path, threads=1).run(x_nchw)
 """
 
-from deploy.registry import get_target, target_names
+from deploy.registry import UnknownTarget, get_target, resolve, specs, target_names
 from deploy.types import (
     ArtifactInfo,
     DeployError,
     Dtype,
     Runner,
     Target,
+    TargetSpec,
     TargetUnavailable,
     UnsupportedDtype,
     VerificationError,
@@ -33,10 +35,14 @@ __all__ = [
     "Dtype",
     "Runner",
     "Target",
+    "TargetSpec",
     "TargetUnavailable",
+    "UnknownTarget",
     "UnsupportedDtype",
     "VerificationError",
     "get_target",
+    "resolve",
     "runtime_versions",
+    "specs",
     "target_names",
 ]

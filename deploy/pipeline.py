@@ -24,9 +24,6 @@ from search.build import build_model
 
 log = logging.getLogger(__name__)
 
-# The dtype every target ships by default (Core ML's native precision is fp16).
-BASE_DTYPE = {"coreml": Dtype.FP16, "executorch-coreml": Dtype.FP16}
-
 
 @dataclass(frozen=True)
 class Normalization:
@@ -70,7 +67,8 @@ class BundleResult:
 
 
 def dtypes_for(target: Target, quantize: Sequence[Dtype]) -> list[Dtype]:
-    base = BASE_DTYPE.get(target.name, Dtype.FP32)
+    """The target's base dtype (its descriptor's; fp16 for Core ML) plus every extra one it can export."""
+    base = target.spec.base_dtype
     wanted = [base] + [d for d in quantize if d is not base]
     missing = [d for d in wanted if d not in target.dtypes]
     for d in missing:
@@ -114,8 +112,9 @@ def deploy(
     labels = data.labels.numpy() if data.labels is not None else None
     calib = [data.calib]
     results = []
-    for name in request.targets:
-        target = get_target(name)
+    for typed in request.targets:
+        target = get_target(typed)
+        name = target.name  # an alias (litert, onnxruntime) names the bundle like the target
         bundle = Path(request.out_dir) / (f"{request.device}-{name}" if request.device else name)
         bundle.mkdir(parents=True, exist_ok=True)
         checks, export_s, sizes, artifacts = [], {}, {}, []
@@ -135,7 +134,7 @@ def deploy(
             check = verify_artifact(target, dtype, path, inputs, ref_logits, labels, threads=request.threads)
             checks.append(check)
             artifacts.append((path, dtype))
-        add_speed_warnings(checks, {name: target.runtime})
+        add_speed_warnings(checks)
         write_reference(bundle, inputs, ref_logits, labels)
         manifest = _manifest(request, target, artifacts, checks, export_s, sizes)
         write_manifest(bundle, manifest)

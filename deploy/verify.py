@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from deploy.registry import UnknownTarget, resolve
 from deploy.types import DeployError, Dtype, Target, TargetUnavailable
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,7 @@ log = logging.getLogger(__name__)
 FP32_REL_TOL = 1e-4
 COSINE_MIN = {Dtype.FP16: 0.999, Dtype.INT8: 0.99, Dtype.INT8_WEIGHTS: 0.99}
 TOP1_AGREEMENT_MIN = 0.98
-
-# Known slow paths (runtime, dtype) -> why; the warning itself always quotes measured numbers.
-KNOWN_SLOW = {
-    ("litert", Dtype.INT8): "LiteRT runs int8 hard-swish outside XNNPACK (reference kernels)",
-    (
-        "onnxruntime",
-        Dtype.INT8,
-    ): "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels",
-}
+SLOW_UNKNOWN = "no faster kernels for this dtype here"
 
 
 @dataclass(frozen=True)
@@ -151,14 +145,25 @@ def verify_artifact(
     return ArtifactCheck(target.name, dtype, "fail" if failure else "pass", failure, numerics, latency)
 
 
-def add_speed_warnings(checks: list[ArtifactCheck], runtime_of: dict[str, str]) -> None:
-    """Warn (on the quantized check) when a quantized artifact measured slower than its fp32 sibling."""
+def known_slow_reason(name: str, dtype: Dtype) -> str:
+    """Why the target (or runtime) ``name`` is known to run ``dtype`` slowly, from its descriptor."""
+    try:
+        return resolve(name).known_slow.get(dtype, SLOW_UNKNOWN)
+    except UnknownTarget:
+        return SLOW_UNKNOWN
+
+
+def add_speed_warnings(checks: list[ArtifactCheck], runtime_of: Mapping[str, str] | None = None) -> None:
+    """Warn (on the quantized check) when a quantized artifact measured slower than its fp32 sibling.
+
+    The reason quoted is the target's declared known-slow fact; ``runtime_of`` maps check targets that
+    are not registry names (renamed bundles) to a target or runtime name."""
     fp32 = {c.target: c.latency_ms for c in checks if c.dtype is Dtype.FP32 and c.latency_ms}
     for c in checks:
         base = fp32.get(c.target)
         if not c.dtype.is_quantized or c.latency_ms is None or base is None or c.latency_ms <= base:
             continue
-        why = KNOWN_SLOW.get((runtime_of.get(c.target, ""), c.dtype), "no faster kernels for this dtype here")
+        why = known_slow_reason((runtime_of or {}).get(c.target, c.target), c.dtype)
         msg = (
             f"{c.target} {c.dtype.value} is {c.latency_ms / base:.1f}x SLOWER than fp32 on this host "
             f"({c.latency_ms:.3f} ms vs {base:.3f} ms, median): {why}; ship fp32 for this runtime"

@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from latency.export import OVERHEAD_KEY, ArtifactCache
-from latency.keys import BlockKey, Context, DType, Runtime
+from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
 from latency.meters import Meter
 from latency.stats import fastest, summarize
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore, make_row
@@ -86,7 +86,7 @@ def collect(
     when 0), then time them one by one with nothing else running. Both phases are resumable: the
     artifact cache and the store only ever gain complete files.
     """
-    runtime, dtype = Runtime(runtime), DType(dtype)
+    runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     t_start = time.perf_counter()
     report = CollectReport()
     probe = cache.get(OVERHEAD_KEY, runtime, dtype)
@@ -148,7 +148,7 @@ def collect(
 
 def export_all(
     keys: Sequence[BlockKey],
-    runtime: Runtime,
+    runtime: str,
     dtype: DType,
     cache: ArtifactCache,
     workers: int = 0,
@@ -206,7 +206,7 @@ def export_all(
     return paths, failed
 
 
-def _export_job(root: str, salt: tuple[str, ...], key: BlockKey, runtime: Runtime, dtype: DType) -> str:
+def _export_job(root: str, salt: tuple[str, ...], key: BlockKey, runtime: str, dtype: DType) -> str:
     return str(ArtifactCache(Path(root), salt).get(key, runtime, dtype))
 
 

@@ -2,7 +2,11 @@
 
 There is ONE exporter per runtime and it lives in :mod:`deploy`; this module only builds the layer
 module (:func:`search.build.build_layer`, seeded weights), picks the example/calibration inputs and
-keeps the artifacts in a cache directory keyed by a hash of (key, runtime, dtype, toolchain versions).
+keeps the artifacts in a cache directory keyed by a hash of (key, target, dtype, toolchain versions).
+
+``runtime`` arguments take any name of deploy's target registry (``executorch``,
+``executorch-coreml``, ``litert``, ``onnx``, ...): the LUT target it resolves to (its descriptor)
+says which exporter, suffix and exported dtype a LUT dtype stands for.
 """
 
 from __future__ import annotations
@@ -16,26 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from latency.keys import BlockKey, DType, Runtime
+from deploy.types import Dtype, TargetSpec
+from latency.keys import BlockKey, context_target, lut_dtype
 from search.arch import Act, ArchSpec, LayerKind, encode_arch
 
 log = logging.getLogger(__name__)
-
-# runtime -> deploy target name
-TARGETS: dict[Runtime, str] = {
-    Runtime.EXECUTORCH: "executorch",
-    Runtime.LITERT: "tflite",
-    Runtime.ONNX: "onnx",
-    Runtime.COREML: "coreml",
-}
-SUFFIX: dict[Runtime, str] = {
-    Runtime.EXECUTORCH: ".pte",
-    Runtime.LITERT: ".tflite",
-    Runtime.ONNX: ".onnx",
-    Runtime.COREML: ".mlpackage",
-}
-# deploy dtype for each LUT dtype and runtime (Core ML "int8" = int8 weights, fp16 compute)
-_DEPLOY_DTYPE = {(Runtime.COREML, DType.INT8): "int8w"}
 
 # The call-overhead probe: a 1x1x1x1 elementwise op, i.e. the cost of invoking the runtime at all.
 OVERHEAD_KEY = BlockKey(LayerKind.SKIP, 1, 1, 1, 1, 1, 1, False, Act.RELU)
@@ -43,8 +32,15 @@ CALIB_BATCHES = 4
 _export_lock = threading.Lock()  # torch.export / lowering are not thread-safe
 
 
-def deploy_dtype(runtime: Runtime, dtype: DType) -> str:
-    return _DEPLOY_DTYPE.get((runtime, dtype), dtype.value)
+def lut_target(runtime: str | TargetSpec) -> TargetSpec:
+    """The deploy target a LUT for ``runtime`` (a registry name, or a descriptor) is measured with."""
+    return runtime if isinstance(runtime, TargetSpec) else context_target(str(runtime))
+
+
+def deploy_dtype(runtime: str | TargetSpec, dtype: str) -> Dtype:
+    """The artifact dtype measured for LUT ``dtype`` (e.g. Core ML's int8 LUT times int8 weights)."""
+    target = lut_target(runtime)
+    return target.lut_dtypes[lut_dtype(target, dtype)]
 
 
 def toolchain_versions() -> dict[str, str]:
@@ -53,20 +49,22 @@ def toolchain_versions() -> dict[str, str]:
     return runtime_versions()
 
 
-def runtime_version(runtime: Runtime) -> str:
+def runtime_version(runtime: str | TargetSpec) -> str:
     from deploy import get_target
 
-    return get_target(TARGETS[runtime]).runtime_version()
+    return get_target(lut_target(runtime).name).runtime_version()
 
 
-def export_entry(key: BlockKey, runtime: Runtime, dtype: DType, out_path: Path, seed: int = 0) -> Path:
+def export_entry(key: BlockKey, runtime: str, dtype: str, out_path: Path, seed: int = 0) -> Path:
     """Build ``key`` as a module with seeded weights and export it with deploy's target for ``runtime``."""
     import torch
 
-    from deploy import Dtype, get_target
+    from deploy import get_target
     from search.blocks import build_layer
     from search.build import init_weights
 
+    target = lut_target(runtime)
+    exported = deploy_dtype(target, dtype)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if key == OVERHEAD_KEY:
@@ -77,10 +75,9 @@ def export_entry(key: BlockKey, runtime: Runtime, dtype: DType, out_path: Path, 
         module.eval()
         shape = (1, key.in_ch, key.in_hw, key.in_hw)
         example = torch.randn(shape)
-        calib = [torch.randn(shape) for _ in range(CALIB_BATCHES)] if dtype is DType.INT8 else None
-    target = get_target(TARGETS[runtime])
+        calib = [torch.randn(shape) for _ in range(CALIB_BATCHES)] if exported.is_quantized else None
     with _export_lock:
-        return target.export(module, example, Dtype(deploy_dtype(runtime, dtype)), out_path, calib=calib)
+        return get_target(target.name).export(module, example, exported, out_path, calib=calib)
 
 
 def _probe_cls():
@@ -103,7 +100,7 @@ class ArtifactCache:
 
     root: Path
     salt: tuple[str, ...] = ()
-    exporter: Callable[[BlockKey, Runtime, DType, Path], Path] | None = None  # default: export_entry
+    exporter: Callable[[BlockKey, str, str, Path], Path] | None = None  # default: export_entry
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -112,11 +109,12 @@ class ArtifactCache:
         self.hits = 0
         self.exports = 0
 
-    def path_for(self, key: BlockKey, runtime: Runtime, dtype: DType) -> Path:
-        name = f"{key.digest(runtime.value, dtype.value, *self.salt)}{SUFFIX[runtime]}"
-        return self.root / f"{runtime.value}-{dtype.value}" / name
+    def path_for(self, key: BlockKey, runtime: str, dtype: str) -> Path:
+        target = lut_target(runtime)
+        dt = lut_dtype(target, dtype).value
+        return self.root / f"{target.name}-{dt}" / f"{key.digest(target.name, dt, *self.salt)}{target.suffix}"
 
-    def get(self, key: BlockKey, runtime: Runtime, dtype: DType) -> Path:
+    def get(self, key: BlockKey, runtime: str, dtype: str) -> Path:
         """The artifact for ``key``, exporting it (atomically: temp name, then rename) if not cached."""
         path = self.path_for(key, runtime, dtype)
         if path.exists():
@@ -143,31 +141,31 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def export_model(arch: ArchSpec, runtime: Runtime, dtype: DType, out_path: Path, seed: int = 0) -> Path:
+def export_model(arch: ArchSpec, runtime: str, dtype: str, out_path: Path, seed: int = 0) -> Path:
     """A whole dense model (seeded weights) through the same deploy target as its layers."""
     import torch
 
-    from deploy import Dtype, get_target
+    from deploy import get_target
     from search.build import build_model
 
+    target = lut_target(runtime)
+    exported = deploy_dtype(target, dtype)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = build_model(arch).eval()
         shape = (1, arch.in_ch, arch.input_hw, arch.input_hw)
         example = torch.randn(shape)
-        calib = [torch.randn(shape) for _ in range(CALIB_BATCHES)] if dtype is DType.INT8 else None
+        calib = [torch.randn(shape) for _ in range(CALIB_BATCHES)] if exported.is_quantized else None
     with _export_lock:
-        return get_target(TARGETS[runtime]).export(
-            model, example, Dtype(deploy_dtype(runtime, dtype)), out_path, calib=calib
-        )
+        return get_target(target.name).export(model, example, exported, out_path, calib=calib)
 
 
-def model_artifact(cache: ArtifactCache, arch: ArchSpec, runtime: Runtime, dtype: DType) -> Path:
-    """Cached whole-model artifact (keyed by the arch string, runtime, dtype and toolchain)."""
-    digest = hashlib.sha256(
-        repr((encode_arch(arch), runtime.value, dtype.value, cache.salt)).encode()
-    ).hexdigest()
-    path = cache.root / f"models-{runtime.value}-{dtype.value}" / f"{digest[:16]}{SUFFIX[runtime]}"
+def model_artifact(cache: ArtifactCache, arch: ArchSpec, runtime: str, dtype: str) -> Path:
+    """Cached whole-model artifact (keyed by the arch string, target, dtype and toolchain)."""
+    target = lut_target(runtime)
+    dt = lut_dtype(target, dtype).value
+    digest = hashlib.sha256(repr((encode_arch(arch), target.name, dt, cache.salt)).encode()).hexdigest()
+    path = cache.root / f"models-{target.name}-{dt}" / f"{digest[:16]}{target.suffix}"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

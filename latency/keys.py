@@ -2,31 +2,74 @@
 
 Keys are frozen, hashable, ordered dataclasses built from :class:`search.arch.LayerShape`; a
 formatted string exists only for display (:meth:`BlockKey.label`) and file names (:meth:`digest`).
+Runtimes, delegates and dtypes come from deploy's target registry (:mod:`deploy.registry`), which
+also resolves the names users type (``litert``/``tflite``, ``onnx``/``onnxruntime``, ...).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, fields
-from enum import Enum, StrEnum
+from enum import Enum
 
+from deploy.registry import UnknownTarget, lut_target, resolve
+from deploy.types import Dtype, TargetSpec
 from search.arch import Act, ArchSpec, LayerKind, LayerShape, profile_arch
 
-
-class Runtime(StrEnum):
-    """Runtimes a LUT can be measured on (names match deploy's targets)."""
-
-    EXECUTORCH = "executorch"
-    LITERT = "litert"
-    ONNX = "onnx"
-    COREML = "coreml"
+DType = Dtype  # deprecated second name of the one dtype enum (deploy.Dtype); use Dtype
 
 
-class DType(StrEnum):
-    FP32 = "fp32"
-    FP16 = "fp16"
-    INT8 = "int8"
+class Runtime(str):
+    """A runtime family of the target registry (``executorch``, ``litert``, ``onnxruntime``, ``coreml``).
+
+    Built from any name a target declares: ``Runtime("tflite") == "litert"``,
+    ``Runtime("onnx") == "onnxruntime"``. ``.value`` is the name itself (enum-like)."""
+
+    def __new__(cls, name: str) -> Runtime:
+        try:
+            target = resolve(str(name))
+            plain = resolve(target.runtime)
+        except UnknownTarget as e:
+            raise ValueError(str(e)) from None
+        if target.delegate != plain.delegate:  # a name that means more than its runtime
+            raise ValueError(
+                f"{target.name} is {target.runtime} with the {target.delegate} delegate: pass the name "
+                "itself where a target is meant (Context.for_target, collect, export)"
+            )
+        return super().__new__(cls, target.runtime)
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+@functools.lru_cache(maxsize=256)
+def context_target(runtime: str, delegate: str | None = None) -> TargetSpec:
+    """The LUT target (deploy descriptor) a context's runtime + delegate stand for; ValueError if none."""
+    try:
+        return lut_target(runtime, delegate)
+    except UnknownTarget as e:
+        raise ValueError(str(e)) from None
+
+
+def resolve_lut(runtime: str, dtype: str) -> tuple[str, Dtype]:
+    """(target name, LUT dtype) for the names users type (``litert`` -> ``tflite``); ValueError if the
+    target is not measured for LUTs or has no such LUT dtype. Target names are what collection passes
+    to exporters and meters: unlike runtime names they keep the delegate."""
+    target = context_target(str(runtime))
+    return target.name, lut_dtype(target, dtype)
+
+
+def lut_dtype(target: TargetSpec, dtype: str) -> Dtype:
+    """``dtype`` as a LUT dtype of ``target`` (ValueError naming the ones it has)."""
+    value = Dtype(str(dtype).strip().lower())
+    if value not in target.lut_dtypes:
+        have = [d.value for d in target.lut_dtypes]
+        listed = ", ".join(have[:-1]) + f" or {have[-1]}" if len(have) > 1 else "".join(have)
+        raise ValueError(f"{target.name} LUTs are measured in {listed}, not {value.value}")
+    return value
 
 
 def _conv_out(hw: int, stride: int) -> int:
@@ -135,22 +178,50 @@ class BlockKey:
 class Context:
     """Where and how entries were measured; a LUT answers only for one context.
 
-    ``core_mask`` is the CPU affinity as a sorted comma list (``"0,1"``), ``""`` for no pinning.
+    ``runtime`` may be given as any name the target registry knows; it is stored as the runtime
+    family and ``delegate`` as the backend inside it (default: the delegate of the target named, so
+    ``Context(..., "executorch-coreml", ...)`` is ExecuTorch with the Core ML delegate and plain
+    ``executorch`` is XNNPACK). ``core_mask`` is the CPU affinity as a sorted comma list (``"0,1"``),
+    ``""`` for no pinning.
     """
 
     device_id: str
     runtime: Runtime
     runtime_version: str
-    dtype: DType
+    dtype: Dtype
     threads: int
     core_mask: str = ""
+    delegate: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "runtime", Runtime(self.runtime))
-        object.__setattr__(self, "dtype", DType(self.dtype))
+        target = context_target(str(self.runtime), self.delegate or None)
+        object.__setattr__(self, "runtime", Runtime(target.runtime))
+        object.__setattr__(self, "delegate", target.delegate)
+        object.__setattr__(self, "dtype", lut_dtype(target, self.dtype))
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"Context.threads must be an int >= 1, got {self.threads!r}")
         object.__setattr__(self, "threads", int(self.threads))
+
+    @classmethod
+    def for_target(
+        cls, device_id: str, target: str, runtime_version: str, dtype: str, threads: int, core_mask: str = ""
+    ) -> Context:
+        """The context of entries timed with ``target`` (any registry name; its runtime and delegate)."""
+        spec = context_target(str(target))
+        return cls(
+            device_id,
+            Runtime(spec.runtime),
+            runtime_version,
+            lut_dtype(spec, dtype),
+            threads,
+            core_mask,
+            spec.delegate,
+        )
+
+    @property
+    def target(self) -> TargetSpec:
+        """The deploy target these entries were measured with."""
+        return lut_target(self.runtime, self.delegate)
 
     def as_row(self) -> dict[str, object]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
@@ -162,7 +233,10 @@ class Context:
 
     def label(self) -> str:
         mask = f" cpus={self.core_mask}" if self.core_mask else ""
-        return f"{self.device_id} {self.runtime.value} ({self.runtime_version}) {self.dtype.value} t{self.threads}{mask}"
+        return (
+            f"{self.device_id} {self.runtime.value}/{self.delegate} ({self.runtime_version}) "
+            f"{self.dtype.value} t{self.threads}{mask}"
+        )
 
 
 BLOCK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BlockKey))

@@ -67,6 +67,27 @@ class Prediction:
     def interpolated(self) -> bool:
         return any(c.source == "interpolated" for c in self.layers)
 
+    def to_dict(self) -> dict[str, object]:
+        """Plain data (JSON-ready): context, totals, correction method and the per-layer breakdown."""
+        return {
+            "context": self.context.as_row(),
+            "latency_ms": self.latency_ms,
+            "plain_sum_ms": self.plain_sum_ms,
+            "overhead_ms": self.overhead_ms,
+            "correction": self.correction.method,
+            "interpolated": self.interpolated,
+            "layers": [
+                {
+                    "name": c.name,
+                    "key": c.key.label(),
+                    "measured_ms": c.measured_ms,
+                    "cost_ms": c.cost_ms,
+                    "source": c.source,
+                }
+                for c in self.layers
+            ],
+        }
+
 
 class LUT:
     """Entries of one context, indexed by key. Build with :meth:`from_store`."""

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from latency.export import TARGETS, runtime_version, toolchain_versions
-from latency.keys import Context, DType, Runtime, core_mask_str
+from latency.export import lut_target, runtime_version, toolchain_versions
+from latency.keys import Context, core_mask_str
 from latency.store import Provenance
 from latency.timer import TimingProtocol, pinned, time_callable
 
@@ -37,19 +37,29 @@ class Meter(Protocol):
 
     device_id: str
 
-    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context: ...
+    def context(self, runtime: str, dtype: str, probe: Path) -> Context: ...
 
     def provenance(self) -> Provenance: ...
 
-    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]: ...
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: str) -> list[float]: ...
 
 
-def check_runtime_on_host(runtime: Runtime | str) -> None:
-    if Runtime(runtime) is Runtime.COREML and platform.system() != "Darwin":
-        raise RuntimeUnavailable(
-            "Core ML timing needs macOS (coremltools can export here but only predicts on a Mac); "
-            "run `phonenas lut collect --runtime coreml` on a Mac, or pick executorch/litert/onnx"
-        )
+_SYSTEM_NAMES = {"Darwin": "macOS"}
+
+
+def check_runtime_on_host(runtime: str) -> None:
+    """Raise :class:`RuntimeUnavailable` if the target's runtime cannot execute on this system."""
+    target, system = lut_target(runtime), platform.system()
+    if target.runs_here(system):
+        return
+    where = " or ".join(_SYSTEM_NAMES.get(s, s) for s in target.runs_on)
+    from deploy.registry import specs
+
+    here = [s.name for s in specs() if s.measurable and s.runs_here(system)]
+    raise RuntimeUnavailable(
+        f"{target.title} timing needs {where} (it exports here but only runs there; this is {system}); "
+        f"run `phonenas lut collect --runtime {target.name}` on {where}, or pick {'/'.join(here)}"
+    )
 
 
 @dataclass
@@ -74,9 +84,9 @@ class HostMeter:
         if self.rounds < 1:
             raise ValueError(f"rounds must be >= 1, got {self.rounds}")
 
-    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
+    def context(self, runtime: str, dtype: str, probe: Path) -> Context:
         check_runtime_on_host(runtime)
-        return Context(
+        return Context.for_target(
             self.device_id,
             runtime,
             runtime_version(runtime),
@@ -96,11 +106,11 @@ class HostMeter:
             host=socket.gethostname(),
         )
 
-    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: str) -> list[float]:
         from deploy import get_target
 
         check_runtime_on_host(runtime)
-        runner = get_target(TARGETS[runtime]).load(Path(artifact), threads=self.threads)
+        runner = get_target(lut_target(runtime).name).load(Path(artifact), threads=self.threads)
         rng = np.random.default_rng(self.seed)
         x = rng.standard_normal((1, *input_chw)).astype(np.float32)
         # runners that convert I/O in Python differently per artifact expose the bare runtime call
@@ -117,7 +127,7 @@ class DeviceMeter:
     runner: Any = None  # an android_bench runner; default: PythonRuntimeRunner (devices with Python)
     protocol: ab.MeasurementProtocol | None = None
     _info: ab.DeviceInfo | None = None
-    _version: dict[Runtime, str] = field(default_factory=dict)
+    _version: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import android_bench as ab
@@ -144,12 +154,12 @@ class DeviceMeter:
         self._last = m
         return m
 
-    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
+    def context(self, runtime: str, dtype: str, probe: Path) -> Context:
         if runtime not in self._version:
             self._version[runtime] = str(self._measure(probe).runtime_version)
         m = self._last
         mask = getattr(m, "core_mask", None) if m is not None else None
-        return Context(
+        return Context.for_target(
             self.device_id,
             runtime,
             self._version[runtime],
@@ -174,7 +184,7 @@ class DeviceMeter:
             host=socket.gethostname(),
         )
 
-    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: str) -> list[float]:
         return [float(s) for s in self._measure(artifact).samples_ms]
 
 

@@ -6,6 +6,9 @@ leaves a half-written part. Reading concatenates all parts and drops duplicates 
 after an interrupted :meth:`compact`; same context + key when two workers raced: the earliest row
 wins). A part that cannot be read raises :class:`LUTStoreError` naming the file; nothing is skipped
 silently. Appends are safe from several threads of one process and from several processes.
+
+Parts written by an older schema are migrated when read (``MIGRATIONS``, one small function per
+version step); :meth:`LUTStore.compact` then rewrites them in the current schema.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from latency.stats import LatencyStats
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: contexts record the delegate (and ONNX rows the runtime name onnxruntime)
 ENTRY_LAYER = "layer"
 ENTRY_OVERHEAD = "overhead"
 
@@ -122,6 +125,15 @@ class LUTStore:
         self._frame: pd.DataFrame | None = None
         self._ids: set[tuple[str, Context, BlockKey]] = set()
         self._seen_parts: set[str] = set()
+        self._corrections_migrated = False
+
+    def _migrate_corrections(self) -> None:
+        """Correction files are named by their context's digest, which the v2 delegate changed."""
+        self._corrections_migrated = True
+        try:
+            migrate_corrections_v1_to_v2(self.root)
+        except OSError as e:  # a read-only store still reads; its v1 corrections are just not found
+            log.warning("could not migrate the correction files of %s: %s", self.root, e)
 
     # ---- reading
     def parts(self) -> list[Path]:
@@ -141,6 +153,8 @@ class LUTStore:
         for p in new:
             frames.append(_read_part(p))
             self._seen_parts.add(p.name)
+        if new and not self._corrections_migrated:
+            self._migrate_corrections()
         if not frames:
             self._frame = _typed(pd.DataFrame({c: [] for c in COLUMNS}))
             return
@@ -266,13 +280,91 @@ def _read_part(path: Path) -> pd.DataFrame:
             f"LUT part {path} is unreadable ({type(e).__name__}: {e}); move it out of the store to keep "
             "the other parts (its rows will be re-measured)"
         ) from e
+    if "schema_version" not in df.columns:
+        raise LUTStoreError(f"LUT part {path} has no schema_version column; it is not a PhoneNAS LUT part")
+    versions = {int(v) for v in df["schema_version"].unique().tolist()}
+    if any(v > SCHEMA_VERSION or (v < SCHEMA_VERSION and v not in MIGRATIONS) for v in versions):
+        raise LUTStoreError(
+            f"LUT part {path} has schema version(s) {sorted(versions)}, this PhoneNAS reads "
+            f"{sorted(MIGRATIONS)} and {SCHEMA_VERSION}; upgrade PhoneNAS or re-collect into a new store directory"
+        )
+    if versions != {SCHEMA_VERSION}:
+        df = migrate(df, path)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise LUTStoreError(f"LUT part {path} lacks columns {missing}; it is not a PhoneNAS LUT part")
-    versions = set(df["schema_version"].unique().tolist())
-    if versions - {SCHEMA_VERSION}:
-        raise LUTStoreError(
-            f"LUT part {path} has schema version(s) {sorted(versions)}, this PhoneNAS reads {SCHEMA_VERSION}; "
-            "re-collect into a new store directory"
-        )
     return df[list(COLUMNS)]
+
+
+# ---- schema migrations: version -> function turning rows of that version into the next one
+
+# What a v1 runtime meant (v1 recorded no delegate; every runtime had exactly one LUT target). Frozen
+# here on purpose: it is what those rows meant when they were written, whatever the registry says later.
+V1_RUNTIME_DELEGATE: dict[str, tuple[str, str]] = {
+    "executorch": ("executorch", "xnnpack"),
+    "litert": ("litert", "xnnpack"),
+    "onnx": ("onnxruntime", "cpu"),
+    "coreml": ("coreml", "all"),
+}
+
+
+def migrate_v1_to_v2(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
+    """v1 -> v2: every row gets the delegate its runtime implied (executorch -> xnnpack, ...) and ONNX
+    rows the runtime's own name (``onnx`` -> ``onnxruntime``)."""
+    unknown = sorted(set(df["runtime"]) - set(V1_RUNTIME_DELEGATE))
+    if unknown:
+        raise LUTStoreError(
+            f"LUT part {path}: v1 rows with unknown runtime(s) {unknown}; cannot migrate them"
+        )
+    out = df.copy()
+    out["delegate"] = [V1_RUNTIME_DELEGATE[r][1] for r in out["runtime"]]
+    out["runtime"] = [V1_RUNTIME_DELEGATE[r][0] for r in out["runtime"]]
+    out["schema_version"] = 2
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[pd.DataFrame, Path | None], pd.DataFrame]] = {1: migrate_v1_to_v2}
+
+
+def migrate(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
+    """Rows of any older schema version, brought to :data:`SCHEMA_VERSION` one step at a time."""
+    groups = []
+    for version, group in df.groupby("schema_version", sort=True):
+        v = int(version)
+        while v < SCHEMA_VERSION:
+            group = MIGRATIONS[v](group, path)
+            v += 1
+        groups.append(group)
+    return pd.concat(groups, ignore_index=True) if len(groups) > 1 else groups[0].reset_index(drop=True)
+
+
+def migrate_corrections_v1_to_v2(root: Path) -> list[Path]:
+    """Copy every v1 correction file (named by the digest of a v1 context) to the name of its v2
+    context; the old files stay. Returns the files written."""
+    from latency.correction import Correction
+
+    written = []
+    for old in sorted((Path(root) / "corrections").glob("*.json")):
+        try:
+            payload = json.loads(old.read_text())
+            row = dict(payload["context"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not ours to judge here; Correction.load reports damaged files
+        if "delegate" in row or row.get("runtime") not in V1_RUNTIME_DELEGATE:
+            continue
+        row["runtime"], row["delegate"] = V1_RUNTIME_DELEGATE[row["runtime"]]
+        try:
+            context = Context(**row)
+        except (TypeError, ValueError) as e:
+            log.warning("correction %s: cannot migrate its context (%s)", old.name, e)
+            continue
+        new = Correction.path(root, context)
+        if new.exists():
+            continue
+        payload["context"] = context.as_row()
+        tmp = new.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{new.name}")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, new)
+        written.append(new)
+        log.info("migrated correction %s -> %s", old.name, new.name)
+    return written

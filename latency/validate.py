@@ -20,7 +20,7 @@ import numpy as np
 from latency.collect import CollectReport, Progress, collect, die_with_parent, meter_rounds
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
-from latency.keys import Context, DType, Runtime, keys_from_archs
+from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT
 from latency.meters import Meter
 from latency.stats import fastest, summarize
@@ -106,7 +106,7 @@ class ValidationResult:
 
 def measure_models(
     archs: Sequence[ArchSpec],
-    runtime: Runtime,
+    runtime: str,
     dtype: DType,
     meter: Meter,
     cache: ArtifactCache,
@@ -144,7 +144,7 @@ def measure_models(
     return [best[i] for i in range(len(archs))]
 
 
-def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: Runtime, dtype: DType) -> str:
+def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: str, dtype: DType) -> str:
     return str(model_artifact(ArtifactCache(Path(root), salt), arch, runtime, dtype))
 
 
@@ -168,7 +168,7 @@ def validate(
     ``statistic`` (median_ms, trimmed_mean_ms, p10_ms, min_ms) is used for LUT entries and whole models
     alike; ``fit_weights`` also fits the cache-spill hinge (needs calibration models whose weights exceed
     the caches, e.g. zoo models) and reports it as the extra predictor ``fitted_spill``."""
-    runtime, dtype = Runtime(runtime), DType(dtype)
+    runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     all_models = [*calibration, *validation]
     keys = keys_from_archs([a for _, a in all_models])
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from deploy.registry import default_targets, resolve
 from phonenas.report import ReportData, write_report
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# (runtime, dtype) pairs the demo measures; the first one drives the search.
+# (runtime, dtype) pairs the demo measures (runtime: any name of deploy's registry, see
+# docs/runtimes.md); the first one drives the search.
 DEMO_CONTEXTS: tuple[tuple[str, str], ...] = (("executorch", "int8"), ("litert", "fp32"))
 
 
@@ -40,7 +42,7 @@ class DemoConfig:
     search_epochs: int = 12
     train_epochs: int = 15
     baseline_widths: tuple[float, ...] = (0.5, 0.75, 1.0)  # MobileNetV3-Small width multipliers
-    deploy_targets: tuple[str, ...] = ("executorch", "coreml", "tflite", "onnx")
+    deploy_targets: tuple[str, ...] = field(default_factory=default_targets)
     threads: int = 1
     export_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     seed: int = 0
@@ -247,7 +249,7 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
     """Stage 4: measure every model whole on the host per context and predict it from the LUT.
 
     Medians are kept per (context, model name, arch) in OUT/measure/; only models not yet measured are."""
-    from latency.keys import DType, Runtime
+    from latency.keys import resolve_lut
     from latency.stats import summarize
     from latency.validate import measure_models
     from search.arch import decode_arch
@@ -258,7 +260,7 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         done = json.loads(path.read_text()) if path.exists() else {}
         todo = [m for m in models if done.get(m.name, {}).get("arch") != m.arch]
         if todo:
-            samples = measure_models([decode_arch(m.arch) for m in todo], Runtime(runtime), DType(dtype), meter,
+            samples = measure_models([decode_arch(m.arch) for m in todo], *resolve_lut(runtime, dtype), meter,
                                      cache, cfg.export_workers,
                                      on_progress=_phase_progress(progress, "", f" {label}"))
             done |= {m.name: {"arch": m.arch, "median_ms": summarize(s).median_ms}
@@ -347,6 +349,23 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoResult:
     return DemoResult(cfg, models, blocks, deploy_df, stage_s, html, md)
 
 
+def _not_runnable_here(targets: tuple[str, ...]) -> list[str]:
+    """A note per deployed target whose runtime cannot execute on this system (from the descriptors)."""
+    import platform
+
+    system = platform.system()
+    names = {"Darwin": "macOS"}
+    notes = []
+    for spec in dict.fromkeys(resolve(t) for t in targets):
+        if not spec.runs_here(system):
+            where = " or ".join(names.get(s, s) for s in spec.runs_on)
+            notes.append(
+                f"{spec.title} artifacts are converted and checked structurally here; "
+                f"predicting or timing them needs {where}."
+            )
+    return notes
+
+
 def _report_data(cfg: DemoConfig, models: list[ModelRecord], blocks: pd.DataFrame, deploy_df: pd.DataFrame,
                  stage_s: dict[str, float]) -> ReportData:
     pareto, prediction = [], []
@@ -362,7 +381,7 @@ def _report_data(cfg: DemoConfig, models: list[ModelRecord], blocks: pd.DataFram
         f"Searched on the {search_ctx} LUT of this computer; latency targets are quantiles "
         f"{cfg.target_quantiles} of the space's predicted latency. Accuracy is test-split top-1 after "
         f"{cfg.train_epochs} epochs for every model (same budget for baselines).",
-        "Core ML artifacts are converted and checked structurally here; predicting or timing them needs macOS.",
+        *_not_runnable_here(cfg.deploy_targets),
     ]
     summary = {"device": "host (this computer)", "space": resolve_space(cfg).name, "data": cfg.data,
                "contexts": ", ".join(_label(*c) for c in cfg.contexts),

@@ -12,22 +12,41 @@ import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from deploy.capture import capture, quantize_pt2e
 from deploy.runner import BatchedRunner
 from deploy.targets.executorch_coreml import coreml_w8a8_quantizer
 from deploy.types import (
     ArtifactInfo,
+    DeclaredTarget,
     Dtype,
+    TargetSpec,
     TargetUnavailable,
     VerificationError,
     require_dtype,
 )
 from deploy.versions import package_version
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+SPEC = TargetSpec(
+    name="coreml",
+    title="Core ML (.mlpackage)",
+    runtime="coreml",
+    delegate="all",  # MLComputeUnits.all: Core ML schedules CPU, GPU and Neural Engine itself
+    suffix=".mlpackage",
+    dtypes=frozenset({Dtype.FP32, Dtype.FP16, Dtype.INT8_WEIGHTS, Dtype.INT8}),
+    base_dtype=Dtype.FP16,  # Core ML's native precision
+    # a Core ML "int8" LUT times int8 weights with fp16 compute (what ships to the Neural Engine)
+    lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.FP16: Dtype.FP16, Dtype.INT8: Dtype.INT8_WEIGHTS},
+    runs_on=("Darwin",),  # coremltools converts anywhere but predicts only on macOS
+    packages=("coremltools",),
+    order=30,
+)
 
 # MIL ops that carry weights/compute; a converted classifier must contain some of these.
 COMPUTE_OPS = frozenset({"conv", "linear", "matmul"})
@@ -37,13 +56,7 @@ def _shape(feature) -> list[int]:
     return [int(d) for d in feature.type.multiArrayType.shape]
 
 
-class CoreML:
-    name = "coreml"
-    runtime = "coreml"
-    suffix = ".mlpackage"
-    dtypes = frozenset({Dtype.FP32, Dtype.FP16, Dtype.INT8_WEIGHTS, Dtype.INT8})
-    layout = "nchw"
-
+class CoreML(DeclaredTarget):
     def export(
         self,
         model: nn.Module,
@@ -53,6 +66,8 @@ class CoreML:
         calib: Sequence[torch.Tensor] | None = None,
     ) -> Path:
         import coremltools as ct
+
+        from deploy.capture import capture, quantize_pt2e
 
         require_dtype(self, dtype)
         if dtype is Dtype.INT8:
@@ -143,4 +158,4 @@ class CoreMLRunner(BatchedRunner):
         return np.asarray(out, dtype=np.float32)
 
 
-TARGET = CoreML()
+TARGET = CoreML(SPEC)

@@ -8,19 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
-from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 from deploy.targets.executorch_runtime import ExecuTorchRunner, inspect_pte
-from deploy.types import ArtifactInfo, Dtype, VerificationError, require_dtype
+from deploy.types import ArtifactInfo, DeclaredTarget, Dtype, TargetSpec, VerificationError, require_dtype
 from deploy.versions import package_version
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+SPEC = TargetSpec(
+    name="executorch-coreml",
+    title="ExecuTorch (Core ML delegate)",
+    runtime="executorch",
+    delegate="coreml",
+    suffix=".pte",
+    dtypes=frozenset({Dtype.FP32, Dtype.FP16, Dtype.INT8}),
+    base_dtype=Dtype.FP16,  # Core ML's native precision
+    lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.FP16: Dtype.FP16, Dtype.INT8: Dtype.INT8},
+    runs_on=("Darwin",),  # ExecuTorch registers the CoreMLBackend only on Apple platforms
+    packages=("executorch", "coremltools"),
+    order=20,
+    in_default_set=False,
+)
 
 
 def coreml_w8a8_quantizer():
     """Static int8 weights + activations, per-channel weights (the CoreMLQuantizer's PT2E config)."""
+    import torch
     from executorch.backends.apple.coreml.quantizer import _coreml_quantizer_utils
+
+    from deploy.capture import install_fast_pattern_tracing
 
     install_fast_pattern_tracing(_coreml_quantizer_utils, "_get_aten_graph_module")
     from coremltools.optimize.torch.quantization.quantization_config import LinearQuantizerConfig
@@ -39,13 +58,7 @@ def coreml_w8a8_quantizer():
     return CoreMLQuantizer(config)
 
 
-class ExecuTorchCoreML:
-    name = "executorch-coreml"
-    runtime = "executorch"
-    suffix = ".pte"
-    dtypes = frozenset({Dtype.FP32, Dtype.FP16, Dtype.INT8})
-    layout = "nchw"
-
+class ExecuTorchCoreML(DeclaredTarget):
     def export(
         self,
         model: nn.Module,
@@ -58,6 +71,8 @@ class ExecuTorchCoreML:
         from executorch.backends.apple.coreml.compiler import CoreMLBackend
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
         from executorch.exir import to_edge_transform_and_lower
+
+        from deploy.capture import capture, quantize_pt2e
 
         require_dtype(self, dtype)
         if dtype is Dtype.INT8:
@@ -89,4 +104,4 @@ class ExecuTorchCoreML:
         return f"executorch {package_version('executorch')}"
 
 
-TARGET = ExecuTorchCoreML()
+TARGET = ExecuTorchCoreML(SPEC)

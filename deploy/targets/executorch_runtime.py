@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from deploy.runner import BatchedRunner
 from deploy.types import ArtifactInfo, DeployError, TargetUnavailable, VerificationError
@@ -128,6 +127,8 @@ class ExecuTorchRunner(BatchedRunner):
         )
 
     def _run(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
         if self._invalid_reason:
             raise DeployError(self._invalid_reason)
         out = self._method.execute([torch.from_numpy(x)])

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
-from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 from deploy.targets.executorch_runtime import ExecuTorchRunner, inspect_pte
-from deploy.types import ArtifactInfo, Dtype, VerificationError, require_dtype
+from deploy.types import ArtifactInfo, DeclaredTarget, Dtype, TargetSpec, VerificationError, require_dtype
 from deploy.versions import package_version
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-class ExecuTorchXnnpack:
-    name = "executorch"
-    runtime = "executorch"
-    suffix = ".pte"
-    dtypes = frozenset({Dtype.FP32, Dtype.INT8})
-    layout = "nchw"
+SPEC = TargetSpec(
+    name="executorch",
+    title="ExecuTorch (XNNPACK delegate)",
+    runtime="executorch",
+    delegate="xnnpack",
+    suffix=".pte",
+    dtypes=frozenset({Dtype.FP32, Dtype.INT8}),
+    lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.INT8: Dtype.INT8},
+    aliases=("executorch-xnnpack",),
+    native_runner="ExecutorRunner",
+    packages=("executorch",),
+    order=10,
+)
 
+
+class ExecuTorchXnnpack(DeclaredTarget):
     def export(
         self,
         model: nn.Module,
@@ -31,6 +40,8 @@ class ExecuTorchXnnpack:
     ) -> Path:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
+
+        from deploy.capture import capture, install_fast_pattern_tracing, quantize_pt2e
 
         require_dtype(self, dtype)
         if dtype is Dtype.INT8:
@@ -66,4 +77,4 @@ class ExecuTorchXnnpack:
         return f"executorch {package_version('executorch')}"
 
 
-TARGET = ExecuTorchXnnpack()
+TARGET = ExecuTorchXnnpack(SPEC)

@@ -7,26 +7,46 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from deploy.capture import calibration_samples
 from deploy.runner import BatchedRunner
-from deploy.types import ArtifactInfo, DeployError, Dtype, VerificationError, require_dtype
+from deploy.types import (
+    ArtifactInfo,
+    DeclaredTarget,
+    DeployError,
+    Dtype,
+    TargetSpec,
+    VerificationError,
+    require_dtype,
+)
 from deploy.versions import package_version
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 OPSET = 20
 
+SPEC = TargetSpec(
+    name="onnx",
+    title="ONNX (ONNX Runtime, CPU execution provider)",
+    runtime="onnxruntime",
+    delegate="cpu",  # CPUExecutionProvider
+    suffix=".onnx",
+    dtypes=frozenset({Dtype.FP32, Dtype.INT8}),
+    lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.INT8: Dtype.INT8},
+    known_slow={
+        Dtype.INT8: "onnxruntime's CPU provider does not fuse this QDQ graph into faster int8 kernels"
+    },
+    aliases=("onnxruntime",),
+    packages=("onnx", "onnxruntime", "onnxscript"),
+    order=60,
+)
 
-class Onnx:
-    name = "onnx"
-    runtime = "onnxruntime"
-    suffix = ".onnx"
-    dtypes = frozenset({Dtype.FP32, Dtype.INT8})
-    layout = "nchw"
 
+class Onnx(DeclaredTarget):
     def export(
         self,
         model: nn.Module,
@@ -43,6 +63,8 @@ class Onnx:
             return out_path
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        from deploy.capture import calibration_samples
 
         samples = [{"x": s.numpy()} for s in calibration_samples(example, calib)]
 
@@ -96,6 +118,8 @@ class Onnx:
 
 
 def _export_fp32(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+    import torch
+
     logging.getLogger("torch.onnx").setLevel(logging.WARNING)
     with torch.no_grad():
         program = torch.onnx.export(
@@ -136,4 +160,4 @@ class OnnxRunner(BatchedRunner):
         return np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
 
 
-TARGET = Onnx()
+TARGET = Onnx(SPEC)

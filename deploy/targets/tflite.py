@@ -10,27 +10,36 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from deploy.capture import quantize_pt2e
 from deploy.runner import BatchedRunner
-from deploy.types import ArtifactInfo, Dtype, VerificationError, require_dtype
+from deploy.types import ArtifactInfo, DeclaredTarget, Dtype, TargetSpec, VerificationError, require_dtype
 from deploy.versions import package_version
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-class LiteRT:
-    runtime = "litert"
-    suffix = ".tflite"
-    dtypes = frozenset({Dtype.FP32, Dtype.INT8})
+SPEC = TargetSpec(
+    name="tflite",
+    title="LiteRT (.tflite, XNNPACK delegate)",
+    runtime="litert",
+    delegate="xnnpack",  # ai_edge_litert applies the XNNPACK delegate by default
+    suffix=".tflite",
+    dtypes=frozenset({Dtype.FP32, Dtype.INT8}),
+    lut_dtypes={Dtype.FP32: Dtype.FP32, Dtype.INT8: Dtype.INT8},
+    known_slow={Dtype.INT8: "LiteRT runs int8 hard-swish outside XNNPACK (reference kernels)"},
+    aliases=("litert",),
+    native_runner="BenchmarkModelRunner",
+    packages=("litert-torch", "ai-edge-litert"),
+    order=40,
+)
 
-    def __init__(self, layout: str = "nchw") -> None:
-        if layout not in ("nchw", "nhwc"):
-            raise ValueError(f"layout must be 'nchw' or 'nhwc', got {layout!r}")
-        self.layout = layout
-        self.name = "tflite" if layout == "nchw" else "tflite-nhwc"
+
+class LiteRT(DeclaredTarget):
+    """LiteRT export and runner; the layout (NCHW or NHWC input) comes from the descriptor."""
 
     def export(
         self,
@@ -42,6 +51,8 @@ class LiteRT:
     ) -> Path:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
         import litert_torch
+
+        from deploy.capture import quantize_pt2e
 
         require_dtype(self, dtype)
         if self.layout == "nhwc":
@@ -141,5 +152,4 @@ class LiteRTRunner(BatchedRunner):
         return out.astype(np.float32, copy=False)
 
 
-TARGET = LiteRT("nchw")
-TARGET_NHWC = LiteRT("nhwc")
+TARGET = LiteRT(SPEC)

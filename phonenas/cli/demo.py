@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from phonenas.cli.options import DEFAULT_TARGETS, ThreadsOption
 from phonenas.cli.progress import progress_bar
 from phonenas.pipeline import Progress as PipelineProgress
 
@@ -35,8 +36,10 @@ def demo(
     ),
     search_epochs: int = typer.Option(12, "--search-epochs", help="Epochs of each supernet search."),
     train_epochs: int = typer.Option(15, "--train-epochs", help="Epochs of training for every model."),
-    targets: str = typer.Option("executorch,coreml,tflite,onnx", "--targets", help="Deploy targets."),
-    threads: int = typer.Option(1, "--threads", help="Runtime threads while timing."),
+    targets: str = typer.Option(
+        DEFAULT_TARGETS, "--targets", help="Deploy targets (see `phonenas deploy --help`)."
+    ),
+    threads: ThreadsOption = 1,
     seed: int = typer.Option(0, "--seed", help="Seed for data splits, init and Gumbel noise."),
 ) -> None:
     """Run the whole flow on this computer with the bundled handwritten digits.

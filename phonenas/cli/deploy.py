@@ -10,14 +10,28 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from deploy.registry import specs
+from deploy.types import Dtype
+from phonenas.cli.options import DEFAULT_TARGETS, InputHwOption, TargetsOption
 from phonenas.errors import PhoneNASError
+
+
+def _base_dtypes() -> str:
+    """'fp32; fp16 for coreml, executorch-coreml' from the descriptors."""
+    other: dict[str, list[str]] = {}
+    for s in specs():
+        if s.base_dtype.value != "fp32":
+            other.setdefault(s.base_dtype.value, []).append(s.name)
+    return "; ".join(["fp32", *(f"{d} for {', '.join(names)}" for d, names in other.items())])
+
 
 app = typer.Typer(
     help=(
-        "Export a model to ExecuTorch (XNNPACK / Core ML delegate), Core ML, LiteRT and ONNX, int8-quantize it "
-        "with calibration data, verify every artifact against PyTorch and write one bundle per runtime.\n\n"
+        f"Export a model to each deploy target ({', '.join(s.name for s in specs())}: see --targets and "
+        "docs/runtimes.md), int8-quantize it "
+        "with calibration data, verify every artifact against PyTorch and write one bundle per target.\n\n"
         "Examples:\n\n"
-        "  phonenas deploy --arch fbnetv2_f1 --train-epochs 3 --input-hw 32 --targets executorch,coreml,tflite,onnx "
+        f"  phonenas deploy --arch fbnetv2_f1 --train-epochs 3 --input-hw 32 --targets {DEFAULT_TARGETS} "
         "--quantize int8 --calib digits --out bundles/f1\n\n"
         "  phonenas deploy --arch best_arch.json --weights best.pt --targets executorch --quantize int8 --out bundles/x\n\n"
         "  phonenas deploy verify bundles/f1"
@@ -27,7 +41,7 @@ app = typer.Typer(
 _out = Console(width=140)
 _err = Console(stderr=True)
 
-ALL_TARGETS = "executorch,coreml,tflite,onnx"
+ALL_TARGETS = DEFAULT_TARGETS
 
 
 def _resolve_arch(text: str, input_hw: int | None, num_classes: int | None, in_ch: int | None):
@@ -56,20 +70,14 @@ def deploy(
     weights: Annotated[
         Path | None, typer.Option("--weights", "-w", help="state_dict file (torch.save(model.state_dict())).")
     ] = None,
-    targets: Annotated[
-        str,
-        typer.Option(
-            "--targets",
-            "-t",
-            help="Comma list of executorch, executorch-coreml, coreml, tflite, tflite-nhwc, onnx.",
-        ),
-    ] = ALL_TARGETS,
+    targets: TargetsOption = ALL_TARGETS,
     quantize: Annotated[
         str,
         typer.Option(
             "--quantize",
             "-q",
-            help="Extra dtypes beside each target's base (fp32; fp16 for Core ML): int8, int8w, fp16, or none.",
+            help=f"Extra dtypes beside each target's base ({_base_dtypes()}): "
+            f"{', '.join(d.value for d in Dtype if d is not Dtype.FP32)}, or none.",
         ),
     ] = "int8",
     calib: Annotated[
@@ -82,9 +90,7 @@ def deploy(
         str | None,
         typer.Option("--device", help="Phone the bundle is for (recorded; prefixes bundle names)."),
     ] = None,
-    input_hw: Annotated[
-        int | None, typer.Option("--input-hw", help="Override the arch's input resolution.")
-    ] = None,
+    input_hw: InputHwOption = None,
     num_classes: Annotated[
         int | None, typer.Option("--num-classes", help="Override the arch's classes (default: the data's).")
     ] = None,
@@ -114,23 +120,33 @@ def deploy(
         raise PhoneNASError(
             "pass --arch (a zoo name such as fbnetv2_f1, an arch string or a JSON file); see --help"
         )
-    from deploy import DeployError, Dtype
+    # cheapest, most likely causes first: files that are not there, names that do not exist
+    if weights is not None and not weights.is_file():
+        raise PhoneNASError(
+            f"weights file {weights} not found; pass a state_dict saved with torch.save(model.state_dict())"
+        )
+    if lut is not None and not lut.is_dir():
+        raise PhoneNASError(
+            f"LUT store {lut} not found; collect one with `phonenas lut collect` or drop --lut"
+        )
+    from deploy import DeployError
     from deploy.data import eval_data
     from deploy.pipeline import DeployRequest, load_model
     from deploy.pipeline import deploy as run_deploy
+    from deploy.registry import resolve
     from search.data import load_data
 
     try:
-        spec = _resolve_arch(arch, input_hw, num_classes, None)
-        if num_classes is None and weights is None:  # fresh weights: fit the head to the data
-            data_classes = load_data(calib, size=8, channels=spec.in_ch).num_classes
-            spec = spec.with_num_classes(data_classes)
+        names = tuple(resolve(t).name for t in targets.split(",") if t.strip())
         quant = (
             ()
             if quantize.strip().lower() in ("", "none")
             else tuple(Dtype.parse(q) for q in quantize.split(",") if q.strip())
         )
-        names = tuple(t.strip() for t in targets.split(",") if t.strip())
+        spec = _resolve_arch(arch, input_hw, num_classes, None)
+        if num_classes is None and weights is None:  # fresh weights: fit the head to the data
+            data_classes = load_data(calib, size=8, channels=spec.in_ch).num_classes
+            spec = spec.with_num_classes(data_classes)
         data = eval_data(calib, spec, n_verify=n_verify)
         if weights is not None:
             model, provenance = load_model(spec, weights), str(weights)
@@ -149,8 +165,17 @@ def deploy(
                 "(accuracy is meaningless; pass --weights or --train-epochs)"
             )
             model, provenance = load_model(spec, None), "random init (seed 0)"
+        predicted = _predicted_latency(lut, spec, names, device, threads) if lut is not None else {}
         request = DeployRequest(
-            spec, names, quant, out, data, weights=provenance, device=device, threads=threads
+            spec,
+            names,
+            quant,
+            out,
+            data,
+            weights=provenance,
+            device=device,
+            threads=threads,
+            predicted_latency_ms=predicted,
         )
         with _out.status("deploying ...") as status:
             results = run_deploy(request, model, on_step=lambda s: status.update(s))
@@ -163,35 +188,25 @@ def deploy(
         )
 
 
-_LUT_RUNTIME = {
-    "executorch": "executorch",
-    "tflite": "litert",
-    "tflite-nhwc": "litert",
-    "onnx": "onnx",
-    "coreml": "coreml",
-}
-
-
 def _predicted_latency(
-    store: Path, spec, names, device: str | None, threads: int
+    store: Path, spec, names: tuple[str, ...], device: str | None, threads: int
 ) -> dict[tuple[str, str], float]:
-    """LUT prediction for every (target, dtype) the store has exactly one matching context for."""
-    from latency.lut import LUT
+    """LUT prediction for every (target, artifact dtype) the store has exactly one matching LUT for;
+    says (as a warning) why a stored LUT gave none."""
     from latency.store import LUTStore
+    from latency.target_latency import predict_targets
 
-    lut_store = LUTStore(store)
-    out: dict[tuple[str, str], float] = {}
-    for name in names:
-        for ctx in lut_store.contexts():
-            if ctx.runtime != _LUT_RUNTIME.get(name) or ctx.threads != threads:
-                continue
-            if device is not None and ctx.device_id != device:
-                continue
-            try:
-                out[(name, str(ctx.dtype))] = float(LUT.from_store(lut_store, ctx).predict(spec).latency_ms)
-            except Exception as e:  # noqa: BLE001 - a missing LUT entry only leaves the prediction empty
-                _err.print(f"[yellow]warning:[/yellow] no LUT prediction for {name} {ctx.dtype}: {e}")
-    return out
+    got = predict_targets(LUTStore(store), spec, names, device, threads)
+    for note in got.notes:
+        _err.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+    if not got.latency_ms:
+        _err.print(
+            f"[yellow]warning:[/yellow] no LUT in {store} matches these targets with --threads {threads}"
+            + (f" on device {device}" if device else "")
+            + "; the manifests carry no predicted latency",
+            highlight=False,
+        )
+    return got.latency_ms
 
 
 def _print_results(rows) -> int:

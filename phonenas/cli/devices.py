@@ -1,4 +1,7 @@
-"""`phonenas devices`: attached Android phones (adb) with SoC, cores and temperatures, and iPhones."""
+"""`phonenas devices`: attached Android phones (adb) with SoC, cores and temperatures, and iPhones.
+
+One block per device (field, value), so the listing stays readable in an 80-column terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import json
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from phonenas.cli.options import AdbHostOption, AdbPortOption
 
 
 def _freq_summary(freqs: tuple[int | None, ...]) -> str:
@@ -29,12 +34,8 @@ def _temp(value: float | None) -> str:
 
 def devices(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    adb_host: str | None = typer.Option(
-        None, "--adb-host", help="adb server host [default: $ANDROID_ADB_SERVER_HOST or 127.0.0.1]."
-    ),
-    adb_port: int | None = typer.Option(
-        None, "--adb-port", help="adb server port [default: $ANDROID_ADB_SERVER_PORT or 5037]."
-    ),
+    adb_host: AdbHostOption = None,
+    adb_port: AdbPortOption = None,
     ios: bool = typer.Option(True, "--ios/--no-ios", help="Also list iPhones through usbmuxd."),
 ) -> None:
     """List attached phones: model, SoC, ABI, OS, per-core max frequency (big cores), governor, temps.
@@ -74,56 +75,56 @@ def devices(
         return
 
     console = Console()
-    table = Table(title=f"Android devices (adb server {adb_host}:{adb_port})")
-    for col in (
-        "serial",
-        "state",
-        "model",
-        "SoC",
-        "ABI",
-        "Android",
-        "cores",
-        "big mask",
-        "governor",
-        "CPU °C",
-        "batt °C",
-    ):
-        table.add_column(col, no_wrap=col in ("serial", "big mask"))
-    for a in listing.android:
-        i = a.info
-        if i is None:
-            table.add_row(a.serial, a.state, a.error or "-", *["-"] * 8)
-            continue
-        mask = f"0x{i.big_core_mask:x} ({','.join(map(str, i.big_cores))})" if i.big_core_mask else "?"
-        table.add_row(
-            a.serial,
-            a.state,
-            i.model or "?",
-            i.soc or i.hardware or "?",
-            i.abi or "?",
-            i.os_version or "?",
-            f"{i.num_cores}: {_freq_summary(i.max_freq_khz)}",
-            mask,
-            i.governor or "?",
-            _temp(i.cpu_temp_c),
-            _temp(i.battery_temp_c),
-        )
     if listing.android:
-        console.print(table)
-    else:
+        console.print(f"[bold]Android devices[/bold] (adb server {adb_host}:{adb_port})", highlight=False)
+    for a in listing.android:
+        console.print(_block(f"{a.serial} ({a.state})", _android_rows(a)))
+    if not listing.android:
         console.print(
             listing.adb_note or "No Android device attached (check `adb devices`; enable USB debugging)."
         )
     if not ios:
         return
-    if listing.ios.devices:
-        t = Table(title="iOS devices (usbmuxd)")
-        for col in ("UDID", "connection", "model", "name", "iOS", "note"):
-            t.add_column(col)
-        for d in listing.ios.devices:
-            t.add_row(d.udid, d.connection, d.model or "?", d.name or "?", d.ios_version or "?", d.note)
-        console.print(t)
+    for d in listing.ios.devices:
+        rows = [
+            ("connection", d.connection),
+            ("model", d.model or "?"),
+            ("name", d.name or "?"),
+            ("iOS", d.ios_version or "?"),
+            ("note", d.note or "-"),
+        ]
+        console.print(_block(f"{d.udid} (iOS, usbmuxd)", rows))
     if listing.ios.note:
         console.print(f"iOS: {listing.ios.note}")
     elif listing.ios.available and not listing.ios.devices:
         console.print("iOS: usbmuxd is running, no iPhone attached.")
+
+
+def _android_rows(a) -> list[tuple[str, str]]:
+    i = a.info
+    if i is None:
+        return [("error", a.error or "-")]
+    mask = f"0x{i.big_core_mask:x} ({','.join(map(str, i.big_cores))})" if i.big_core_mask else "?"
+    return [
+        ("model", i.model or "?"),
+        ("SoC", i.soc or i.hardware or "?"),
+        ("ABI", i.abi or "?"),
+        ("Android", i.os_version or "?"),
+        ("cores", f"{i.num_cores}: {_freq_summary(i.max_freq_khz)}"),
+        ("big mask", mask),
+        ("governor", i.governor or "?"),
+        ("CPU °C", _temp(i.cpu_temp_c)),
+        ("batt °C", _temp(i.battery_temp_c)),
+    ]
+
+
+def _block(title: str, rows: list[tuple[str, str]]) -> Table:
+    """One device as a two-column block: readable at any terminal width (80 columns included)."""
+    t = Table(
+        title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2)
+    )
+    t.add_column("field", style="dim", no_wrap=True)
+    t.add_column("value", overflow="fold")
+    for field, value in rows:
+        t.add_row(field, value)
+    return t

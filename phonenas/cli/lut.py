@@ -1,17 +1,42 @@
-"""`phonenas lut ...`: collect, inspect, validate and use measured block latency tables."""
+"""`phonenas lut ...`: collect, inspect, validate and use measured block latency tables.
+
+Thin commands over :mod:`latency`: context selection (:mod:`latency.selection`), the device -> meter
+factory (:mod:`latency.devices`), store summaries (:mod:`latency.summary`) and predictions
+(:meth:`latency.lut.Prediction.to_dict`) live there.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import TaskID
 from rich.table import Table
 
+from phonenas.cli.options import (
+    DEFAULT_EXPORT_WORKERS,
+    AdbHostOption,
+    AdbPortOption,
+    CacheOption,
+    DeviceFilter,
+    DeviceOption,
+    DevicesOption,
+    DtypeFilter,
+    DtypeOption,
+    ExportWorkersOption,
+    InputHwOption,
+    RunnerOption,
+    RunsOption,
+    RuntimeFilter,
+    RuntimeOption,
+    StoreOption,
+    ThreadsFilter,
+    ThreadsOption,
+)
 from phonenas.cli.progress import progress_bar
 from phonenas.errors import PhoneNASError
 
@@ -28,19 +53,59 @@ app = typer.Typer(
 )
 _out = Console()
 
-STORE = typer.Option(Path("lut"), "--store", help="LUT store directory (parquet parts; created if needed).")
-RUNTIME = typer.Option("executorch", "--runtime", "-r", help="executorch | litert | onnx | coreml.")
-DTYPE = typer.Option("fp32", "--dtype", "-d", help="fp32 | int8 (| fp16 for coreml).")
-THREADS = typer.Option(1, "--threads", help="Runtime threads while timing.")
+
+def _lut_names(runtime: str, dtype: str) -> tuple[str, Any]:
+    """(target name, LUT dtype) for what the user typed; one-line error naming the choices."""
+    from latency.keys import resolve_lut
+
+    try:
+        return resolve_lut(runtime, dtype)
+    except ValueError as e:
+        raise PhoneNASError(str(e)) from None
 
 
+def _runner(path: Path | None, runtime: str) -> Any:
+    """A native runner binary for phones: LiteRT's benchmark_model or ExecuTorch's executor_runner."""
+    from latency.devices import native_runner
+
+    try:
+        return native_runner(path, runtime)
+    except ValueError as e:
+        raise PhoneNASError(str(e)) from None
+
+
+def _meters(devices: list[str], threads: int, cpus: str, runs: int | None, adb_host, adb_port, runner=None):
+    """Meters for the devices, each reachable and ready (checked before any work starts)."""
+    from latency.devices import meters_for
+
+    try:
+        return meters_for(devices, threads, cpus, runs, adb_host, adb_port, runner)
+    except ValueError as e:
+        raise PhoneNASError(str(e)) from None
+
+
+def _can_time(meters, runtime: str) -> None:
+    from latency.devices import check_can_time
+    from latency.meters import RuntimeUnavailable
+
+    try:
+        check_can_time(meters, runtime)
+    except RuntimeUnavailable as e:
+        raise PhoneNASError(str(e)) from None
+
+
+def _filter(device: str | None, runtime: str | None, dtype: str | None, threads: int | None):
+    from latency.selection import ContextFilter
+
+    try:
+        return ContextFilter(device, runtime, dtype, threads)
+    except ValueError as e:
+        raise PhoneNASError(str(e)) from None
 
 
 def _keys_for(space: str | None, archs: list[str]):
     from latency.keys import keys_from_archs, keys_from_layers
 
-    if not space and not archs:
-        raise PhoneNASError("nothing to collect: pass --space NAME (digits, fbnetv2-f) and/or --arch ARCH")
     keys = []
     if space:
         from search.space import get_space
@@ -53,82 +118,38 @@ def _keys_for(space: str | None, archs: list[str]):
     return list(dict.fromkeys(keys))
 
 
-def _runner(path: Path | None, runtime):
-    """A native runner binary for phones: LiteRT's benchmark_model or ExecuTorch's executor_runner."""
-    import android_bench as ab
-    from latency.keys import Runtime
-
-    if path is None:
-        return None  # the Python-runtime runner (devices with Python + runtimes)
-    if not path.is_file():
-        raise PhoneNASError(f"runner {path} not found; build it as in docs/android_runners.md and pass its path")
-    if Runtime(runtime) is Runtime.LITERT:
-        return ab.BenchmarkModelRunner(path)
-    if Runtime(runtime) is Runtime.EXECUTORCH:
-        return ab.ExecutorRunner(path)
-    raise PhoneNASError(f"--runner works with --runtime executorch or litert, not {Runtime(runtime).value}")
+_COMMAND = re.compile(r" \| cmd=.*?(?= \| (?:rc|stderr)=|$)")
 
 
-def _meters(
-    devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None,
-    runner=None,
-):
-    from latency.keys import parse_core_mask
-    from latency.meters import DeviceMeter, HostMeter, Meter
-    from latency.timer import TimingProtocol
-
-    meters: list[Meter] = []
-    for d in devices:
-        if d == "host":
-            timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
-            cpu_set = parse_core_mask(cpus)
-            meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing))
-        else:
-            import android_bench as ab
-
-            proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
-            meters.append(
-                DeviceMeter(ab.AdbDevice(d, host=adb_host, port=adb_port), runner=runner, protocol=proto)
-            )
-    return meters
+def _brief(error: str) -> str:
+    """First line of a stored failure, without the device command android_bench errors carry."""
+    return _COMMAND.sub("", error.splitlines()[0] if error else "")
 
 
 @app.command()
 def collect(
-    device: Annotated[
-        list[str] | None,
-        typer.Option("--device", help="'host' or an adb serial; repeat for several devices."),
+    device: DevicesOption = None,
+    runtime: RuntimeOption = "executorch",
+    dtype: DtypeOption = "fp32",
+    space: Annotated[
+        str | None, typer.Option("--space", help="Search space preset whose candidate layers to measure.")
     ] = None,
-    runtime: str = RUNTIME,
-    dtype: str = DTYPE,
-    space: str = typer.Option(None, "--space", help="Search space preset whose candidate layers to measure."),
     arch: Annotated[
         list[str] | None,
         typer.Option("--arch", help="Also measure the layers of ARCH (zoo name, arch string, JSON)."),
     ] = None,
-    store: Path = STORE,
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Exported-artifact cache (default: STORE/artifacts).")
-    ] = None,
-    threads: int = THREADS,
-    cpus: str = typer.Option("", "--cpus", help="Pin timing to these host CPUs, e.g. '1' or '0,1'."),
-    runs: int = typer.Option(None, "--runs", help="Fixed number of timed runs (default: adaptive, 30-300)."),
-    limit: int = typer.Option(None, "--limit", help="Only the first N keys (quick trial)."),
-    export_workers: int = typer.Option(
-        os.cpu_count() or 1,
-        "--export-workers",
-        help="Processes exporting before timing starts (0 = in this process).",
-    ),
-    adb_host: str = typer.Option(None, "--adb-host", help="adb server host (default 127.0.0.1)."),
-    adb_port: int = typer.Option(None, "--adb-port", help="adb server port (default 5037)."),
-    runner: Annotated[
-        Path | None,
-        typer.Option(
-            "--runner",
-            help="Phones: your executor_runner (executorch) or benchmark_model (litert) binary, pushed once "
-            "and cached by hash (docs/android_runners.md). Default: the device's Python runtimes.",
-        ),
-    ] = None,
+    store: StoreOption = Path("lut"),
+    cache: CacheOption = None,
+    threads: ThreadsOption = 1,
+    cpus: Annotated[
+        str, typer.Option("--cpus", help="Pin timing to these host CPUs, e.g. '1' or '0,1'.")
+    ] = "",
+    runs: RunsOption = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N keys (quick trial).")] = None,
+    export_workers: ExportWorkersOption = DEFAULT_EXPORT_WORKERS,
+    adb_host: AdbHostOption = None,
+    adb_port: AdbPortOption = None,
+    runner: RunnerOption = None,
 ) -> None:
     """Measure every layer a search space (or arch) can produce that the store does not have yet.
 
@@ -141,17 +162,21 @@ def collect(
     from latency.collect import collect as run_collect
     from latency.collect import collect_many
     from latency.export import ArtifactCache
-    from latency.keys import DType, Runtime
     from latency.store import LUTStore
 
-    rt, dt = _runtime(runtime), _dtype(dtype)
+    # cheapest checks first: names, files, then the devices (adb) - all before any key is enumerated
+    rt, dt = _lut_names(runtime, dtype)
     device, arch = device or ["host"], arch or []
+    if not space and not arch:
+        raise PhoneNASError("nothing to collect: pass --space NAME (digits, fbnetv2-f) and/or --arch ARCH")
+    native = _runner(runner, rt)
+    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, native)
+    _can_time(meters, rt)
     keys = _keys_for(space, arch)
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")
-    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt))
-    _out.print(f"{len(keys)} layer keys, {Runtime(rt).value} {DType(dt).value}, store {store}")
+    _out.print(f"{len(keys)} layer keys, {rt} {dt.value}, store {store}")
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -186,67 +211,19 @@ def collect(
             f"cache hits {rep.cache_hits})"
         )
         for key, err in rep.failed[:10]:
-            _out.print(f"  [red]failed[/red] {key.label()}: {err.splitlines()[0][:160]}", highlight=False)
+            _out.print(f"  [red]failed[/red] {key.label()}: {_brief(err)[:160]}", highlight=False)
         failed_any |= bool(rep.failed)
     if failed_any:
         raise PhoneNASError("some layers failed (listed above); fix the cause and re-run to resume")
 
 
-def _runtime(text: str):
-    from latency.keys import Runtime
-
-    try:
-        return Runtime(text.strip().lower())
-    except ValueError:
-        raise PhoneNASError(f"unknown runtime {text!r}; choose executorch, litert, onnx or coreml") from None
-
-
-def _dtype(text: str):
-    from latency.keys import DType
-
-    try:
-        return DType(text.strip().lower())
-    except ValueError:
-        raise PhoneNASError(f"unknown dtype {text!r}; choose fp32, int8 or fp16") from None
-
-
-def select_context(
-    store_path: Path, device: str | None, runtime: str | None, dtype: str | None, threads: int | None
-):
-    """The one stored context matching the filters (error naming the candidates otherwise)."""
-    from latency.store import LUTStore
-
-    lut = LUTStore(store_path)
-    ctxs = [
-        c
-        for c in lut.contexts()
-        if (device is None or c.device_id == device)
-        and (runtime is None or c.runtime == _runtime(runtime))
-        and (dtype is None or c.dtype == _dtype(dtype))
-        and (threads is None or c.threads == threads)
-    ]
-    if not ctxs:
-        have = "; ".join(c.label() for c in lut.contexts()) or "none"
-        raise PhoneNASError(
-            f"no LUT in {store_path} for the given filters (stored contexts: {have}); "
-            "run `phonenas lut collect` first"
-        )
-    if len(ctxs) > 1:
-        raise PhoneNASError(
-            "several LUT contexts match: "
-            + "; ".join(c.label() for c in ctxs)
-            + "; narrow with --device/--runtime/--dtype/--threads"
-        )
-    return lut, ctxs[0]
-
-
 @app.command()
 def show(
-    store: Path = STORE,
-    runtime: str = typer.Option(None, "--runtime", "-r", help="Only this runtime."),
-    dtype: str = typer.Option(None, "--dtype", "-d", help="Only this dtype."),
-    device: str = typer.Option(None, "--device", help="Only this device id."),
-    rows: int = typer.Option(0, "--rows", help="Also list the N slowest entries of each context."),
+    store: StoreOption = Path("lut"),
+    runtime: RuntimeFilter = None,
+    dtype: DtypeFilter = None,
+    device: DeviceFilter = None,
+    rows: Annotated[int, typer.Option("--rows", help="Also list the N slowest entries of each context.")] = 0,
     csv: Annotated[
         Path | None, typer.Option("--csv", help="Write every row (all contexts) to this CSV file.")
     ] = None,
@@ -257,71 +234,54 @@ def show(
 
       phonenas lut show --runtime executorch --rows 10
     """
-    from latency.correction import Correction
-    from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore
+    from latency.store import LUTStore
+    from latency.summary import slowest_entries, summarize_store
 
+    flt = _filter(device, runtime, dtype, None)
     lut = LUTStore(store)
-    df = lut.frame()
     if csv:
         _out.print(f"wrote {lut.export_csv(csv)}")
-    if df.empty:
+    if lut.frame().empty:
         raise PhoneNASError(f"the LUT store {store} is empty; run `phonenas lut collect` first")
-    if runtime:
-        df = df[df["runtime"] == _runtime(runtime).value]
-    if dtype:
-        df = df[df["dtype"] == _dtype(dtype).value]
-    if device:
-        df = df[df["device_id"] == device]
     t = Table(title=f"LUT {store}")
     for c in ("context", "entries", "median ms", "call ms", "correction"):
         t.add_column(c, overflow="fold")
-    for ctx in lut.contexts():
-        sub = df
-        for f, v in ctx.as_row().items():
-            sub = sub[sub[f] == v]
-        layers, over = sub[sub["entry"] == ENTRY_LAYER], sub[sub["entry"] == ENTRY_OVERHEAD]
-        if sub.empty:
-            continue
-        corr = Correction.load(store, ctx)
+    for s in summarize_store(lut, flt):
+        corr = s.correction
         t.add_row(
-            ctx.label(),
-            str(len(layers)),
-            f"{layers['median_ms'].min():.4f}-{layers['median_ms'].max():.4f}" if len(layers) else "-",
-            f"{over['median_ms'].iloc[0]:.4f}" if len(over) else "-",
+            s.context.label(),
+            str(s.entries),
+            f"{s.median_min_ms:.4f}-{s.median_max_ms:.4f}" if s.entries else "-",
+            f"{s.call_ms:.4f}" if s.call_ms is not None else "-",
             f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})"
             if corr
             else "-",
         )
-        if rows and len(layers):
-            _show_rows(layers, rows, ctx.label())
-    _out.print(t)
-
-
-def _show_rows(layers, n: int, title: str) -> None:
-    from latency.keys import BLOCK_FIELDS, BlockKey
-
-    t = Table(title=title)
-    for c in ("layer", "median ms", "p10", "p90", "n"):
-        t.add_column(c)
-    for r in layers.sort_values("median_ms", ascending=False).head(n).to_dict("records"):
-        key = BlockKey(**{f: r[f] for f in BLOCK_FIELDS})
-        t.add_row(
-            key.label(), f"{r['median_ms']:.4f}", f"{r['p10_ms']:.4f}", f"{r['p90_ms']:.4f}", str(r["n"])
-        )
+        if rows and s.entries:
+            entries = Table(title=s.context.label())
+            for c in ("layer", "median ms", "p10", "p90", "n"):
+                entries.add_column(c)
+            for e in slowest_entries(lut, s.context, rows):
+                entries.add_row(
+                    e.key.label(), f"{e.median_ms:.4f}", f"{e.p10_ms:.4f}", f"{e.p90_ms:.4f}", str(e.n)
+                )
+            _out.print(entries)
     _out.print(t)
 
 
 @app.command()
 def predict(
-    arch: str = typer.Argument(..., help="Zoo name, arch string or arch JSON path."),
-    store: Path = STORE,
-    runtime: str = typer.Option(None, "--runtime", "-r", help="Runtime of the LUT to use."),
-    dtype: str = typer.Option(None, "--dtype", "-d", help="dtype of the LUT to use."),
-    device: str = typer.Option(None, "--device", help="Device id of the LUT to use."),
-    threads: int = typer.Option(None, "--threads", help="Threads of the LUT to use."),
-    interpolate: bool = typer.Option(False, "--interpolate", help="Estimate missing layers from neighbours."),
-    input_hw: int = typer.Option(None, "--input-hw", help="Override the arch's input resolution."),
-    as_json: bool = typer.Option(False, "--json", help="Print the breakdown as JSON."),
+    arch: Annotated[str, typer.Argument(help="Zoo name, arch string or arch JSON path.")],
+    store: StoreOption = Path("lut"),
+    runtime: RuntimeFilter = None,
+    dtype: DtypeFilter = None,
+    device: DeviceFilter = None,
+    threads: ThreadsFilter = None,
+    interpolate: Annotated[
+        bool, typer.Option("--interpolate", help="Estimate missing layers from neighbours.")
+    ] = False,
+    input_hw: InputHwOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the breakdown as JSON.")] = False,
 ) -> None:
     """Predicted latency of ARCH from the LUT, with a per-layer breakdown.
 
@@ -330,37 +290,16 @@ def predict(
       phonenas lut predict "r32:stem_k3_c16_s2_hs:ir_k3_e3_c24_s2:head_c96_hs:n10" -r executorch -d int8
     """
     from latency.lut import LUT
+    from latency.selection import select_context
     from search.zoo import resolve_arch
 
     spec = resolve_arch(arch)
     if input_hw:
         spec = spec.with_input_hw(input_hw)
-    lut_store, ctx = select_context(store, device, runtime, dtype, threads)
-    lut = LUT.from_store(lut_store, ctx)
-    pred = lut.predict(spec, interpolate=interpolate)
+    lut_store, ctx = select_context(store, _filter(device, runtime, dtype, threads))
+    pred = LUT.from_store(lut_store, ctx).predict(spec, interpolate=interpolate)
     if as_json:
-        _out.print_json(
-            json.dumps(
-                {
-                    "context": ctx.as_row(),
-                    "latency_ms": pred.latency_ms,
-                    "plain_sum_ms": pred.plain_sum_ms,
-                    "overhead_ms": pred.overhead_ms,
-                    "correction": pred.correction.method,
-                    "interpolated": pred.interpolated,
-                    "layers": [
-                        {
-                            "name": c.name,
-                            "key": c.key.label(),
-                            "measured_ms": c.measured_ms,
-                            "cost_ms": c.cost_ms,
-                            "source": c.source,
-                        }
-                        for c in pred.layers
-                    ],
-                }
-            )
-        )
+        _out.print_json(json.dumps(pred.to_dict()))
         return
     t = Table(title=f"{arch} on {ctx.label()}")
     for c in ("layer", "key", "entry ms", "cost ms", "share", "source"):
@@ -393,14 +332,18 @@ def predict(
 
 @app.command()
 def validate(
-    runtime: str = RUNTIME,
-    dtype: str = DTYPE,
-    space: str = typer.Option("digits", "--space", help="Search space to sample random archs from."),
-    n: int = typer.Option(20, "--n", help="Random validation archs."),
-    calib: int = typer.Option(8, "--calib", help="Random calibration archs (for the boundary correction)."),
-    zoo: bool = typer.Option(True, "--zoo/--no-zoo", help="Also validate on the zoo models."),
-    zoo_hw: int = typer.Option(64, "--zoo-hw", help="Input resolution for the zoo models."),
-    seed: int = typer.Option(0, "--seed", help="RNG seed for sampling archs."),
+    runtime: RuntimeOption = "executorch",
+    dtype: DtypeOption = "fp32",
+    space: Annotated[
+        str, typer.Option("--space", help="Search space to sample random archs from.")
+    ] = "digits",
+    n: Annotated[int, typer.Option("--n", help="Random validation archs.")] = 20,
+    calib: Annotated[
+        int, typer.Option("--calib", help="Random calibration archs (for the boundary correction).")
+    ] = 8,
+    zoo: Annotated[bool, typer.Option("--zoo/--no-zoo", help="Also validate on the zoo models.")] = True,
+    zoo_hw: Annotated[int, typer.Option("--zoo-hw", help="Input resolution for the zoo models.")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="RNG seed for sampling archs.")] = 0,
     zoo_calib: Annotated[
         str,
         typer.Option(
@@ -408,28 +351,23 @@ def validate(
             help="Comma list of zoo models used for calibration only (not scored), e.g. fbnetv2_f1,mobilenetv3_small.",
         ),
     ] = "",
-    device: str = typer.Option(
-        "host", "--device", help="'host' or an adb serial: where the blocks and whole models are timed."
-    ),
-    runs: int = typer.Option(None, "--runs", help="Fixed number of timed runs (default: adaptive)."),
-    adb_host: str = typer.Option(None, "--adb-host", help="adb server host (default 127.0.0.1)."),
-    adb_port: int = typer.Option(None, "--adb-port", help="adb server port (default 5037)."),
-    runner: Annotated[
-        Path | None,
-        typer.Option("--runner", help="Phones: executor_runner / benchmark_model binary (as for `lut collect`)."),
-    ] = None,
-    fit_spill: bool = typer.Option(
-        False,
-        "--fit-spill",
-        help="Also fit the cache-spill term (whole models with more weights than the caches keep); "
-        "needs large calibration models (--zoo-calib).",
-    ),
-    store: Path = STORE,
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Artifact cache (default: STORE/artifacts).")
-    ] = None,
-    threads: int = THREADS,
-    export_workers: int = typer.Option(os.cpu_count() or 1, "--export-workers", help="Export processes."),
+    device: DeviceOption = "host",
+    runs: RunsOption = None,
+    adb_host: AdbHostOption = None,
+    adb_port: AdbPortOption = None,
+    runner: RunnerOption = None,
+    fit_spill: Annotated[
+        bool,
+        typer.Option(
+            "--fit-spill",
+            help="Also fit the cache-spill term (whole models with more weights than the caches keep); "
+            "needs large calibration models (--zoo-calib).",
+        ),
+    ] = False,
+    store: StoreOption = Path("lut"),
+    cache: CacheOption = None,
+    threads: ThreadsOption = 1,
+    export_workers: ExportWorkersOption = DEFAULT_EXPORT_WORKERS,
     out: Annotated[Path | None, typer.Option("--out", help="Write the full result as JSON here.")] = None,
 ) -> None:
     """Measure random archs (+ zoo) whole vs. the LUT prediction on the host: RMSE, RMSPE, within +-5/10/15%.
@@ -451,12 +389,13 @@ def validate(
     from latency.validate import sample_validation_archs
     from latency.validate import validate as run_validate
 
+    rt, dt = _lut_names(runtime, dtype)
     zoo_cal = [z.strip() for z in zoo_calib.split(",") if z.strip()]
     if zoo_cal and not zoo:
         raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
-    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
-    rt = _runtime(runtime)
     (meter,) = _meters([device], threads, "", runs, adb_host, adb_port, _runner(runner, rt))
+    _can_time([meter], rt)
+    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -470,7 +409,7 @@ def validate(
             val,
             cal,
             rt,
-            _dtype(dtype),
+            dt,
             meter,
             ArtifactCache(cache or store / "artifacts"),
             export_workers,

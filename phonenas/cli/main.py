@@ -65,10 +65,23 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - the CLI boundary: every failure becomes one line
         if debug:
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        _err.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
+        _err.print(f"[red]error:[/red] {escape(one_line(e))}", highlight=False, soft_wrap=True)
         _err.print("[dim](run with --debug for the traceback)[/dim]")
         raise SystemExit(2) from None
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an error's message. Device errors keep their message and device, not the
+    command they ran (a shell script is not an error message; --debug shows everything)."""
+    from android_bench.errors import DeviceError
+
+    if isinstance(e, DeviceError):
+        text = e.message + (
+            f" (device {e.device_id})" if e.device_id and e.device_id not in e.message else ""
+        )
+    else:
+        text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 if __name__ == "__main__":

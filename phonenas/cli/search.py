@@ -97,6 +97,7 @@ def _lut_jobs(
 ) -> list[_Job]:
     from latency.cost import LUTCost
     from latency.lut import LUT
+    from latency.selection import ContextFilter
     from latency.store import LUTStore
 
     if not lut.exists():
@@ -108,7 +109,7 @@ def _lut_jobs(
     ctxs = [
         c
         for c in store.contexts()
-        if c.runtime.value == runtime.lower()
+        if ContextFilter(runtime=runtime).matches(c)  # registry names: onnx = onnxruntime, executorch = XNNPACK
         and (dtype is None or c.dtype.value == dtype.lower())
         and (threads is None or c.threads == threads)
         and (device == "all" or c.device_id == device)

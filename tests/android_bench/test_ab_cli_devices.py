@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import plistlib
+import re
 import socket
 import struct
 import threading
@@ -113,3 +114,56 @@ def test_iphones_listed_through_usbmuxd(fake_usbmuxd: list[dict]) -> None:
     res = _cli("devices", "--json", "--adb-port", "1")
     data = json.loads(res.output)
     assert [d["udid"] for d in data["ios"]["devices"]] == [UDID]
+
+
+def test_devices_readable_in_80_columns(phone: Phone) -> None:
+    """One block per device: nothing truncated to '…' in an 80-column terminal."""
+    from phonenas.cli.main import app
+
+    args = ["devices", "--no-ios", "--adb-port", str(phone.server.port)]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert "…" not in res.output
+    for field, value in [
+        ("model", "Loopback Phone"),
+        ("SoC", "LB-2"),
+        ("ABI", "x86_64"),
+        ("Android", "14"),
+        ("cores", "2: 1x1.80 1x2.80 GHz"),
+        ("big mask", "0x2 (1)"),
+        ("governor", "schedutil"),
+        ("CPU °C", "40.2"),
+    ]:
+        assert any(line.split() == [*field.split(), *value.split()] for line in lines), (
+            field,
+            value,
+            res.output,
+        )
+    assert any(re.fullmatch(r"\s*batt °C\s+\d+\.\d\s*", line) for line in lines), res.output
+    assert any(line.startswith(f"{phone.adbd.serial} (device)") for line in lines)
+
+
+def test_lut_collect_names_a_serial_the_adb_server_does_not_have(phone: Phone, capsys) -> None:
+    """adb reachable, serial unknown: one line naming the attached devices, before any key or export."""
+    from phonenas.cli.main import run
+
+    with pytest.raises(SystemExit) as info:
+        run(
+            [
+                "lut",
+                "collect",
+                "--device",
+                "NOSUCH",
+                "--adb-port",
+                str(phone.server.port),
+                "--space",
+                "digits",
+            ]
+        )
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    (line,) = [ln for ln in captured.err.splitlines() if ln.startswith("error:")]
+    assert line == f"error: no adb device 'NOSUCH' (attached: {phone.adbd.serial})"
+    assert "layer keys" not in captured.out

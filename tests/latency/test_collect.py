@@ -106,9 +106,9 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
 
 def _artifact_names(tmp_path, rows):
     cache = ArtifactCache(tmp_path / "art", salt=("test",), exporter=fake_exporter(tmp_path / "x.log"))
-    from latency.keys import DType, Runtime
+    from deploy import Dtype
 
     by_ch = {k.in_ch: k for k in [*KEYS, OVERHEAD_KEY]}
     for r in rows.to_dict("records"):
         if r["entry"] == "layer":
-            yield cache.path_for(by_ch[int(r["in_ch"])], Runtime.EXECUTORCH, DType.FP32).name
+            yield cache.path_for(by_ch[int(r["in_ch"])], "executorch", Dtype.FP32).name

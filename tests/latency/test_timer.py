@@ -124,8 +124,8 @@ def test_collect_times_blocks_in_interleaved_rounds_and_keeps_the_lowest_median(
 
 
 def test_whole_models_are_timed_in_rounds_too(tmp_path, monkeypatch):
+    from deploy import Dtype
     from latency import validate
-    from latency.keys import DType, Runtime
     from search.arch import decode_arch
 
     arch = decode_arch("r16:stem_k3_c8_s2_relu:ir_k3_e3_c8_s1_relu:head_c16_relu:n10")
@@ -133,7 +133,7 @@ def test_whole_models_are_timed_in_rounds_too(tmp_path, monkeypatch):
     art.write_text("m")
     monkeypatch.setattr(validate, "model_artifact", lambda cache, a, rt, dt: art)
     meter = ScriptedMeter({"m": [0.5, 0.4]}, rounds=2)
-    out = validate.measure_models([arch], Runtime.EXECUTORCH, DType.FP32, meter, cache=None)
+    out = validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=None)
     assert out == [[0.4] * 5] and meter.calls == ["m", "m"]
 
 
@@ -148,7 +148,6 @@ def test_host_meter_rounds_are_recorded_and_validated():
 def test_host_meter_times_the_runners_bare_call_when_offered(monkeypatch, tmp_path):
     import deploy
     from latency import meters
-    from latency.keys import Runtime
 
     calls = []
 
@@ -162,5 +161,5 @@ def test_host_meter_times_the_runners_bare_call_when_offered(monkeypatch, tmp_pa
 
     monkeypatch.setattr(deploy, "get_target", lambda name: types.SimpleNamespace(load=lambda p, threads=1: Runner()))
     monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [fn(), 1.0][1:] * 3)
-    assert meters.HostMeter().measure(tmp_path / "m.tflite", (1, 4, 4), Runtime.LITERT) == [1.0] * 3
+    assert meters.HostMeter().measure(tmp_path / "m.tflite", (1, 4, 4), "litert") == [1.0] * 3
     assert calls == ["prepare", "bare"]

@@ -1,0 +1,93 @@
+"""Device ids -> meters: the one factory behind every ``--device`` option.
+
+``host`` times in this process (:class:`~latency.meters.HostMeter`); anything else is an adb serial
+timed through android_bench (:class:`~latency.meters.DeviceMeter`). An adb device is checked when its
+meter is made - server reachable, serial attached and ready - so a wrong ``--device`` fails at once
+with one line, before keys are enumerated or anything is exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from latency.keys import context_target, parse_core_mask
+from latency.meters import DeviceMeter, HostMeter, Meter, check_runtime_on_host
+from latency.timer import TimingProtocol
+
+HOST = "host"
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device cannot be reached or is not ready; the message names the device and the fix."""
+
+
+def native_runner(path: Path | None, runtime: str) -> Any:
+    """The android_bench runner for a native benchmark binary at ``path`` (``None``: the device's
+    Python runtimes). Which runner a runtime uses is declared by its target (``native_runner``)."""
+    import android_bench as ab
+    from deploy.registry import specs
+
+    if path is None:
+        return None
+    if not path.is_file():
+        raise ValueError(f"runner {path} not found; build it as in docs/android_runners.md and pass its path")
+    target = context_target(runtime)
+    if not target.native_runner:
+        have = " or ".join(s.name for s in specs() if s.native_runner)
+        raise ValueError(f"--runner works with --runtime {have}, not {target.name}")
+    return getattr(ab, target.native_runner)(path)
+
+
+def open_adb_device(serial: str, adb_host: str | None = None, adb_port: int | None = None) -> Any:
+    """The attached, ready adb device ``serial``; :class:`DeviceUnavailable` (one line) otherwise."""
+    import android_bench as ab
+
+    try:
+        return ab.open_device(serial, adb_host, adb_port)
+    except ab.DeviceError as e:
+        raise DeviceUnavailable(e.message) from None
+
+
+def meter_for(
+    device: str,
+    threads: int = 1,
+    cpus: str = "",
+    runs: int | None = None,
+    adb_host: str | None = None,
+    adb_port: int | None = None,
+    runner: Any = None,
+) -> Meter:
+    """A meter for ``device``: ``host`` (``cpus`` pins timing, ``runs`` fixes the timed runs) or an
+    adb serial (reached through the adb server at ``adb_host:adb_port``; ``runner`` from
+    :func:`native_runner`, default the device's Python runtimes). ``cpus`` applies to the host only."""
+    if device == HOST:
+        timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
+        cpu_set = parse_core_mask(cpus)
+        return HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing)
+    import android_bench as ab
+
+    proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
+    return DeviceMeter(open_adb_device(device, adb_host, adb_port), runner=runner, protocol=proto)
+
+
+def meters_for(
+    devices: Sequence[str],
+    threads: int = 1,
+    cpus: str = "",
+    runs: int | None = None,
+    adb_host: str | None = None,
+    adb_port: int | None = None,
+    runner: Any = None,
+) -> list[Meter]:
+    """One meter per device id (see :func:`meter_for`), every device checked before any is used."""
+    return [meter_for(d, threads, cpus, runs, adb_host, adb_port, runner) for d in devices]
+
+
+def check_can_time(meters: Sequence[Meter], runtime: str) -> None:
+    """Refuse at once (:class:`~latency.meters.RuntimeUnavailable`) when a host meter is asked to time a
+    runtime this system cannot execute (Core ML off macOS), instead of after the first export."""
+    for meter in meters:
+        if isinstance(meter, HostMeter):
+            check_runtime_on_host(runtime)
