@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from loopback_adbd import Phone
 from typer.testing import CliRunner
+
+from android_bench.testing import Phone
 
 
 def _on_phone(phone: Phone) -> list[str]:
