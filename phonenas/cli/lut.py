@@ -32,6 +32,17 @@ STORE = typer.Option(Path("lut"), "--store", help="LUT store directory (parquet 
 RUNTIME = typer.Option("executorch", "--runtime", "-r", help="executorch | litert | onnx | coreml.")
 DTYPE = typer.Option("fp32", "--dtype", "-d", help="fp32 | int8 (| fp16 for coreml).")
 THREADS = typer.Option(1, "--threads", help="Runtime threads while timing.")
+WARMUP = typer.Option(None, "--warmup", help="Untimed runs before timing each item (default 10).")
+COOLDOWN = typer.Option(
+    None,
+    "--cooldown",
+    help="Seconds to rest before (host) or after (phones) each item (default: 0 host, 1 phones).",
+)
+REMEASURE = typer.Option(
+    None,
+    "--remeasure",
+    help="Repeat a too-noisy item up to N more times (default 2); 0 keeps the first timing.",
+)
 
 
 
@@ -71,7 +82,7 @@ def _runner(path: Path | None, runtime):
 
 def _meters(
     devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None,
-    runner=None,
+    runner=None, warmup: int | None = None, cooldown: float | None = None, remeasure: int | None = None,
 ):
     from latency.keys import parse_core_mask
     from latency.meters import DeviceMeter, HostMeter, Meter
@@ -80,13 +91,24 @@ def _meters(
     meters: list[Meter] = []
     for d in devices:
         if d == "host":
-            timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
+            knobs = {
+                k: v
+                for k, v in {"warmup": warmup, "cooldown_s": cooldown, "retries": remeasure}.items()
+                if v is not None
+            }
+            fixed = {} if runs is None else {"min_runs": runs, "max_runs": runs}
+            timing = TimingProtocol(**fixed, **knobs)
             cpu_set = parse_core_mask(cpus)
             meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing))
         else:
             import android_bench as ab
 
-            proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
+            knobs = {
+                k: v
+                for k, v in {"warmup": warmup, "cooldown_s": cooldown, "remeasure_attempts": remeasure}.items()
+                if v is not None
+            }
+            proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50, **knobs)
             meters.append(
                 DeviceMeter(ab.AdbDevice(d, host=adb_host, port=adb_port), runner=runner, protocol=proto)
             )
@@ -113,6 +135,9 @@ def collect(
     threads: int = THREADS,
     cpus: str = typer.Option("", "--cpus", help="Pin timing to these host CPUs, e.g. '1' or '0,1'."),
     runs: int = typer.Option(None, "--runs", help="Fixed number of timed runs (default: adaptive, 30-300)."),
+    warmup: int = WARMUP,
+    cooldown: float = COOLDOWN,
+    remeasure: int = REMEASURE,
     limit: int = typer.Option(None, "--limit", help="Only the first N keys (quick trial)."),
     export_workers: int = typer.Option(
         os.cpu_count() or 1,
@@ -150,7 +175,9 @@ def collect(
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")
-    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt))
+    meters = _meters(
+        device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt), warmup, cooldown, remeasure
+    )
     _out.print(f"{len(keys)} layer keys, {Runtime(rt).value} {DType(dt).value}, store {store}")
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
@@ -412,6 +439,9 @@ def validate(
         "host", "--device", help="'host' or an adb serial: where the blocks and whole models are timed."
     ),
     runs: int = typer.Option(None, "--runs", help="Fixed number of timed runs (default: adaptive)."),
+    warmup: int = WARMUP,
+    cooldown: float = COOLDOWN,
+    remeasure: int = REMEASURE,
     adb_host: str = typer.Option(None, "--adb-host", help="adb server host (default 127.0.0.1)."),
     adb_port: int = typer.Option(None, "--adb-port", help="adb server port (default 5037)."),
     runner: Annotated[
@@ -456,7 +486,9 @@ def validate(
         raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     rt = _runtime(runtime)
-    (meter,) = _meters([device], threads, "", runs, adb_host, adb_port, _runner(runner, rt))
+    (meter,) = _meters(
+        [device], threads, "", runs, adb_host, adb_port, _runner(runner, rt), warmup, cooldown, remeasure
+    )
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
