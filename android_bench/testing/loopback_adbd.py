@@ -248,18 +248,18 @@ class _Transport:
             self.write(A_OKAY, local_id, arg0, b"")
             threading.Thread(target=self._run_service, args=(handler, stream, name), daemon=True).start()
         elif cmd == A_WRTE:
-            stream = self._streams.get(arg1)
-            if stream is not None:
-                stream.feed(data)
+            writing = self._streams.get(arg1)
+            if writing is not None:
+                writing.feed(data)
                 self.write(A_OKAY, arg1, arg0, b"")
         elif cmd == A_OKAY:
-            stream = self._streams.get(arg1)
-            if stream is not None:
-                stream.ack()
+            acked = self._streams.get(arg1)
+            if acked is not None:
+                acked.ack()
         elif cmd == A_CLSE:
-            stream = self._streams.pop(arg1, None)
-            if stream is not None:
-                stream.peer_closed()
+            closed = self._streams.pop(arg1, None)
+            if closed is not None:
+                closed.peer_closed()
 
     def _run_service(self, handler, stream: _Stream, name: str) -> None:
         try:

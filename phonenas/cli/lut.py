@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -91,24 +92,25 @@ def _meters(
     meters: list[Meter] = []
     for d in devices:
         if d == "host":
-            knobs = {
-                k: v
-                for k, v in {"warmup": warmup, "cooldown_s": cooldown, "retries": remeasure}.items()
-                if v is not None
-            }
-            fixed = {} if runs is None else {"min_runs": runs, "max_runs": runs}
-            timing = TimingProtocol(**fixed, **knobs)
+            timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
+            timing = replace(
+                timing,
+                warmup=timing.warmup if warmup is None else warmup,
+                cooldown_s=timing.cooldown_s if cooldown is None else cooldown,
+                retries=timing.retries if remeasure is None else remeasure,
+            )
             cpu_set = parse_core_mask(cpus)
             meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing))
         else:
             import android_bench as ab
 
-            knobs = {
-                k: v
-                for k, v in {"warmup": warmup, "cooldown_s": cooldown, "remeasure_attempts": remeasure}.items()
-                if v is not None
-            }
-            proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50, **knobs)
+            proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
+            proto = replace(
+                proto,
+                warmup=proto.warmup if warmup is None else warmup,
+                cooldown_s=proto.cooldown_s if cooldown is None else cooldown,
+                remeasure_attempts=proto.remeasure_attempts if remeasure is None else remeasure,
+            )
             meters.append(
                 DeviceMeter(ab.AdbDevice(d, host=adb_host, port=adb_port), runner=runner, protocol=proto)
             )
