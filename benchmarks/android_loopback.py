@@ -1,6 +1,6 @@
 """android_bench over a real adb stack: transport costs and whether timing through adb is unbiased.
 
-Starts a private adb server and the loopback adbd from tests/android_bench (the real adb wire
+Starts a private adb server and the loopback adbd from android_bench.testing (the real adb wire
 protocol on 127.0.0.1, commands executed on this host), then measures:
 
 1. shell round trip (``true``): HostDevice subprocess vs AdbDevice (adbutils -> adb server -> adbd);
@@ -28,13 +28,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import android_bench as ab
+from android_bench.testing import AdbServer, LoopbackAdbd, build_fake_phone, find_adb
+
 RESULTS = Path(__file__).resolve().parent / "results"
-sys.path.insert(0, str(ROOT / "tests" / "android_bench"))
-
-from loopback_adbd import AdbServer, LoopbackAdbd, build_fake_phone, find_adb  # noqa: E402
-
-import android_bench as ab  # noqa: E402
 
 BLOCKS = [  # (in_ch, expand, out_ch, hw, kernel)
     (16, 1, 16, 56, 3),

@@ -10,6 +10,9 @@ first; timing follows with the machine quiet, in ``meter.rounds`` interleaved ro
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import queue
 import signal
 import sys
 import time
@@ -18,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
@@ -56,13 +60,62 @@ class Progress:
     phase: str = "measure"  # "export" | "measure"
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent_pid: int | None = None, ready: Any = None) -> None:
     """Export-worker initializer: on Linux, end this worker when the collecting process dies (a killed
-    collection must not leave orphaned exporters burning the cores its re-run needs)."""
+    collection must not leave orphaned exporters burning the cores its re-run needs).
+
+    ``PR_SET_PDEATHSIG`` only covers a parent that dies *after* the call, so the parent's pid is checked
+    right after it: a worker whose parent is already gone (re-parented) exits at once. ``parent_pid``
+    defaults to the spawning process (``multiprocessing.parent_process()``). Last, the worker reports its
+    pid on ``ready`` (a multiprocessing queue), the start-up handshake :class:`ExportPool` waits on.
+    """
+    if parent_pid is None:
+        parent = multiprocessing.parent_process()
+        parent_pid = parent.pid if parent is not None else None
     if sys.platform.startswith("linux"):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if parent_pid is not None and os.getppid() != parent_pid:
+            os._exit(1)  # the collector died before the death signal was armed: nobody needs this worker
+    if ready is not None:
+        ready.put(os.getpid())
+
+
+class ExportPool(ProcessPoolExecutor):
+    """Spawned export workers that die with this process (:func:`die_with_parent`).
+
+    Each worker reports once its initializer ran; :meth:`wait_started` blocks on that handshake, so
+    callers (and tests) know when the workers are armed without guessing a sleep.
+    """
+
+    def __init__(self, workers: int) -> None:
+        ctx = get_context("spawn")
+        self._ready = ctx.Queue()
+        self.started_pids: list[int] = []
+        super().__init__(
+            workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(), self._ready)
+        )
+
+    def wait_started(self, n: int, timeout_s: float = 120.0) -> list[int]:
+        """Pids of the first ``n`` workers to finish their initializer; ``TimeoutError`` after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.started_pids) < n:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise queue.Empty
+                self.started_pids.append(int(self._ready.get(timeout=left)))
+            except queue.Empty:
+                raise TimeoutError(
+                    f"{len(self.started_pids)} of {n} export workers started within {timeout_s:.0f} s"
+                ) from None
+        return list(self.started_pids)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait, cancel_futures=cancel_futures)
+        self._ready.close()
+        self._ready.join_thread()
 
 
 def meter_rounds(meter: Meter) -> int:
@@ -177,9 +230,7 @@ def export_all(
             on_progress(Progress(done, len(keys), k, "exported" if err is None else "failed", phase="export"))
 
     if workers > 0 and len(missing) > 1 and cache.exporter is None:
-        with ProcessPoolExecutor(
-            min(workers, len(missing)), mp_context=get_context("spawn"), initializer=die_with_parent
-        ) as pool:
+        with ExportPool(min(workers, len(missing))) as pool:
             futures = {
                 pool.submit(_export_job, str(cache.root), cache.salt, k, runtime, dtype): k for k in missing
             }

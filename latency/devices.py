@@ -9,6 +9,7 @@ with one line, before keys are enumerated or anything is exported.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,34 @@ def meter_for(
     adb_host: str | None = None,
     adb_port: int | None = None,
     runner: Any = None,
+    warmup: int | None = None,
+    cooldown_s: float | None = None,
+    remeasure: int | None = None,
 ) -> Meter:
     """A meter for ``device``: ``host`` (``cpus`` pins timing, ``runs`` fixes the timed runs) or an
     adb serial (reached through the adb server at ``adb_host:adb_port``; ``runner`` from
-    :func:`native_runner`, default the device's Python runtimes). ``cpus`` applies to the host only."""
+    :func:`native_runner`, default the device's Python runtimes). ``cpus`` applies to the host only.
+    ``warmup`` (untimed runs), ``cooldown_s`` (rest per item) and ``remeasure`` (extra attempts for a
+    too-noisy item) override the protocol's defaults where given."""
     if device == HOST:
         timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
+        timing = replace(
+            timing,
+            warmup=timing.warmup if warmup is None else warmup,
+            cooldown_s=timing.cooldown_s if cooldown_s is None else cooldown_s,
+            retries=timing.retries if remeasure is None else remeasure,
+        )
         cpu_set = parse_core_mask(cpus)
         return HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing)
     import android_bench as ab
 
     proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
+    proto = replace(
+        proto,
+        warmup=proto.warmup if warmup is None else warmup,
+        cooldown_s=proto.cooldown_s if cooldown_s is None else cooldown_s,
+        remeasure_attempts=proto.remeasure_attempts if remeasure is None else remeasure,
+    )
     return DeviceMeter(open_adb_device(device, adb_host, adb_port), runner=runner, protocol=proto)
 
 
@@ -80,9 +98,15 @@ def meters_for(
     adb_host: str | None = None,
     adb_port: int | None = None,
     runner: Any = None,
+    warmup: int | None = None,
+    cooldown_s: float | None = None,
+    remeasure: int | None = None,
 ) -> list[Meter]:
     """One meter per device id (see :func:`meter_for`), every device checked before any is used."""
-    return [meter_for(d, threads, cpus, runs, adb_host, adb_port, runner) for d in devices]
+    return [
+        meter_for(d, threads, cpus, runs, adb_host, adb_port, runner, warmup, cooldown_s, remeasure)
+        for d in devices
+    ]
 
 
 def check_can_time(meters: Sequence[Meter], runtime: str) -> None:

@@ -22,6 +22,7 @@ from deploy.registry import default_targets, resolve
 from phonenas.report import ReportData, write_report
 
 if TYPE_CHECKING:
+    from latency.timer import TimingProtocol
     from search.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class DemoConfig:
     threads: int = 1
     export_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     seed: int = 0
+    timing: TimingProtocol | None = None  # how the host times each artifact (None: HostMeter's default)
+    meter_rounds: int = 3  # interleaved timing rounds per artifact, lowest median kept (HostMeter.rounds)
 
     def __post_init__(self) -> None:
         if not self.contexts:
@@ -131,7 +134,9 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     space = resolve_space(cfg)
     store = LUTStore(cfg.out / "lut")
     cache = ArtifactCache(cfg.out / "lut" / "artifacts")
-    meter = HostMeter(threads=cfg.threads)
+    meter = HostMeter(threads=cfg.threads, rounds=cfg.meter_rounds)
+    if cfg.timing is not None:
+        meter.protocol = cfg.timing
     # the space's candidates, plus the baselines' layers so that every model of the report is predicted
     keys = keys_from_layers(space.candidate_layers())
     keys += keys_from_archs([decode_arch(a) for a in baseline_archs(cfg).values()])

@@ -22,6 +22,7 @@ from phonenas.cli.options import (
     AdbHostOption,
     AdbPortOption,
     CacheOption,
+    CooldownOption,
     DeviceFilter,
     DeviceOption,
     DevicesOption,
@@ -29,6 +30,7 @@ from phonenas.cli.options import (
     DtypeOption,
     ExportWorkersOption,
     InputHwOption,
+    RemeasureOption,
     RunnerOption,
     RunsOption,
     RuntimeFilter,
@@ -36,6 +38,7 @@ from phonenas.cli.options import (
     StoreOption,
     ThreadsFilter,
     ThreadsOption,
+    WarmupOption,
 )
 from phonenas.cli.progress import progress_bar
 from phonenas.errors import PhoneNASError
@@ -74,12 +77,22 @@ def _runner(path: Path | None, runtime: str) -> Any:
         raise PhoneNASError(str(e)) from None
 
 
-def _meters(devices: list[str], threads: int, cpus: str, runs: int | None, adb_host, adb_port, runner=None):
-    """Meters for the devices, each reachable and ready (checked before any work starts)."""
+def _meters(
+    devices: list[str],
+    threads: int,
+    cpus: str,
+    runs: int | None,
+    adb_host,
+    adb_port,
+    runner=None,
+    knobs=(None,) * 3,
+):
+    """Meters for the devices, each reachable and ready (checked before any work starts); ``knobs`` are
+    (warmup, cooldown_s, remeasure) overrides."""
     from latency.devices import meters_for
 
     try:
-        return meters_for(devices, threads, cpus, runs, adb_host, adb_port, runner)
+        return meters_for(devices, threads, cpus, runs, adb_host, adb_port, runner, *knobs)
     except ValueError as e:
         raise PhoneNASError(str(e)) from None
 
@@ -145,6 +158,9 @@ def collect(
         str, typer.Option("--cpus", help="Pin timing to these host CPUs, e.g. '1' or '0,1'.")
     ] = "",
     runs: RunsOption = None,
+    warmup: WarmupOption = None,
+    cooldown: CooldownOption = None,
+    remeasure: RemeasureOption = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N keys (quick trial).")] = None,
     export_workers: ExportWorkersOption = DEFAULT_EXPORT_WORKERS,
     adb_host: AdbHostOption = None,
@@ -170,7 +186,7 @@ def collect(
     if not space and not arch:
         raise PhoneNASError("nothing to collect: pass --space NAME (digits, fbnetv2-f) and/or --arch ARCH")
     native = _runner(runner, rt)
-    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, native)
+    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, native, (warmup, cooldown, remeasure))
     _can_time(meters, rt)
     keys = _keys_for(space, arch)
     keys = keys[:limit] if limit else keys
@@ -353,6 +369,9 @@ def validate(
     ] = "",
     device: DeviceOption = "host",
     runs: RunsOption = None,
+    warmup: WarmupOption = None,
+    cooldown: CooldownOption = None,
+    remeasure: RemeasureOption = None,
     adb_host: AdbHostOption = None,
     adb_port: AdbPortOption = None,
     runner: RunnerOption = None,
@@ -393,7 +412,9 @@ def validate(
     zoo_cal = [z.strip() for z in zoo_calib.split(",") if z.strip()]
     if zoo_cal and not zoo:
         raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
-    (meter,) = _meters([device], threads, "", runs, adb_host, adb_port, _runner(runner, rt))
+    (meter,) = _meters(
+        [device], threads, "", runs, adb_host, adb_port, _runner(runner, rt), (warmup, cooldown, remeasure)
+    )
     _can_time([meter], rt)
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     with progress_bar(_out) as bar:

@@ -55,6 +55,22 @@ DeviceOption = Annotated[
 RunsOption = Annotated[
     int | None, typer.Option("--runs", help="Fixed number of timed runs (default: adaptive, 30-300).")
 ]
+WarmupOption = Annotated[
+    int | None, typer.Option("--warmup", help="Untimed runs before timing each item (default 10).")
+]
+CooldownOption = Annotated[
+    float | None,
+    typer.Option(
+        "--cooldown",
+        help="Seconds to rest before (host) or after (phones) each item (default: 0 host, 1 phones).",
+    ),
+]
+RemeasureOption = Annotated[
+    int | None,
+    typer.Option(
+        "--remeasure", help="Repeat a too-noisy item up to N more times (default 2); 0 keeps the first."
+    ),
+]
 AdbHostOption = Annotated[
     str | None,
     typer.Option("--adb-host", help="adb server host [default: $ANDROID_ADB_SERVER_HOST or 127.0.0.1]."),

@@ -1,31 +1,19 @@
-"""Fixtures: a private adb server and loopback "phones" (tests/android_bench/loopback_adbd.py).
+"""Fixtures: a private adb server and loopback "phones" (``android_bench.testing``).
 
 Everything is started here and stopped again: the adb server runs on a free port with its own HOME
 (``adb -P PORT``), each loopback adbd listens on a free 127.0.0.1 port and is attached with
-``adb connect``. The adb binary is Debian's ``adb`` when installed, else the one in the adbutils wheel.
+``adb connect``. The adb binary is the one bundled in the adbutils wheel (what users get); tests that
+must also hold for another adb on PATH (Debian's) parametrize over ``adb_binaries()``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-# tests/<pkg> directories shadow the real packages as namespace packages when tests/ is on sys.path
-# (pytest's rootdir "prepend" import mode); make sure the repository root wins.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-for _name in [m for m in sys.modules if m == "android_bench" or m.startswith("android_bench.")]:
-    if getattr(sys.modules[_name], "__file__", None) is None:
-        del sys.modules[_name]
-
-from loopback_adbd import AdbServer, LoopbackAdbd, Phone, build_fake_phone, find_adb  # noqa: E402
-
-from android_bench import AdbDevice  # noqa: E402
-
-DATA = Path(__file__).parent / "data"
+from android_bench.testing import AdbServer, Phone, find_adb, start_phone, stop_phone
 
 PHONE_PROPS = {
     "ro.product.model": "Loopback Phone",
@@ -55,16 +43,7 @@ def adb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdbServer]:
 
 
 def _start_phone(adb_server: AdbServer, root: Path) -> Phone:
-    build_fake_phone(root, PHONE_PROPS, PHONE_CPU_KHZ, PHONE_TEMPS_MC)
-    adbd = LoopbackAdbd(root, PHONE_PROPS)
-    adbd.start()
-    adb_server.connect(adbd.serial)
-    return Phone(adbd, AdbDevice(adbd.serial, port=adb_server.port), adb_server)
-
-
-def _stop_phone(phone: Phone) -> None:
-    phone.server.run("disconnect", phone.adbd.serial)
-    phone.adbd.stop()
+    return start_phone(adb_server, root, PHONE_PROPS, PHONE_CPU_KHZ, PHONE_TEMPS_MC)
 
 
 @pytest.fixture
@@ -73,7 +52,7 @@ def phone(adb_server: AdbServer, tmp_path: Path) -> Iterator[Phone]:
     try:
         yield p
     finally:
-        _stop_phone(p)
+        stop_phone(p)
 
 
 @pytest.fixture
@@ -83,5 +62,5 @@ def two_phones(adb_server: AdbServer, tmp_path: Path) -> Iterator[tuple[Phone, P
     try:
         yield a, b
     finally:
-        _stop_phone(a)
-        _stop_phone(b)
+        stop_phone(a)
+        stop_phone(b)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from deploy_tiny import tiny_model
 from torch import nn
+
+from tests.support.deploy_tiny import tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from deploy_tiny import TINY, tiny_model
 
 from deploy import Dtype, VerificationError
 from deploy.bundle import MANIFEST, find_bundles, verify_bundle
@@ -11,6 +10,7 @@ from deploy.data import eval_data
 from deploy.pipeline import DeployRequest, deploy
 from phonenas.cli.main import run
 from search.arch import decode_arch
+from tests.support.deploy_tiny import TINY, tiny_model
 
 pytestmark = pytest.mark.slow
 

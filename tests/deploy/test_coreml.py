@@ -5,11 +5,11 @@ import platform
 
 import numpy as np
 import pytest
-from deploy_tiny import count_modules
 from torch import nn
 
 from deploy import Dtype, TargetUnavailable, VerificationError, get_target
 from deploy.verify import verify_artifact
+from tests.support.deploy_tiny import count_modules
 
 pytestmark = pytest.mark.slow
 off_mac = pytest.mark.skipif(platform.system() == "Darwin", reason="Core ML runs on macOS")

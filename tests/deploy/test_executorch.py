@@ -6,13 +6,13 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from deploy_tiny import count_modules, reference, tiny_model
 from torch import nn
 
 from deploy import DeployError, Dtype, get_target
 from deploy.capture import capture, quantize_pt2e
 from deploy.targets.executorch_runtime import inspect_pte
 from deploy.verify import compare, numeric_failure, verify_artifact
+from tests.support.deploy_tiny import count_modules, reference, tiny_model
 
 pytestmark = pytest.mark.slow
 

@@ -3,11 +3,11 @@
 from collections import Counter
 
 import pytest
-from deploy_tiny import count_modules, reference
 from torch import nn
 
 from deploy import Dtype, get_target
 from deploy.verify import compare, numeric_failure
+from tests.support.deploy_tiny import count_modules, reference
 
 pytestmark = pytest.mark.slow
 

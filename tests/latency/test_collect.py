@@ -6,12 +6,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from lut_fakes import FakeMeter, fake_exporter
-
 from latency.collect import collect
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey
 from latency.store import LUTStore
+from tests.support.lut_fakes import FakeMeter, fake_exporter
 
 KEYS = [BlockKey("ir", 3, c, 3 * c, c, 8, 1, False, "relu") for c in range(8, 38)]
 
@@ -54,14 +53,12 @@ def test_failing_export_is_reported_and_others_continue(tmp_path):
 
 
 SCRIPT = textwrap.dedent("""
-    import sys
     from pathlib import Path
-    sys.path.insert(0, {tests!r})
     from latency.collect import collect
     from latency.export import ArtifactCache
     from latency.keys import BlockKey
     from latency.store import LUTStore
-    from lut_fakes import FakeMeter, fake_exporter
+    from tests.support.lut_fakes import FakeMeter, fake_exporter
     root = Path({root!r})
     keys = [BlockKey("ir", 3, c, 3 * c, c, 8, 1, False, "relu") for c in range(8, 38)]
     cache = ArtifactCache(root / "art", salt=("test",), exporter=fake_exporter(root / "export.log"))
@@ -71,7 +68,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), root=str(tmp_path)))
+    script.write_text(SCRIPT.format(root=str(tmp_path)))
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),

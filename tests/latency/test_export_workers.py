@@ -9,24 +9,34 @@ import time
 
 import pytest
 
+LINUX = sys.platform.startswith("linux")
+
 SCRIPT = """
 import os, signal, time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-from latency.collect import die_with_parent
+from latency.collect import ExportPool
 
 def slow(x):
     time.sleep(120)
     return x
 
 if __name__ == "__main__":
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn"), initializer=die_with_parent) as pool:
+    with ExportPool(2) as pool:
         futs = [pool.submit(slow, i) for i in range(2)]
-        while len(pool._processes) < 2 or not all(p.is_alive() for p in pool._processes.values()):
-            time.sleep(0.1)
-        time.sleep(1.0)  # workers have run their initializer and picked up work
-        print(" ".join(str(p.pid) for p in pool._processes.values()), flush=True)
+        pids = pool.wait_started(2, timeout_s=300)  # the handshake: both ran die_with_parent
+        print(" ".join(str(p) for p in pids), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+ORPHAN = """
+import os, sys, time
+from latency.collect import die_with_parent
+
+if __name__ == "__main__":
+    parent = int(sys.argv[1])
+    while os.getppid() == parent:  # wait until the parent is gone (re-parented to init or a subreaper)
+        time.sleep(0.01)
+    die_with_parent(parent)
+    print("survived", flush=True)
 """
 
 
@@ -38,13 +48,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+@pytest.mark.skipif(not LINUX, reason="PR_SET_PDEATHSIG is Linux-only")
 def test_export_workers_die_with_the_collector(tmp_path) -> None:
     script = tmp_path / "collector.py"
     script.write_text(SCRIPT)
     log = tmp_path / "out.txt"
     with log.open("w") as f:  # a file, not a pipe: surviving workers would hold a pipe open
-        subprocess.run([sys.executable, str(script)], stdout=f, stderr=subprocess.STDOUT, timeout=120)
+        subprocess.run([sys.executable, str(script)], stdout=f, stderr=subprocess.STDOUT, timeout=600)
     pids = [int(p) for p in log.read_text().splitlines()[0].split()]
     assert len(pids) == 2, log.read_text()
     deadline = time.monotonic() + 20
@@ -54,3 +64,29 @@ def test_export_workers_die_with_the_collector(tmp_path) -> None:
     for p in leftover:
         os.kill(p, 9)
     assert not leftover, f"export workers {leftover} outlived the killed collector"
+
+
+@pytest.mark.skipif(not LINUX, reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_worker_whose_collector_died_before_prctl_exits_at_once(tmp_path) -> None:
+    """The race PR_SET_PDEATHSIG leaves open: the parent dies before the worker arms the death signal."""
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    log = tmp_path / "out.txt"
+    # an intermediate shell starts the "worker" in the background and exits at once: the worker is
+    # re-parented before it calls die_with_parent($$ of that shell)
+    with log.open("w") as f:
+        subprocess.run(
+            ["sh", "-c", f'"{sys.executable}" "{script}" $$ & echo $!'],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    pid = int(log.read_text().split()[0])
+    deadline = time.monotonic() + 120
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _alive(pid)
+    if alive:
+        os.kill(pid, 9)
+    assert not alive, f"worker {pid} outlived its collector"
+    assert "survived" not in log.read_text()

@@ -1,5 +1,4 @@
 import pytest
-from lut_fakes import fake_row, small_arch
 
 from latency.correction import Correction, calibration_model, fit_correction
 from latency.cost import LUTCost
@@ -8,6 +7,7 @@ from latency.lut import LUT, MissingEntriesError
 from latency.store import LUTStore
 from search.arch import LayerKind, profile_arch
 from search.cost import CostModel, arch_cost
+from tests.support.lut_fakes import fake_row, small_arch
 
 
 def _lut(ctx, archs, ms=lambda k: 0.01 * (k.in_ch + k.out_ch), drop=()):

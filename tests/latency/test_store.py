@@ -1,10 +1,10 @@
 import threading
 
 import pytest
-from lut_fakes import fake_row, small_arch
 
 from latency.keys import BlockKey, keys_from_archs
 from latency.store import COLUMNS, LUTStore, LUTStoreError
+from tests.support.lut_fakes import fake_row, small_arch
 
 
 def _keys():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from latency.timer import TimingProtocol
 from phonenas.pipeline import DemoConfig, run_demo
 from search.arch import Act, HeadSpec
 from search.space import SearchSpace, StageChoices, StemChoices
@@ -42,9 +43,12 @@ class _Recorder:
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    # Short timing (one round of 10 fixed runs) keeps the test in the minutes; the pipeline is the same.
+    # Five training epochs: one leaves every model at chance (0.10), five reach 0.55-0.9 on digits.
     cfg = DemoConfig(
-        out=tmp_path / "demo", space=_micro_space(), target_quantiles=(0.5,), search_epochs=3, train_epochs=1,
+        out=tmp_path / "demo", space=_micro_space(), target_quantiles=(0.5,), search_epochs=3, train_epochs=5,
         baseline_widths=(0.5,), export_workers=0, calib_archs=2,
+        timing=TimingProtocol(warmup=2, min_runs=10, max_runs=10), meter_rounds=1,
     )
     rec = _Recorder()
     result = run_demo(cfg, rec)
@@ -56,7 +60,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     for m in result.models:
         assert set(m.measured_ms) == {"executorch int8", "litert fp32"}
         assert all(v > 0 for v in m.measured_ms.values()) and all(v > 0 for v in m.predicted_ms.values())
-        assert 0.0 <= m.test_acc <= 1.0
+        assert m.test_acc > 0.3, (m.name, m.test_acc)  # 10 classes: chance is 0.1
     # every target got a bundle; each artifact passed or (Core ML off macOS) says why it cannot run here
     deploy = result.deploy
     assert set(deploy["target"]) == {"executorch", "coreml", "tflite", "onnx"}

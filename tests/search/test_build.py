@@ -6,13 +6,13 @@ Parametrized over the zoo registry (every new zoo model is tested for free) and 
 import pytest
 import torch
 from hypothesis import given, settings
-from test_arch_codec import archs  # the valid-ArchSpec strategy (tests/search is on sys.path)
 from torch.utils.flop_counter import FlopCounterMode
 
 from search.arch import LayerKind, profile_arch
 from search.blocks import build_layer
 from search.build import build_model
 from search.zoo import ZOO
+from tests.support.arch_strategies import archs
 
 
 def _run_and_check(arch):

@@ -11,6 +11,7 @@ from latency.store import LUTStore, Provenance, make_row
 from phonenas.cli.main import app
 from search.arch import arch_from_json
 from search.space import get_space
+from tests.support.cli import cli_error
 
 runner = CliRunner()
 
@@ -36,11 +37,11 @@ def test_space_json_counts():
     assert summary["num_archs"] == get_space("digits").num_archs
 
 
-def test_errors_are_one_line(tmp_path):
-    res = runner.invoke(app, ["search", "run", "--lut", str(tmp_path / "none"), "--target-ms", "1"])
-    assert res.exit_code != 0 and "not found" in str(res.exception or res.output)
-    res = runner.invoke(app, ["search", "space", "--space", "nope"])
-    assert res.exit_code != 0
+def test_errors_are_one_line(tmp_path, capsys):
+    line = cli_error(["search", "run", "--lut", str(tmp_path / "none"), "--target-ms", "1"], capsys)
+    assert f"LUT store '{tmp_path / 'none'}' not found" in line and "phonenas lut collect" in line
+    line = cli_error(["search", "space", "--space", "nope"], capsys)
+    assert "unknown search space 'nope'" in line and "digits" in line
 
 
 def _digit_folder(path, per_class: int = 12):
@@ -92,7 +93,9 @@ def test_device_all_writes_one_arch_per_device(tmp_path):
         arch = arch_from_json((out / dev / "arch.json").read_text())
         meta = json.loads((out / dev / "search.json").read_text())
         assert meta["context"]["device_id"] == dev
-        assert abs(meta["cost"] / 1.2 - 1) <= 0.05 or meta["rule"] == "closest-to-target"
+        # the picked arch meets the target: argmax or the most likely sample within the 5 % tolerance
+        assert meta["rule"] in ("argmax", "most-likely-within-tolerance"), meta["rule"]
+        assert abs(meta["cost"] / 1.2 - 1) <= 0.05, meta["cost"]
         assert arch.num_classes == 10
     # the slower phone cannot afford the same model as the faster one at the same target
     a = json.loads((out / "phoneA" / "search.json").read_text())["arch"]
@@ -104,10 +107,9 @@ def test_device_all_writes_one_arch_per_device(tmp_path):
     assert json.loads((out / "phoneA" / "search.json").read_text())["arch"] == a
 
 
-def test_unknown_device_names_stored_contexts(tmp_path):
+def test_unknown_device_names_stored_contexts(tmp_path, capsys):
     _fake_store(tmp_path / "lut", {"phoneA": 1.0})
-    res = runner.invoke(
-        app, ["search", "run", "--lut", str(tmp_path / "lut"), "--device", "phoneZ", "--target-ms", "1"]
+    line = cli_error(
+        ["search", "run", "--lut", str(tmp_path / "lut"), "--device", "phoneZ", "--target-ms", "1"], capsys
     )
-    assert res.exit_code != 0
-    assert "phoneA" in str(res.exception)
+    assert "phoneZ" in line and "phoneA" in line

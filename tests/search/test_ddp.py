@@ -2,14 +2,10 @@
 
 import os
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-HERE = Path(__file__).resolve().parent
 
 
 def _rank(rank: int, world: int, port: int, ckpt: str, q) -> None:
@@ -18,17 +14,13 @@ def _rank(rank: int, world: int, port: int, ckpt: str, q) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    sys.path.insert(0, str(HERE))
-    import conftest
-
     from search.cost import MacsCost
     from search.loop import SearchConfig, run_search
     from search.loss import SearchLoss
+    from tests.support.search_tiny import make_tiny_data, make_tiny_space
 
     cfg = SearchConfig(epochs=2, batch_size=16, warmup_epochs=0, loss=SearchLoss("target", target=0.05))
-    r = run_search(
-        conftest.make_tiny_space(), conftest.tiny_data.__wrapped__(), MacsCost(), cfg, checkpoint=ckpt
-    )
+    r = run_search(make_tiny_space(), make_tiny_data(), MacsCost(), cfg, checkpoint=ckpt)
     with torch.no_grad():
         q.put((rank, r.choices, {n: r.supernet.alphas[n].tolist() for n in r.supernet.alphas.names}))
     dist.destroy_process_group()

@@ -103,8 +103,8 @@ def test_train_dense_learns_and_fine_tune_from_supernet(tiny_space, tiny_data):
     assert r.val_acc > 0.5 and len(r.train_loss) == 30
     assert r.train_loss[-1] < r.train_loss[0]
     s = run_search(tiny_space, tiny_data, MacsCost(), _cfg(epochs=1))
-    ft = train_dense(s.arch, tiny_data, epochs=1, seed=0, init=s.supernet, init_choices=s.choices)
-    assert 0.0 <= ft.test_acc <= 1.0
+    ft = train_dense(s.arch, tiny_data, epochs=30, seed=0, init=s.supernet, init_choices=s.choices)
+    assert ft.test_acc > 0.5  # 10 classes: chance is 0.1; measured 0.83-0.86 (seeds 0, 1)
 
 
 def test_fbnet_loss_with_auto_ref_trains_towards_cheaper_archs(tiny_space, tiny_data):

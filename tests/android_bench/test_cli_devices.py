@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loopback_adbd import Phone
 from typer.testing import CliRunner
 
 from android_bench import list_ios_devices
+from android_bench.testing import Phone
 
 UDID = "00008110-001A2B3C4D5E801E"
 

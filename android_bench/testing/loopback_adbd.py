@@ -1,4 +1,4 @@
-"""A small adbd that speaks the real adb wire protocol on 127.0.0.1, for end-to-end tests.
+"""A small adbd that speaks the real adb wire protocol on 127.0.0.1, for end-to-end tests and benchmarks.
 
 The real adb server connects to it with ``adb connect 127.0.0.1:PORT`` and treats it like a phone
 over wireless adb; adbutils and ``android_bench.AdbDevice`` then drive it through that server, so the
@@ -248,18 +248,18 @@ class _Transport:
             self.write(A_OKAY, local_id, arg0, b"")
             threading.Thread(target=self._run_service, args=(handler, stream, name), daemon=True).start()
         elif cmd == A_WRTE:
-            stream = self._streams.get(arg1)
-            if stream is not None:
-                stream.feed(data)
+            writing = self._streams.get(arg1)
+            if writing is not None:
+                writing.feed(data)
                 self.write(A_OKAY, arg1, arg0, b"")
         elif cmd == A_OKAY:
-            stream = self._streams.get(arg1)
-            if stream is not None:
-                stream.ack()
+            acked = self._streams.get(arg1)
+            if acked is not None:
+                acked.ack()
         elif cmd == A_CLSE:
-            stream = self._streams.pop(arg1, None)
-            if stream is not None:
-                stream.peer_closed()
+            closed = self._streams.pop(arg1, None)
+            if closed is not None:
+                closed.peer_closed()
 
     def _run_service(self, handler, stream: _Stream, name: str) -> None:
         try:
@@ -580,11 +580,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def find_adb() -> str:
-    """Debian's ``adb`` if installed, else the binary bundled in the adbutils wheel."""
-    exe = shutil.which("adb")
-    if exe:
-        return exe
-    import adbutils
+def bundled_adb() -> str | None:
+    """The adb binary shipped inside the adbutils wheel (``adbutils/binaries/adb``), if present.
 
-    return adbutils.adb_path()
+    Not ``adbutils.adb_path()``: that prefers any adb on PATH, so a machine with Debian's adb would
+    never run the bundled one."""
+    try:
+        import adbutils
+    except ImportError:
+        return None
+    exe = Path(adbutils.__file__).parent / "binaries" / ("adb.exe" if os.name == "nt" else "adb")
+    return str(exe) if exe.is_file() and os.access(exe, os.X_OK) else None
+
+
+def adb_binaries() -> dict[str, str]:
+    """The adb binaries this machine has: ``{"bundled": <the adbutils wheel's>, "path": <adb on PATH>}``
+    (a key is missing when that binary is; "path" is left out when it is the bundled file itself)."""
+    found: dict[str, str] = {}
+    bundled = bundled_adb()
+    if bundled:
+        found["bundled"] = bundled
+    on_path = shutil.which("adb")
+    if on_path and not (bundled and Path(on_path).resolve() == Path(bundled).resolve()):
+        found["path"] = on_path
+    return found
+
+
+def find_adb() -> str:
+    """The adb binary bundled in the adbutils wheel (what ``pip install phonenas`` gives users), else
+    the one on PATH; tests that must hold for both parametrize over ``adb_binaries()``."""
+    found = adb_binaries()
+    if not found:
+        raise RuntimeError("no adb binary: install adbutils (it bundles adb) or put adb on PATH")
+    return found.get("bundled") or found["path"]

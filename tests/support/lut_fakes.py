@@ -1,3 +1,5 @@
+"""Fakes for LUT tests: a host Context, small arches, fake rows, a logging FakeMeter and exporter."""
+
 from latency.keys import BlockKey, Context
 from latency.stats import summarize
 from latency.store import Provenance, make_row

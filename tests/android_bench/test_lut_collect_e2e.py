@@ -11,16 +11,20 @@ import re
 from pathlib import Path
 
 import pytest
-from loopback_adbd import Phone
 from typer.testing import CliRunner
+
+from android_bench.testing import Phone
 
 
 def _on_phone(phone: Phone) -> list[str]:
-    """CLI options that time ExecuTorch fp32 on the loopback phone through its adb server."""
+    """CLI options that time ExecuTorch fp32 on the loopback phone through its adb server, with a short
+    protocol (the loopback "phone" is this host: no thermal rest needed, and every runner start imports
+    torch, so a noisy item is not re-measured)."""
     return [
         "--device", phone.adbd.serial,
         "--adb-port", str(phone.server.port),
         "--runtime", "executorch", "--dtype", "fp32",
+        "--runs", "5", "--warmup", "1", "--cooldown", "0", "--remeasure", "0",
     ]  # fmt: skip
 
 
@@ -32,7 +36,7 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
     store = tmp_path / "lut"
     args = [
         "lut", "collect", *_on_phone(phone),
-        "--space", "digits", "--limit", "1", "--runs", "20",
+        "--space", "digits", "--limit", "1",
         "--export-workers", "0",
         "--store", str(store),
     ]  # fmt: skip
@@ -48,6 +52,7 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
     assert pushed  # the exported block really went over adb sync
     runs = [c for c in phone.adbd.commands if "phonenas_bench_runner" in c and " --runs " in c]
     assert runs and all(c.startswith("taskset 2 python3 ") for c in runs)  # pinned to the big core
+    assert all(" --warmup 1 " in c and " --runs 5" in c for c in runs), runs  # the protocol knobs arrived
 
     again = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
@@ -66,7 +71,7 @@ def test_lut_validate_fits_a_correction_for_the_phone(phone: Phone, tmp_path: Pa
     store = tmp_path / "lut"
     args = [
         "lut", "validate", *_on_phone(phone),
-        "--n", "1", "--calib", "1", "--no-zoo", "--runs", "10",
+        "--n", "1", "--calib", "1", "--no-zoo",
         "--export-workers", "0",
         "--store", str(store),
     ]  # fmt: skip

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from loopback_adbd import Phone
 
 from android_bench import (
     AdbDevice,
@@ -22,6 +21,7 @@ from android_bench import (
     measure_artifact,
     read_device_info,
 )
+from android_bench.testing import AdbServer, Phone, adb_binaries, find_adb, start_phone, stop_phone
 
 
 def test_shell_v2_exit_codes_and_streams(phone: Phone) -> None:
@@ -153,3 +153,32 @@ def test_open_device_and_env_address(phone: Phone, monkeypatch: pytest.MonkeyPat
     assert isinstance(open_device("host"), HostDevice)
     with pytest.raises(DeviceNotFound, match="attached: 127.0.0.1:"):
         open_device("R58M12ABCDE")
+
+
+@pytest.mark.parametrize("which", ["bundled", "path"])
+def test_each_adb_binary_drives_the_phone(which: str, tmp_path: Path) -> None:
+    """The adbutils wheel's adb always (it is what users get, and the fixtures' default), and any other
+    adb on PATH (Debian's) too: both must speak to the loopback adbd and carry shell, sync and discovery."""
+    binaries = adb_binaries()
+    if which == "path" and which not in binaries:
+        pytest.skip("no adb on PATH besides the bundled one")
+    assert which in binaries, f"the adbutils wheel ships no adb binary: {binaries}"
+    assert find_adb() == binaries["bundled"]
+    server = AdbServer(binaries[which], tmp_path / "adb-home")
+    server.start()
+    try:
+        props = {"ro.product.model": f"Loopback {which}"}
+        phone = start_phone(server, tmp_path / "phone", props, [1_800_000, 2_800_000], {"cpu-0": 40_000})
+        try:
+            r = phone.device.shell(["sh", "-c", "echo out; exit 3"], timeout_s=10)
+            assert (r.rc, r.stdout) == (3, "out\n")
+            src = tmp_path / "blob.bin"
+            src.write_bytes(os.urandom(200_000))
+            phone.device.push(src, "/data/local/tmp/blob.bin")
+            phone.device.pull("/data/local/tmp/blob.bin", tmp_path / "back.bin")
+            assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+            assert phone.adbd.serial in [d.id for d in discover_devices(port=server.port)]
+        finally:
+            stop_phone(phone)
+    finally:
+        server.stop()

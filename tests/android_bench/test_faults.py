@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_runners import CRASH, GARBAGE, HANG, STEADY, script_runner
-from loopback_adbd import Phone
 
 from android_bench import (
     CommandTimeout,
@@ -27,6 +25,8 @@ from android_bench import (
     read_device_info,
     run_workers,
 )
+from android_bench.testing import Phone
+from tests.support.fake_runners import CRASH, GARBAGE, HANG, STEADY, script_runner
 
 
 def proto(**kw) -> MeasurementProtocol:
