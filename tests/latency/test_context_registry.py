@@ -5,7 +5,6 @@ import json
 
 import pandas as pd
 import pytest
-from lut_fakes import fake_row, small_arch
 
 from latency.correction import Correction
 from latency.export import ArtifactCache, deploy_dtype
@@ -15,6 +14,7 @@ from latency.selection import AmbiguousContext, ContextFilter, NoMatchingContext
 from latency.store import SCHEMA_VERSION, LUTStore, LUTStoreError, migrate_v1_to_v2
 from latency.summary import slowest_entries, summarize_store
 from latency.target_latency import predict_targets
+from tests.support.lut_fakes import fake_row, small_arch
 
 XNN = Context("host", "executorch", "1.5.1", "int8", 1)
 CML = Context("host", "executorch-coreml", "1.5.1", "int8", 1)
