@@ -181,19 +181,23 @@ def test_parallel_devices_one_lut_and_a_dead_device(two_phones: tuple[Phone, Pho
 
 def test_hot_phone_waits_for_the_temperature_gate(phone: Phone, tmp_path: Path) -> None:
     phone.set_cpu_temp_c(61.0)
-    cooler = threading.Timer(1.0, phone.set_cpu_temp_c, args=(39.0,))
-    cooler.start()
-    try:
-        m = measure_artifact(
-            phone.device,
-            script_runner(tmp_path, "r.sh", STEADY),
-            artifact(tmp_path),
-            proto(max_temp_c=45.0, temp_poll_s=0.2, temp_timeout_s=20.0),
-        )
-    finally:
-        cooler.cancel()
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:  # the gate's poll: the phone cools during its first wait
+        naps.append(seconds)
+        time.sleep(seconds)
+        phone.set_cpu_temp_c(39.0)
+
+    m = measure_artifact(
+        phone.device,
+        script_runner(tmp_path, "r.sh", STEADY),
+        artifact(tmp_path),
+        proto(max_temp_c=45.0, temp_poll_s=0.2, temp_timeout_s=20.0),
+        sleep=nap,
+    )
+    assert naps and naps[0] == pytest.approx(0.2)  # it waited while the phone was hot
     assert m.temp_before_c == pytest.approx(39.0)
-    assert m.temp_gate_wait_s >= 0.8 and not m.temp_gate_timed_out
+    assert m.temp_gate_wait_s >= 0.2 and not m.temp_gate_timed_out
 
 
 def test_temperature_gate_timeout_is_recorded(phone: Phone, tmp_path: Path) -> None:
