@@ -1,4 +1,4 @@
-"""Deploy matrix: every model x target x dtype - export time, size, host latency, numeric error, accuracy drop.
+"""Deploy matrix: every model x target x dtype - export time, size, host latency, numeric error, accuracy.
 
 Models (all re-headed for the bundled digits: 10 classes, 3 x 32 x 32 input, trained here with
 :func:`search.loop.train_dense` for ``--epochs``): the zoo's FBNetV2-F1 and MobileNetV3-Small, and a
@@ -90,7 +90,8 @@ def run_model(label: str, arch: ArchSpec, epochs: int, n_verify: int = 300) -> l
     )
     deploy(request, model, on_step=lambda step: print(f"{label:22s} {step}", flush=True))
     order = {t: i for i, t in enumerate(TARGETS)}
-    rows = sorted(rows_from_bundles(out_dir, label), key=lambda r: order[r["target"]])  # stable: dtypes keep order
+    # sorted is stable: the dtypes of a target keep their order
+    rows = sorted(rows_from_bundles(out_dir, label), key=lambda r: order[r["target"]])
     for r in rows:
         r.update(train_epochs=epochs, train_s=round(train_s, 1), torch_test_acc=test_acc)
         print(
@@ -159,22 +160,28 @@ def write_md(rows: list[dict], meta: dict) -> str:
         f"Machine load average (1 min) at the start / when written: {meta['load_average_start'][0]} / "
         f"{meta['load_average_1m']} on {meta['cores']} cores"
         + (
-            " (other jobs were running): absolute times are inflated; compare ratios within one model/target pair only."
+            " (other jobs were running): absolute times are inflated; compare ratios within one "
+            "model/target pair only."
             if max(meta["load_average_1m"], meta["load_average_start"][0]) > 1.5
-            else " (no other jobs); compare ratios within one model/target pair (timings are single-run medians)."
+            else " (no other jobs); compare ratios within one model/target pair (timings are single-run "
+            "medians)."
         )
-        + f" Command: `{meta['command']}`" + (f", run under `nice -n {meta['nice']}`." if meta["nice"] else "."),
+        + f" Command: `{meta['command']}`"
+        + (f", run under `nice -n {meta['nice']}`." if meta["nice"] else "."),
         "",
         "Toolchain: " + ", ".join(f"{k} {v}" for k, v in meta["toolchain"].items()),
         "",
-        "| model | target | dtype | status | export s | size KB | host ms | vs fp32 | max abs diff | cosine | top-1 agree | acc % | drop pts |",
+        "| model | target | dtype | status | export s | size KB | host ms | vs fp32 | max abs diff | cosine "
+        "| top-1 agree | acc % | drop pts |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['target']} | {r['dtype']} | {r['status']} | {r['export_s']:.1f} | {r['size_kb']:.0f} | "
-            f"{_fmt(r['host_latency_ms'], '.3f')} | {_fmt(r['latency_vs_fp32'], '.2f')}{'x' if r['latency_vs_fp32'] else ''} | {_fmt(r['max_abs'], '.2g')} | "
-            f"{_fmt(r['cosine'], '.4f')} | {_fmt(r['top1_agreement'] and 100 * r['top1_agreement'], '.1f')} | "
+            f"| {r['model']} | {r['target']} | {r['dtype']} | {r['status']} | {r['export_s']:.1f} | "
+            f"{r['size_kb']:.0f} | {_fmt(r['host_latency_ms'], '.3f')} | "
+            f"{_fmt(r['latency_vs_fp32'], '.2f')}{'x' if r['latency_vs_fp32'] else ''} | "
+            f"{_fmt(r['max_abs'], '.2g')} | {_fmt(r['cosine'], '.4f')} | "
+            f"{_fmt(r['top1_agreement'] and 100 * r['top1_agreement'], '.1f')} | "
             f"{_fmt(r['accuracy'] and 100 * r['accuracy'], '.1f')} | {_fmt(r['accuracy_drop_pts'], '+.1f')} |"
         )
     lines += ["", "## ExecuTorch int8 targets (<= 0.7x fp32 latency, <= 1 point accuracy drop)", ""]
@@ -184,7 +191,8 @@ def write_md(rows: list[dict], meta: dict) -> str:
             ok_acc = r["accuracy_drop_pts"] is not None and r["accuracy_drop_pts"] <= 1.0
             lines.append(
                 f"- {r['model']}: latency {_fmt(r['latency_vs_fp32'], '.2f')}x fp32 "
-                f"({'met' if ok_lat else 'NOT met'}), accuracy drop {_fmt(r['accuracy_drop_pts'], '+.1f')} pts "
+                f"({'met' if ok_lat else 'NOT met'}), "
+                f"accuracy drop {_fmt(r['accuracy_drop_pts'], '+.1f')} pts "
                 f"({'met' if ok_acc else 'NOT met'})"
             )
     lines += ["", "## Which int8 paths are real speedups on this CPU", ""]
@@ -206,7 +214,8 @@ _LOAD_START = tuple(round(x, 1) for x in os.getloadavg())
 
 def write_results(rows: list[dict], epochs: int, n_verify: int = 300) -> None:
     meta = {
-        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), {os.cpu_count()} cores",
+        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), "
+        f"{os.cpu_count()} cores",
         "cores": os.cpu_count(),
         "epochs": epochs,
         "load_average_start": _LOAD_START,  # (1, 5, 15 min) when the benchmark started

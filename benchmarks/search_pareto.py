@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         prof = profile_arch(arch)
         found = {}
         if m.kind == "searched":  # the search stage's cached result: the pick rule
-            found = json.loads((args.work / "search" / f"target_{m.target_ms:g}ms" / "result.json").read_text())
+            found = json.loads(
+                (args.work / "search" / f"target_{m.target_ms:g}ms" / "result.json").read_text()
+            )
         measured = m.measured_ms[LABEL]
         rows.append(
             {
@@ -175,7 +177,9 @@ def main(argv: list[str] | None = None) -> None:
             "train_epochs": args.train_epochs,
             "seeds": seeds,
             "data": "sklearn digits 8x8 -> 32x32 (train+arch splits for training, test split for accuracy)",
-            "latency_protocol": "latency.validate.measure_models (whole model, interleaved rounds, lowest median)",
+            "latency_protocol": (
+                "latency.validate.measure_models (whole model, interleaved rounds, lowest median)"
+            ),
             "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__,
             "command": " ".join(["python -m benchmarks.search_pareto", *sys.argv[1:]]),
@@ -207,11 +211,12 @@ def write_markdown(payload: dict, path: Path) -> None:
         + (f" under `nice -n {s['nice']}`" if s.get("nice") else "")
         + f" on {s['machine']}: the stages of `phonenas demo` (phonenas.pipeline) with this benchmark's "
         "settings. "
-        f"Latency: whole model exported to ExecuTorch XNNPACK ({s['dtype']}, {s['threads']} thread) and timed on "
-        f"this host with {s['latency_protocol']}. LUT: {s['lut_entries']} entries, {s['lut_context']}, "
+        f"Latency: whole model exported to ExecuTorch XNNPACK ({s['dtype']}, {s['threads']} thread) and "
+        f"timed on this host with {s['latency_protocol']}. "
+        f"LUT: {s['lut_entries']} entries, {s['lut_context']}, "
         f"correction: {s.get('lut_correction') or 'n/a'}. "
-        f"Accuracy: test split of {s['data']}; every model trained from scratch for {s['train_epochs']} epochs, "
-        f"mean over seeds {s['seeds']}. Searches: {s['search_epochs']} epochs each, target loss.",
+        f"Accuracy: test split of {s['data']}; every model trained from scratch for {s['train_epochs']} "
+        f"epochs, mean over seeds {s['seeds']}. Searches: {s['search_epochs']} epochs each, target loss.",
         "",
         "Load average (1/5/15 min) of this 2-core machine, shared with other jobs: "
         + "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in loads.items())
@@ -224,8 +229,8 @@ def write_markdown(payload: dict, path: Path) -> None:
         "",
         "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in payload["stage_s"].items()),
         "",
-        "| model | kind | input | MMACs | params (M) | target ms | LUT ms | measured ms | vs target | test acc |"
-        " dominated by |",
+        "| model | kind | input | MMACs | params (M) | target ms | LUT ms | measured ms | vs target "
+        "| test acc | dominated by |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in sorted(payload["rows"], key=lambda r: r["latency_ms"]):
@@ -233,8 +238,8 @@ def write_markdown(payload: dict, path: Path) -> None:
         vs = f"{100 * r['measured_vs_target']:+.1f}%" if r["measured_vs_target"] is not None else ""
         pred = f"{r['predicted_ms']:.3f}" if r["predicted_ms"] is not None else "n/a"
         lines.append(
-            f"| {r['name']} | {r['kind']} | {r['input_hw']} | {r['macs_m']:.2f} | {r['params_m']:.3f} | {tgt} | "
-            f"{pred} | {r['latency_ms']:.3f} | {vs} | {100 * r['test_acc']:.2f} ± "
+            f"| {r['name']} | {r['kind']} | {r['input_hw']} | {r['macs_m']:.2f} | {r['params_m']:.3f} "
+            f"| {tgt} | {pred} | {r['latency_ms']:.3f} | {vs} | {100 * r['test_acc']:.2f} ± "
             f"{100 * r['test_acc_std']:.2f} | {r.get('dominated_by') or ''} |"
         )
     lines += [

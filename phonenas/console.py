@@ -95,7 +95,9 @@ class _ConsoleHandler(logging.Handler):
         try:
             msg = self.format(record)
             if cap is not None:
-                style = "yellow" if record.levelno == logging.WARNING else "red" if record.levelno > 30 else None
+                style = (
+                    "yellow" if record.levelno == logging.WARNING else "red" if record.levelno > 30 else None
+                )
                 cap.console.print(escape(msg), style=style, highlight=False, soft_wrap=True)
             else:
                 sys.stderr.write(msg + "\n")

@@ -45,7 +45,7 @@ _err = Console(stderr=True)
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
     verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Log progress details and show other libraries' output (else: OUT/phonenas.log)."
+        False, "--verbose", "-v", help="Log progress details; show other libraries' output (else: in a log)."
     ),
 ) -> None:
     configure_logging(verbose)

@@ -124,7 +124,11 @@ def test_without_capture_third_party_warnings_still_reach_stderr(tmp_path: Path)
     path = tmp_path / "plain.py"
     path.write_text(textwrap.dedent(script))
     out = subprocess.run(
-        [sys.executable, str(path)], env={"PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120
+        [sys.executable, str(path)],
+        env={"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("lib-warning") == 1 and "own-info" not in out.stderr
