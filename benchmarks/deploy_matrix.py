@@ -60,7 +60,7 @@ def train(label: str, arch: ArchSpec, epochs: int) -> tuple[torch.nn.Module, flo
     t0 = time.perf_counter()
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
-        model = build_model(arch)
+        model: torch.nn.Module = build_model(arch)
         model.load_state_dict(saved["state_dict"])
         test_acc = saved["test_acc"]
     else:

@@ -58,7 +58,7 @@ class Capture:
     verbose: bool
     redirected: bool  # False when fds 1/2 could not be duplicated (no terminal fds): logging only
     _start_size: int = 0
-    _tee: threading.Thread | None = field(default=None, repr=False)
+    _tee: _Tee | None = field(default=None, repr=False)
 
     def logged_bytes(self) -> int:
         """Bytes written to the log file since this capture started."""
@@ -195,7 +195,7 @@ def quiet_console(
         saved = None
     terminal: IO[str] | None = None
     old_file, old_size = console._file, (console._width, console._height)  # noqa: SLF001 - restored below
-    tee: threading.Thread | None = None
+    tee: _Tee | None = None
     if saved is not None:
         terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8", errors="replace")
         if terminal.isatty() and not os.isatty(0):  # rich sizes itself from fd 0/1/2: none is the tty now
