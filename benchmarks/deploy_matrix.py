@@ -12,7 +12,8 @@ median of 30 single-image calls after 5 warm-ups, 1 thread, in this Python proce
 cannot be executed off macOS: export time, size and structure only.
 Target (ExecuTorch): int8 <= 0.7x fp32 latency and <= 1 accuracy point drop.
 
-Run: ``python -m benchmarks.deploy_matrix [--epochs 6] [--models fbnetv2_f1,mobilenetv3_small,space]``.
+Run: ``python -m benchmarks.deploy_matrix [--epochs 6] [--models fbnetv2_f1,mobilenetv3_small,space]``;
+the smaller setting for a loaded machine: ``--models space`` (the small space child only).
 """
 
 from __future__ import annotations

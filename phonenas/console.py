@@ -231,6 +231,7 @@ def quiet_console(
         root.removeHandler(file_handler)
         root.setLevel(old_level)
         file_handler.close()
+        file_stream.close()
         sys.stdout.flush()
         sys.stderr.flush()
         _flush_c_stdio()
@@ -250,4 +251,5 @@ def quiet_console(
             console.print(
                 f"[dim]other libraries' output: {escape(str(log_path))} (--verbose shows it)[/dim]",
                 highlight=False,
+                soft_wrap=True,
             )
