@@ -180,3 +180,46 @@ def test_real_litert_and_executorch_noise_goes_to_the_log(tmp_path: Path) -> Non
     noises = ("absl::InitializeLog", "cpuinfo_utils.cpp", "threadpool.cpp", "_MLModelProxy", "_pytree.py")
     for noise in noises:
         assert noise in log, f"{noise} missing from the log:\n{log}"
+
+
+# `phonenas demo` through the real CLI entry point, with the pipeline replaced by one that makes the
+# runtimes' kinds of noise (a native fd write, an export worker, a library warning) and reports progress.
+_CLI = """
+import logging, multiprocessing as mp, os, sys
+import pandas as pd
+import phonenas.pipeline as pipeline
+from phonenas.cli.main import run
+
+def worker():
+    os.write(2, b"[cpuinfo_utils.cpp:87] worker-native-noise\\n")
+
+def fake_run_demo(cfg, progress):
+    os.write(2, b"I0000 flatbuffer_export.cc:4410] native-noise\\n")
+    logging.getLogger("coremltools").warning("Failed to load _MLModelProxy")
+    p = mp.get_context("spawn").Process(target=worker)
+    p.start(); p.join()
+    progress.stage("LUT")
+    progress.update("LUT executorch int8", 1, 1, "own-progress-info")
+    logging.getLogger("phonenas.pipeline").warning("own-pipeline-warning")
+    model = pipeline.ModelRecord("searched@1ms", "searched", "r16:x", 0.9, 0.9, 1.0,
+                                 {"executorch int8": 1.0}, {"executorch int8": 1.1})
+    deploy = pd.DataFrame([{"status": "pass"}])
+    return pipeline.DemoResult(cfg, [model], pd.DataFrame(), deploy, {"LUT": 1.0},
+                               cfg.out / "report.html", cfg.out / "report.md")
+
+if __name__ == "__main__":
+    pipeline.run_demo = fake_run_demo
+    run(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_demo_cli_console_is_quiet_unless_verbose(tmp_path: Path, verbose: bool) -> None:
+    out = tmp_path / "out"
+    args = ["--verbose"] if verbose else []
+    console, log = _run(tmp_path, _CLI, *args, "demo", "--out", str(out))
+    for noise in ("native-noise", "worker-native-noise", "_MLModelProxy"):
+        assert (noise in console) is verbose, console
+        assert noise in log, log
+    for own in ("LUT", "own-pipeline-warning", "searched@1ms", "deploy checks: 1 pass", "report:"):
+        assert own in console, console
