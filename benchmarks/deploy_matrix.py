@@ -1,15 +1,19 @@
-"""Deploy matrix: every model x target x dtype - export time, size, host latency, numeric error, accuracy drop.
+"""Deploy matrix: every model x target x dtype - export time, size, host latency, numeric error, accuracy.
 
 Models (all re-headed for the bundled digits: 10 classes, 3 x 32 x 32 input, trained here with
 :func:`search.loop.train_dense` for ``--epochs``): the zoo's FBNetV2-F1 and MobileNetV3-Small, and a
 model from the search space (``--searched ARCH``; default: the ``digits`` space child sampled with seed
 0, labelled as such - not a search result).
 
-Host latency: median of 30 single-image calls after 5 warm-ups, 1 thread, in this Python process.
-Core ML artifacts cannot be executed off macOS: export time, size and structure only.
+Every model is deployed by the library's :func:`deploy.pipeline.deploy` - the code behind ``phonenas
+deploy`` - into one bundle per target under /tmp/phonenas_deploy_matrix/<model>/, and the rows are read
+back from the bundles' manifests (export time, size, the verification's numerics and host latency:
+median of 30 single-image calls after 5 warm-ups, 1 thread, in this Python process). Core ML artifacts
+cannot be executed off macOS: export time, size and structure only.
 Target (ExecuTorch): int8 <= 0.7x fp32 latency and <= 1 accuracy point drop.
 
-Run: ``python -m benchmarks.deploy_matrix [--epochs 6] [--models fbnetv2_f1,mobilenetv3_small,space]``.
+Run: ``python -m benchmarks.deploy_matrix [--epochs 6] [--models fbnetv2_f1,mobilenetv3_small,space]``;
+the smaller setting for a loaded machine: ``--models space`` (the small space child only).
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from deploy import Dtype, get_target, runtime_versions
+from deploy import Dtype, runtime_versions
 from deploy.data import eval_data
-from deploy.pipeline import dtypes_for
-from deploy.verify import verify_artifact
-from search.arch import ArchSpec, encode_arch
+from deploy.pipeline import DeployRequest, deploy
+from search.arch import ArchSpec
 from search.build import build_model
 from search.data import load_data
 from search.loop import train_dense
@@ -50,75 +55,50 @@ def model_arch(name: str, searched: str | None) -> tuple[str, ArchSpec]:
     return name, get_arch(name, input_hw=32, num_classes=10)
 
 
-def run_model(label: str, arch: ArchSpec, epochs: int, n_verify: int = 300) -> list[dict]:
-    data = load_data("digits", size=arch.input_hw, channels=arch.in_ch)
-    cache = WORK / f"{label.replace(' ', '_')}_e{epochs}.pt"  # trained weights, reused by re-runs
+def train(label: str, arch: ArchSpec, epochs: int) -> tuple[torch.nn.Module, float, float]:
+    """The dense model trained on the digits (cached per label and epochs, so re-runs skip training)."""
+    cache = WORK / f"{label.replace(' ', '_')}_e{epochs}.pt"
     t0 = time.perf_counter()
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
-        model = build_model(arch)
+        model: torch.nn.Module = build_model(arch)
         model.load_state_dict(saved["state_dict"])
         test_acc = saved["test_acc"]
     else:
+        data = load_data("digits", size=arch.input_hw, channels=arch.in_ch)
         trained = train_dense(arch, data, epochs=epochs, seed=0)
         model, test_acc = trained.model, trained.test_acc
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"state_dict": model.state_dict(), "test_acc": test_acc}, cache)
-    train_s = time.perf_counter() - t0
-    model = model.eval()
-    ev = eval_data("digits", arch, n_calib=128, n_verify=n_verify)
-    with torch.no_grad():
-        ref = torch.cat([model(x.unsqueeze(0)) for x in ev.inputs]).numpy()
-    inputs, labels = ev.inputs.numpy(), ev.labels.numpy()
-    rows = []
-    for tname in TARGETS:
-        target = get_target(tname)
-        for dtype in dtypes_for(target, QUANT):
-            path = WORK / label.replace(" ", "_") / f"{tname}_{dtype.value}{target.suffix}"
-            t0 = time.perf_counter()
-            target.export(model, ev.inputs[:1], dtype, path, calib=[ev.calib])
-            export_s = time.perf_counter() - t0
-            size = (
-                path.stat().st_size
-                if path.is_file()
-                else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-            )
-            check = verify_artifact(target, dtype, path, inputs, ref, labels, threads=1)
-            n = check.numerics
-            rows.append(
-                {
-                    "model": label,
-                    "arch": encode_arch(arch),
-                    "train_epochs": epochs,
-                    "train_s": round(train_s, 1),
-                    "torch_test_acc": test_acc,
-                    "target": tname,
-                    "runtime": target.runtime,
-                    "dtype": dtype.value,
-                    "status": check.status,
-                    "reason": check.reason,
-                    "export_s": round(export_s, 2),
-                    "size_kb": round(size / 1024, 1),
-                    "host_latency_ms": check.latency_ms,
-                    "max_abs": n.max_abs if n else None,
-                    "cosine": n.cosine if n else None,
-                    "top1_agreement": n.top1_agreement if n else None,
-                    "accuracy": n.accuracy if n else None,
-                    "ref_accuracy": n.ref_accuracy if n else None,
-                    "accuracy_drop_pts": n.accuracy_drop_pts if n else None,
-                }
-            )
-            print(
-                f"{label:22s} {tname:11s} {dtype.value:6s} {check.status:11s} export {export_s:6.1f}s "
-                f"lat {check.latency_ms or float('nan'):.3f} ms  {check.reason[:80]}",
-                flush=True,
-            )
-    for r in rows:  # ratio to the fp32 artifact of the same target
-        base = next((b for b in rows if b["target"] == r["target"] and b["dtype"] == "fp32"), None)
-        r["latency_vs_fp32"] = (
-            r["host_latency_ms"] / base["host_latency_ms"]
-            if base and r["host_latency_ms"] and base["host_latency_ms"]
-            else None
+    return model.eval(), test_acc, time.perf_counter() - t0
+
+
+def run_model(label: str, arch: ArchSpec, epochs: int, n_verify: int = 300) -> list[dict]:
+    """Train, then deploy through the library's :func:`deploy.pipeline.deploy` (export, verify, bundle
+    per target - what ``phonenas deploy`` runs) and read the rows back from the bundles' manifests."""
+    model, test_acc, train_s = train(label, arch, epochs)
+    out_dir = WORK / label.replace(" ", "_")
+    if out_dir.exists():  # stale bundles of an earlier run would be read back as this run's rows
+        shutil.rmtree(out_dir)
+    request = DeployRequest(
+        arch,
+        TARGETS,
+        QUANT,
+        out_dir,
+        eval_data("digits", arch, n_calib=128, n_verify=n_verify),
+        weights=f"benchmarks.deploy_matrix: {epochs} epochs on digits (seed 0)",
+        threads=1,
+    )
+    deploy(request, model, on_step=lambda step: print(f"{label:22s} {step}", flush=True))
+    order = {t: i for i, t in enumerate(TARGETS)}
+    # sorted is stable: the dtypes of a target keep their order
+    rows = sorted(rows_from_bundles(out_dir, label), key=lambda r: order[r["target"]])
+    for r in rows:
+        r.update(train_epochs=epochs, train_s=round(train_s, 1), torch_test_acc=test_acc)
+        print(
+            f"{label:22s} {r['target']:17s} {r['dtype']:6s} {r['status']:11s} export {r['export_s']:6.1f}s "
+            f"lat {r['host_latency_ms'] or float('nan'):.3f} ms  {r['reason'][:80]}",
+            flush=True,
         )
     return rows
 
@@ -178,23 +158,31 @@ def write_md(rows: list[dict], meta: dict) -> str:
         f"resolution, 10 classes); numerics on {meta['n_verify']} held-out test images. Core ML: structural "
         "checks only (prediction needs macOS).",
         "",
-        f"Machine load average when written: {meta['load_average_1m']} on 2 cores"
+        f"Machine load average (1 min) at the start / when written: {meta['load_average_start'][0]} / "
+        f"{meta['load_average_1m']} on {meta['cores']} cores"
         + (
-            " (other jobs were running): absolute times are inflated; compare ratios within one model/target pair only."
-            if meta["load_average_1m"] > 1.5
-            else " (no other jobs); compare ratios within one model/target pair (timings are single-run medians)."
-        ),
+            " (other jobs were running): absolute times are inflated; compare ratios within one "
+            "model/target pair only."
+            if max(meta["load_average_1m"], meta["load_average_start"][0]) > 1.5
+            else " (no other jobs); compare ratios within one model/target pair (timings are single-run "
+            "medians)."
+        )
+        + f" Command: `{meta['command']}`"
+        + (f", run under `nice -n {meta['nice']}`." if meta["nice"] else "."),
         "",
         "Toolchain: " + ", ".join(f"{k} {v}" for k, v in meta["toolchain"].items()),
         "",
-        "| model | target | dtype | status | export s | size KB | host ms | vs fp32 | max abs diff | cosine | top-1 agree | acc % | drop pts |",
+        "| model | target | dtype | status | export s | size KB | host ms | vs fp32 | max abs diff | cosine "
+        "| top-1 agree | acc % | drop pts |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['target']} | {r['dtype']} | {r['status']} | {r['export_s']:.1f} | {r['size_kb']:.0f} | "
-            f"{_fmt(r['host_latency_ms'], '.3f')} | {_fmt(r['latency_vs_fp32'], '.2f')}{'x' if r['latency_vs_fp32'] else ''} | {_fmt(r['max_abs'], '.2g')} | "
-            f"{_fmt(r['cosine'], '.4f')} | {_fmt(r['top1_agreement'] and 100 * r['top1_agreement'], '.1f')} | "
+            f"| {r['model']} | {r['target']} | {r['dtype']} | {r['status']} | {r['export_s']:.1f} | "
+            f"{r['size_kb']:.0f} | {_fmt(r['host_latency_ms'], '.3f')} | "
+            f"{_fmt(r['latency_vs_fp32'], '.2f')}{'x' if r['latency_vs_fp32'] else ''} | "
+            f"{_fmt(r['max_abs'], '.2g')} | {_fmt(r['cosine'], '.4f')} | "
+            f"{_fmt(r['top1_agreement'] and 100 * r['top1_agreement'], '.1f')} | "
             f"{_fmt(r['accuracy'] and 100 * r['accuracy'], '.1f')} | {_fmt(r['accuracy_drop_pts'], '+.1f')} |"
         )
     lines += ["", "## ExecuTorch int8 targets (<= 0.7x fp32 latency, <= 1 point accuracy drop)", ""]
@@ -204,7 +192,8 @@ def write_md(rows: list[dict], meta: dict) -> str:
             ok_acc = r["accuracy_drop_pts"] is not None and r["accuracy_drop_pts"] <= 1.0
             lines.append(
                 f"- {r['model']}: latency {_fmt(r['latency_vs_fp32'], '.2f')}x fp32 "
-                f"({'met' if ok_lat else 'NOT met'}), accuracy drop {_fmt(r['accuracy_drop_pts'], '+.1f')} pts "
+                f"({'met' if ok_lat else 'NOT met'}), "
+                f"accuracy drop {_fmt(r['accuracy_drop_pts'], '+.1f')} pts "
                 f"({'met' if ok_acc else 'NOT met'})"
             )
     lines += ["", "## Which int8 paths are real speedups on this CPU", ""]
@@ -221,11 +210,19 @@ def write_md(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LOAD_START = tuple(round(x, 1) for x in os.getloadavg())
+
+
 def write_results(rows: list[dict], epochs: int, n_verify: int = 300) -> None:
     meta = {
-        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), 2 cores",
+        "host": f"{platform.system()} {platform.machine()} ({platform.processor() or 'cpu'}), "
+        f"{os.cpu_count()} cores",
+        "cores": os.cpu_count(),
         "epochs": epochs,
+        "load_average_start": _LOAD_START,  # (1, 5, 15 min) when the benchmark started
         "load_average_1m": round(os.getloadavg()[0], 1),
+        "nice": os.nice(0),
+        "command": " ".join(["python -m benchmarks.deploy_matrix", *sys.argv[1:]]),
         "n_verify": n_verify,
         "toolchain": runtime_versions(),
     }

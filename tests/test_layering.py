@@ -1,4 +1,4 @@
-"""Enforce DESIGN.md's import table with an AST walk over every module of our packages."""
+"""Enforce docs/architecture.md's import table with an AST walk over every module of our packages."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from phonenas.cli.options import DEFAULT_TARGETS, ThreadsOption
 from phonenas.cli.progress import progress_bar
+from phonenas.console import LOG_NAME, quiet_console
 from phonenas.pipeline import Progress as PipelineProgress
 
 _out = Console()
@@ -47,7 +48,8 @@ def demo(
     Collect a LUT (ExecuTorch-XNNPACK int8 and LiteRT fp32) for every candidate layer of the digits
     space -> search at two latency targets -> train the derived models and MobileNetV3-Small baselines
     -> measure all of them whole -> deploy int8 bundles for every target and verify them -> write
-    OUT/report.html and OUT/report.md. Re-running resumes from what OUT already holds.
+    OUT/report.html and OUT/report.md. Re-running resumes from what OUT already holds. Other
+    libraries' output goes to OUT/phonenas.log (shown too with `phonenas --verbose demo`).
 
     Example:
 
@@ -63,7 +65,7 @@ def demo(
         threads=threads,
         seed=seed,
     )
-    with progress_bar(_out) as bar:
+    with quiet_console(out / LOG_NAME, _out), progress_bar(_out) as bar:
         result = run_demo(cfg, _RichProgress(bar))
     table = Table(title="PhoneNAS demo: models on this computer")
     labels = sorted({k for m in result.models for k in m.measured_ms})

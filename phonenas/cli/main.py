@@ -7,7 +7,6 @@ demo.py) exposing a typer app or command; heavy imports stay inside the commands
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from phonenas.cli import arch, demo, deploy, devices, lut, search, zoo
+from phonenas.console import configure_logging
 
 app = typer.Typer(
     name="phonenas",
@@ -44,11 +44,11 @@ _err = Console(stderr=True)
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log progress details; show other libraries' output (else: in a log)."
+    ),
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(verbose)
 
 
 def run(argv: list[str] | None = None) -> None:

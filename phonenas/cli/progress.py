@@ -12,6 +12,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from phonenas.console import capturing
+
 
 def progress_bar(console: Console) -> Progress:
     """A rich Progress whose tasks carry an ``info`` field (current item, last result)."""
@@ -24,4 +26,7 @@ def progress_bar(console: Console) -> Progress:
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
+        # under phonenas.console.quiet_console, sys.stdout/stderr carry other libraries' output to the log
+        redirect_stdout=capturing() is None,
+        redirect_stderr=capturing() is None,
     )
