@@ -119,12 +119,17 @@ class LayerTemplate:
     kind: LayerKind
     variables: tuple[str, ...]
     shape: Callable[[Mapping[str, int]], LayerShape] = field(compare=False)
+    # templates with equal signatures have the same candidate shapes (e.g. blocks 1.. of a stage)
+    signature: tuple | None = field(default=None, compare=False)
 
     def candidates(self, space: SearchSpace) -> Iterator[tuple[tuple[int, ...], LayerShape]]:
         """Every joint choice (indices in ``variables`` order) with its LayerShape."""
         sizes = [len(space.variable(v).values) for v in self.variables]
         for idx in itertools.product(*(range(n) for n in sizes)):
             yield idx, self.shape(dict(zip(self.variables, idx, strict=True)))
+
+
+_CANDIDATES: dict[object, tuple] = {}  # per-space enumerations (spaces are frozen; a few kept)
 
 
 MidRule = Literal["make_divisible", "mobile_cv"]
@@ -274,12 +279,17 @@ class SearchSpace:
         for pos, (name, in_var, out_var, k, j) in enumerate(self.block_vars()):
             st = self.stages[k]
             variables = ("res", in_var, f"{name}.e", f"{name}.op") + ((out_var,) if out_var != in_var else ())
+            signature = (
+                wv[in_var], st.widths, in_var == out_var, st.ops(j == 0), st.expands, st.stride if j == 0 else 1,
+                tuple(hw_by_res[r][pos] for r in res),
+            )
             templates.append(
                 LayerTemplate(
                     name,
                     LayerKind.IR,
                     variables,
                     self._block_shape_fn(name, in_var, wv[in_var], out_var, st, j, hw_by_res, pos),
+                    signature,
                 )
             )
         head, ncls, last = self.head, self.num_classes, self.last_width_var
@@ -309,11 +319,53 @@ class SearchSpace:
 
         return shape
 
+    def template_candidates(self) -> tuple[tuple[tuple[tuple[int, ...], LayerShape], ...], ...]:
+        """``layer_templates()``' candidates, computed once per space (blocks with equal signatures share
+        one enumeration and carry the first such block's name)."""
+        key = (self, self.notes)
+        if key not in _CANDIDATES:
+            by_sig: dict[tuple, tuple[tuple[tuple[int, ...], LayerShape], ...]] = {}
+            out = []
+            for t in self.layer_templates():
+                if t.signature is None:
+                    out.append(tuple(t.candidates(self)))
+                    continue
+                if t.signature not in by_sig:
+                    by_sig[t.signature] = tuple(t.candidates(self))
+                out.append(by_sig[t.signature])
+            if len(_CANDIDATES) > 16:
+                _CANDIDATES.clear()
+            _CANDIDATES[key] = tuple(out)
+        return _CANDIDATES[key]
+
+    def cost_index(self) -> tuple[tuple[LayerShape, ...], tuple[torch.Tensor, ...]]:
+        """Distinct candidate shapes (first name wins) and, per template, the flat (row-major over its
+        variables) index of every joint choice into them: what the expected-cost tables are built from."""
+        key = ("index", self, self.notes)
+        if key not in _CANDIDATES:
+            unique: dict[tuple, int] = {}
+            shapes: list[LayerShape] = []
+            index: list[torch.Tensor] = []
+            by_id: dict[int, torch.Tensor] = {}
+            for cands in self.template_candidates():
+                if id(cands) not in by_id:
+                    rows = []
+                    for _, sh in cands:
+                        k = _shape_key(sh)
+                        if k not in unique:
+                            unique[k] = len(shapes)
+                            shapes.append(sh)
+                        rows.append(unique[k])
+                    by_id[id(cands)] = torch.tensor(rows, dtype=torch.long)
+                index.append(by_id[id(cands)])
+            _CANDIDATES[key] = (tuple(shapes), tuple(index))  # type: ignore[assignment]
+        return _CANDIDATES[key]  # type: ignore[return-value]
+
     def candidate_layers(self) -> Iterator[LayerShape]:
         """Every distinct placed layer the supernet's expected cost asks a CostModel about (first name wins)."""
         seen: set[LayerShape] = set()
-        for t in self.layer_templates():
-            for _, shape in t.candidates(self):
+        for cands in self.template_candidates():
+            for _, shape in cands:
                 key = replace(shape, name="")
                 if key not in seen:
                     seen.add(key)
@@ -473,6 +525,10 @@ class SearchSpace:
             ],
             "notes": list(self.notes),
         }
+
+
+def _shape_key(s: LayerShape) -> tuple:
+    return (s.kind, s.in_ch, s.mid_ch, s.out_ch, s.in_hw, s.out_hw, s.kernel, s.stride, s.se, s.act, s.hidden_ch)
 
 
 class _NoMatch(Exception):

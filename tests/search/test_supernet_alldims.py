@@ -34,7 +34,12 @@ def all_dims_space(num_classes: int = 5) -> SearchSpace:
 
 
 def _choices(space, seed):
-    return space.sample_choices(torch.Generator().manual_seed(seed))
+    """Random children; every third one has a width-changing skip (proj), every third an identity skip."""
+    ch = space.sample_choices(torch.Generator().manual_seed(seed))
+    if "s1.b1.op" in ch and seed % 3 < 2:
+        ch["s1.b1.op"] = len(space.variable("s1.b1.op").values) - 1  # skip
+        ch["s1.b1.w"] = ch["s1.b0.w"] if seed % 3 == 1 else 1 - ch["s1.b0.w"]
+    return ch
 
 
 @pytest.mark.parametrize("mode", ["sample", "mix"])
