@@ -16,6 +16,7 @@ weights it is the exact cost of that child, the same number ``arch_cost(model, a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 import torch
 from torch import Tensor, nn
 

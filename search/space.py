@@ -271,8 +271,17 @@ class SearchSpace:
         def stem_shape(c: Mapping[str, int]) -> LayerShape:
             r, w = res[c["res"]], stem.widths[c["stem.w"]]
             return LayerShape(
-                "stem", LayerKind.STEM, self.in_ch, w, w, r, -(-r // stem.stride), stem.kernel, stem.stride,
-                False, stem.act,
+                "stem",
+                LayerKind.STEM,
+                self.in_ch,
+                w,
+                w,
+                r,
+                -(-r // stem.stride),
+                stem.kernel,
+                stem.stride,
+                False,
+                stem.act,
             )
 
         templates = [LayerTemplate("stem", LayerKind.STEM, ("res", "stem.w"), stem_shape)]
@@ -280,7 +289,12 @@ class SearchSpace:
             st = self.stages[k]
             variables = ("res", in_var, f"{name}.e", f"{name}.op") + ((out_var,) if out_var != in_var else ())
             signature = (
-                wv[in_var], st.widths, in_var == out_var, st.ops(j == 0), st.expands, st.stride if j == 0 else 1,
+                wv[in_var],
+                st.widths,
+                in_var == out_var,
+                st.ops(j == 0),
+                st.expands,
+                st.stride if j == 0 else 1,
                 tuple(hw_by_res[r][pos] for r in res),
             )
             templates.append(
@@ -299,7 +313,17 @@ class SearchSpace:
             hw = hw_by_res[res[c["res"]]][-1]
             h = hidden[c["head.h"]] if hidden else head.hidden_ch
             return LayerShape(
-                "head", LayerKind.HEAD, wv[last][c[last]], head.conv_ch, ncls, hw, 1, 1, 1, False, head.act,
+                "head",
+                LayerKind.HEAD,
+                wv[last][c[last]],
+                head.conv_ch,
+                ncls,
+                hw,
+                1,
+                1,
+                1,
+                False,
+                head.act,
                 hidden_ch=h,
             )
 
@@ -314,7 +338,11 @@ class SearchSpace:
             c_in, c_out = in_widths[c[in_var]], st.widths[c[out_var]]
             op: OpChoice = ops[c[f"{name}.op"]]
             hw = hw_by_res[res[c["res"]]][pos]
-            b = self._skip(c_in, c_out) if op.skip else self._ir(c_in, c_out, stride, op, st.expands[c[f"{name}.e"]])
+            b = (
+                self._skip(c_in, c_out)
+                if op.skip
+                else self._ir(c_in, c_out, stride, op, st.expands[c[f"{name}.e"]])
+            )
             return place_block(name, b, c_in, hw)
 
         return shape
@@ -374,7 +402,9 @@ class SearchSpace:
     # -- children --------------------------------------------------------------------------------
     def arch_from_choices(self, choices: Mapping[str, int]) -> ArchSpec:
         """The child selected by one index per variable (a plain ArchSpec: no masks, no choices)."""
-        stem = StemSpec(self.stem.widths[choices["stem.w"]], self.stem.kernel, self.stem.stride, self.stem.act)
+        stem = StemSpec(
+            self.stem.widths[choices["stem.w"]], self.stem.kernel, self.stem.stride, self.stem.act
+        )
         wv = self.width_vars()
         stages: list[list[BlockSpec]] = [[] for _ in self.stages]
         ch = stem.out_ch
@@ -392,7 +422,11 @@ class SearchSpace:
         if self.head_hidden:
             head = replace(head, hidden_ch=self.head_hidden[choices["head.h"]])
         return ArchSpec(
-            self.resolutions[choices["res"]], stem, tuple(tuple(s) for s in stages), head, self.num_classes,
+            self.resolutions[choices["res"]],
+            stem,
+            tuple(tuple(s) for s in stages),
+            head,
+            self.num_classes,
             self.in_ch,
         )
 
@@ -420,7 +454,9 @@ class SearchSpace:
             for k, (st, blocks) in enumerate(zip(self.stages, arch.stages, strict=True)):
                 if len(blocks) > st.depth:
                     raise _NoMatch(f"stage {k} has {len(blocks)} blocks, the space at most {st.depth}")
-                padded = list(blocks) + [BlockSpec(BlockType.SKIP, blocks[-1].out_ch)] * (st.depth - len(blocks))
+                padded = list(blocks) + [BlockSpec(BlockType.SKIP, blocks[-1].out_ch)] * (
+                    st.depth - len(blocks)
+                )
                 for j, b in enumerate(padded):
                     where = f"block s{k}.b{j} ({encode_block(b)})"
                     ops = st.ops(first=j == 0)
@@ -450,13 +486,20 @@ class SearchSpace:
             if self.head_hidden:
                 c["head.h"] = idx(self.head_hidden, h.hidden_ch, "head hidden width")
             elif h.hidden_ch != self.head.hidden_ch:
-                raise _NoMatch(f"head hidden width {h.hidden_ch} differs from the space's {self.head.hidden_ch}")
+                raise _NoMatch(
+                    f"head hidden width {h.hidden_ch} differs from the space's {self.head.hidden_ch}"
+                )
             if (arch.num_classes, arch.in_ch) != (self.num_classes, self.in_ch):
-                raise _NoMatch(f"{arch.num_classes} classes / {arch.in_ch} input channels differ from the space's")
+                raise _NoMatch(
+                    f"{arch.num_classes} classes / {arch.in_ch} input channels differ from the space's"
+                )
         except _NoMatch as e:
             return None, str(e)
-        for v in self.variables():  # variables no block constrained (e.g. a shared width of an all-skip stage)
+        for (
+            v
+        ) in self.variables():  # variables no block constrained (e.g. a shared width of an all-skip stage)
             c.setdefault(v.name, 0)
+
         def layers(a: ArchSpec) -> list[LayerShape]:  # identity skips compute nothing: padding adds them
             return [la for la in profile_arch(a).layers if la.kind is not LayerKind.SKIP]
 
@@ -528,7 +571,19 @@ class SearchSpace:
 
 
 def _shape_key(s: LayerShape) -> tuple:
-    return (s.kind, s.in_ch, s.mid_ch, s.out_ch, s.in_hw, s.out_hw, s.kernel, s.stride, s.se, s.act, s.hidden_ch)
+    return (
+        s.kind,
+        s.in_ch,
+        s.mid_ch,
+        s.out_ch,
+        s.in_hw,
+        s.out_hw,
+        s.kernel,
+        s.stride,
+        s.se,
+        s.act,
+        s.hidden_ch,
+    )
 
 
 class _NoMatch(Exception):
@@ -569,10 +624,25 @@ def fbnetv2_f(num_classes: int = 1000) -> SearchSpace:
         stages=(
             StageChoices((8, 16), 1, 1, (1.0,), k35, (False,), both, shared_width=False),
             StageChoices(
-                (16, 24, 32), 3, 2, (1.7912, 4.7912, 5.4566), k35, (False,), both, skip=True, shared_width=False
+                (16, 24, 32),
+                3,
+                2,
+                (1.7912, 4.7912, 5.4566),
+                k35,
+                (False,),
+                both,
+                skip=True,
+                shared_width=False,
             ),
             StageChoices(
-                (24, 32, 40), 4, 2, (3.5379, 4.5379, 5.3501), k35, (False, True), both, skip=True,
+                (24, 32, 40),
+                4,
+                2,
+                (3.5379, 4.5379, 5.3501),
+                k35,
+                (False, True),
+                both,
+                skip=True,
                 shared_width=False,
             ),
             StageChoices(
@@ -587,8 +657,15 @@ def fbnetv2_f(num_classes: int = 1000) -> SearchSpace:
                 shared_width=False,
             ),
             StageChoices(
-                _steps(144, 224, 8), 4, 2, (2.84, 4.5685, 4.8754, 5.5685, 5.84, 6.8754), k35, (False, True), both,
-                skip=True, shared_width=False,
+                _steps(144, 224, 8),
+                4,
+                2,
+                (2.84, 4.5685, 4.8754, 5.5685, 5.84, 6.8754),
+                k35,
+                (False, True),
+                both,
+                skip=True,
+                shared_width=False,
             ),
         ),
         head=HeadSpec(conv_ch=1344, hidden_ch=1984, act=H),

@@ -112,7 +112,9 @@ class _ConvBn(nn.Module):
             z = self.conv(x)
         else:
             c = self.conv
-            z = nn.functional.conv2d(x, c.weight * kernel_mask, None, c.stride, c.padding, c.dilation, c.groups)
+            z = nn.functional.conv2d(
+                x, c.weight * kernel_mask, None, c.stride, c.padding, c.dilation, c.groups
+            )
         if mask is None:
             z = self.bn(z)
         else:
@@ -156,7 +158,14 @@ class MaskedIR(nn.Module):
     """
 
     def __init__(
-        self, in_max: int, mid_max: int, out_max: int, k_max: int, stride: int, expand: bool, se: bool,
+        self,
+        in_max: int,
+        mid_max: int,
+        out_max: int,
+        k_max: int,
+        stride: int,
+        expand: bool,
+        se: bool,
         act=None,
     ) -> None:
         super().__init__()
@@ -227,13 +236,17 @@ class SuperBlock(nn.Module):
         self.has_skip = any(o.skip for o in ops)
         # op -> marginal matrices: kernel, SE, activation, skip
         self.register_buffer(
-            "op_kernel", torch.tensor([[float(not o.skip and o.kernel == k) for k in self.kernels] for o in ops]),
+            "op_kernel",
+            torch.tensor([[float(not o.skip and o.kernel == k) for k in self.kernels] for o in ops]),
             persistent=False,
         )
-        self.register_buffer("op_se", torch.tensor([float(not o.skip and o.se) for o in ops]), persistent=False)
+        self.register_buffer(
+            "op_se", torch.tensor([float(not o.skip and o.se) for o in ops]), persistent=False
+        )
         act_cols = (Act.RELU, Act.HSWISH)
         self.register_buffer(
-            "op_act", torch.tensor([[float(not o.skip and o.act is a) for a in act_cols] for o in ops]),
+            "op_act",
+            torch.tensor([[float(not o.skip and o.act is a) for a in act_cols] for o in ops]),
             persistent=False,
         )
         self.register_buffer("op_skip", torch.tensor([float(o.skip) for o in ops]), persistent=False)
@@ -288,7 +301,9 @@ class SuperBlock(nn.Module):
             skip = cast(Tensor, residual) + (1 - p_same) * self.proj(x, out_mask)
         return (1 - p_skip) * y + p_skip * skip
 
-    def dense_state(self, choices: Mapping[str, int], in_widths: tuple[int, ...], out_widths: tuple[int, ...]):
+    def dense_state(
+        self, choices: Mapping[str, int], in_widths: tuple[int, ...], out_widths: tuple[int, ...]
+    ):
         """``(prefix -> module-or-tensors)`` of the child's block: what :func:`search.build.build_layer` has."""
         op = self.ops_spec[choices[self.op_var]]
         out: dict[str, Tensor] = {}
@@ -375,8 +390,15 @@ class Supernet(nn.Module):
             st = space.stages[k]
             blocks.append(
                 SuperBlock(
-                    space, name, in_var, self.width_vars[in_var], out_var, st.widths, st.expands,
-                    st.ops(j == 0), st.stride if j == 0 else 1,
+                    space,
+                    name,
+                    in_var,
+                    self.width_vars[in_var],
+                    out_var,
+                    st.widths,
+                    st.expands,
+                    st.ops(j == 0),
+                    st.stride if j == 0 else 1,
                 )
             )
         self.blocks = nn.ModuleList(blocks)

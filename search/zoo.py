@@ -48,7 +48,6 @@ from search.arch import (
     BlockType,
     HeadSpec,
     LayerKind,
-    LayerShape,
     StemSpec,
     arch_from_json,
     decode_arch,

@@ -223,7 +223,15 @@ def test_direct_construction_errors():
 
 
 def test_proj_block_roundtrips_and_costs_a_1x1_conv():
-    from search.arch import BlockType, LayerKind, arch_from_json, arch_to_json, decode_arch, decode_block, profile_arch
+    from search.arch import (
+        BlockType,
+        LayerKind,
+        arch_from_json,
+        arch_to_json,
+        decode_arch,
+        decode_block,
+        profile_arch,
+    )
 
     b = decode_block("proj_c80_relu")
     assert b.type is BlockType.PROJ and b.out_ch == 80 and b.stride == 1 and b.kernel == 1

@@ -89,11 +89,15 @@ def test_all_dims_expected_cost_is_exact_at_one_hot_and_gradients_reach_every_lo
     net = Supernet(space, MacsCost())
     for seed in range(5):
         ch = _choices(space, seed)
-        assert math.isclose(net.child_cost(ch), arch_cost(MacsCost(), space.arch_from_choices(ch)), rel_tol=1e-5)
+        assert math.isclose(
+            net.child_cost(ch), arch_cost(MacsCost(), space.arch_from_choices(ch)), rel_tol=1e-5
+        )
     for mode in ("sample", "mix"):
         net = Supernet(space, MacsCost(), resolution=mode)
         w = net.alphas.sample(1.0, torch.Generator().manual_seed(0))
-        loss = torch.nn.functional.cross_entropy(net(torch.randn(4, 3, 16, 16), w), torch.tensor([0, 1, 2, 3]))
+        loss = torch.nn.functional.cross_entropy(
+            net(torch.randn(4, 3, 16, 16), w), torch.tensor([0, 1, 2, 3])
+        )
         (loss + net.expected_cost(w) * 1e-3).backward()
         for name in net.alphas.names:
             g = net.alphas[name].grad
@@ -115,4 +119,6 @@ def test_a_single_small_expansion_makes_a_supernet_equal_to_its_child():
         with torch.no_grad():
             assert torch.allclose(dense(x), net(x, net.alphas.one_hot(ch)), atol=1e-5)
     with pytest.raises(SpaceError, match="keeps an input width"):
-        SearchSpace("mixed", (16,), StemChoices((16,)), (StageChoices((16, 48), 1, 2, (1.1,), (3,)),), HeadSpec(), 4)
+        SearchSpace(
+            "mixed", (16,), StemChoices((16,)), (StageChoices((16, 48), 1, 2, (1.1,), (3,)),), HeadSpec(), 4
+        )

@@ -135,7 +135,9 @@ def test_resolve_arch_errors(tmp_path):
 def test_published_residuals_are_stated():
     for name in NAMES:
         assert PUBLISHED[name].residual, name
-    assert "avg-pool" in PUBLISHED["fbnetv2_f1"].residual and "ir_k1_e1" not in PUBLISHED["fbnetv2_f1"].residual
+    assert (
+        "avg-pool" in PUBLISHED["fbnetv2_f1"].residual and "ir_k1_e1" not in PUBLISHED["fbnetv2_f1"].residual
+    )
 
 
 def test_fbnetv2_width_changing_skips_are_exact_projections():
