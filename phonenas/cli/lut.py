@@ -36,7 +36,7 @@ THREADS = typer.Option(1, "--threads", help="Runtime threads while timing.")
 
 
 
-def _keys_for(space: str | None, archs: list[str]):
+def _keys_for(space: str | None, archs: list[str], num_classes: int | None = None):
     from latency.keys import keys_from_archs, keys_from_layers
 
     if not space and not archs:
@@ -45,7 +45,7 @@ def _keys_for(space: str | None, archs: list[str]):
     if space:
         from search.space import get_space
 
-        keys += keys_from_layers(get_space(space).candidate_layers())
+        keys += keys_from_layers(get_space(space, num_classes).candidate_layers())
     if archs:
         from search.zoo import resolve_arch
 
@@ -102,6 +102,9 @@ def collect(
     runtime: str = RUNTIME,
     dtype: str = DTYPE,
     space: str = typer.Option(None, "--space", help="Search space preset whose candidate layers to measure."),
+    num_classes: int = typer.Option(
+        None, "--num-classes", min=1, help="Classes of the data the search will run on (default: the preset's)."
+    ),
     arch: Annotated[
         list[str] | None,
         typer.Option("--arch", help="Also measure the layers of ARCH (zoo name, arch string, JSON)."),
@@ -146,7 +149,7 @@ def collect(
 
     rt, dt = _runtime(runtime), _dtype(dtype)
     device, arch = device or ["host"], arch or []
-    keys = _keys_for(space, arch)
+    keys = _keys_for(space, arch, num_classes)
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")

@@ -95,3 +95,18 @@ def test_bn_is_recalibrated_on_the_child_not_copied_from_the_supernet(tiny_space
         eval_out = model.eval()(x)
         train_out = model.train()(x)  # normalised with the batch's own statistics
     assert torch.allclose(eval_out, train_out, atol=2e-2), (eval_out - train_out).abs().max()
+
+
+def test_lut_collect_space_uses_the_users_number_of_classes():
+    """`lut collect --space` measured the preset's head (1000 classes for fbnetv2-f): a search on 10-class
+    data then missed every head entry. --num-classes collects the head the search will ask for."""
+    from typer.testing import CliRunner
+
+    from phonenas.cli.lut import _keys_for
+    from phonenas.cli.main import app
+    from search.arch import LayerKind
+
+    heads = [k for k in _keys_for("digits", [], 3) if k.kind is LayerKind.HEAD]
+    assert heads and all(k.out_ch == 3 for k in heads)
+    result = CliRunner().invoke(app, ["lut", "collect", "--help"], terminal_width=200)
+    assert "--num-classes" in result.output
