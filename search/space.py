@@ -598,8 +598,8 @@ _FBNETV2_NOTES = (
     "Evidence: the published FBNetV2 F1-F4 (mobile-vision fbnet_modeldef_cls_fbnetv2.py); all four are "
     "members (`phonenas search space --space fbnetv2-f --contains fbnetv2_f4`).",
     "Widths are searched per block inside each stage's range (F4 goes 64,64,64,104,104,104,112 in one "
-    "stage; F1-F3 go 32 -> 24); the ranges are the span of F1-F4 in steps of 8, not the paper's own "
-    "supernet ranges (the paper lists those only for its own Table; F-model widths are the evidence).",
+    "stage; F1-F3 go 32 -> 24); each range is the span of the F1-F4 widths in that stage in steps of 8 "
+    "(the published models are the evidence), not a transcription of the paper's supernet ranges.",
     "Expansions per stage are the ratios F1-F4 use there (1.77-6.88, rounded to hidden widths with "
     "mobile_cv's rule), not a channel-granular hidden-width search: a per-channel hidden search would "
     "multiply the candidate LUT layers by ~10-60 per block.",
