@@ -65,15 +65,20 @@ class _MixedAct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, w: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(z, w)
-        return w[0] * torch.relu(z) + w[1] * nn.functional.hardswish(z)
+        return torch.relu(z).mul_(w[0]).add_(nn.functional.hardswish(z) * w[1])
 
     @staticmethod
-    def backward(ctx, g: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def backward(ctx, g: Tensor) -> tuple[Tensor, Tensor | None]:  # type: ignore[override]
         z, w = ctx.saved_tensors
-        d_relu = (z > 0).to(z.dtype)
-        d_hs = torch.where(z < -3, 0.0, torch.where(z > 3, 1.0, (2 * z + 3) / 6)).to(z.dtype)
-        gw = torch.stack([(g * torch.relu(z)).sum(), (g * nn.functional.hardswish(z)).sum()])
-        return g * (w[0] * d_relu + w[1] * d_hs), gw.to(w.dtype)
+        g_relu = torch.ops.aten.threshold_backward(g, z, 0)  # g * (z > 0)
+        g_hs = torch.ops.aten.hardswish_backward(g, z)  # g * hardswish'(z)
+        gw = None
+        if ctx.needs_input_grad[1]:
+            # d/dw0 = sum(g * relu(z)) = sum(g_relu * z); d/dw1 = sum(g * hardswish(z))
+            hs = nn.functional.hardswish(z)
+            gw = torch.stack([torch.dot(g_relu.flatten(), z.flatten()), torch.dot(g.flatten(), hs.flatten())])
+            gw = gw.to(w.dtype)
+        return g_relu.mul_(w[0]).add_(g_hs.mul_(w[1])), gw
 
 
 def mixed_act(z: Tensor, w: Tensor) -> Tensor:
@@ -265,14 +270,15 @@ class SuperBlock(nn.Module):
         mid_mask = torch.einsum("i,e,iem->m", g_in, g_e, self.mid_masks)
         se_mask = torch.einsum("i,e,iem->m", g_in, g_e, self.se_masks)
         out_mask = masks[self.out_var]
-        p_same: Tensor | None = None
+        # the child has a residual with probability p_same (stride 1, equal widths); x is zero beyond its
+        # own width, so at one-hot weights p_same * x is exactly the child's residual
+        p_same: Tensor | float | None
         if self.shared_width:
-            residual: Tensor | None = x
+            p_same = 1.0
+        elif self.can_residual:
+            p_same = torch.einsum("i,j,ij->", g_in, w[self.out_var], self.same_width)
         else:
-            residual = None
-            if self.can_residual:
-                p_same = torch.einsum("i,j,ij->", g_in, w[self.out_var], self.same_width)
-                residual = _match_channels(x, self.out_max) * out_mask.view(1, -1, 1, 1) * p_same
+            p_same = None
         # marginals of the joint op variable over kernel / SE / activation, given "not skip"
         p_skip = g_op @ self.op_skip if self.has_skip else None
         norm = (1 - p_skip).clamp_min(1e-6) if p_skip is not None else None
@@ -289,17 +295,17 @@ class SuperBlock(nn.Module):
             ps = g_op @ self.op_se
             p_se = ps / norm if norm is not None else ps
         y = self.ir(x, mid_mask, se_mask, out_mask, kmask, act_w, p_se)
-        if residual is not None:
-            y = y + residual
-        if p_skip is None:
-            return y
-        if self.proj is None:  # the skip is always the identity
-            skip = x if self.shared_width else _match_channels(x, self.out_max)
-        elif p_same is None:  # never the identity
-            skip = self.proj(x, out_mask)
-        else:
-            skip = cast(Tensor, residual) + (1 - p_same) * self.proj(x, out_mask)
-        return (1 - p_skip) * y + p_skip * skip
+        # out = (1 - p_skip) * (ir + p_same x) + p_skip * (p_same x + (1 - p_same) proj x)
+        #     = (1 - p_skip) * ir + p_same * x + p_skip * (1 - p_same) * proj x
+        if p_skip is not None:
+            y = y * (1 - p_skip)
+        if p_same is not None:
+            xr = x if self.shared_width else _match_channels(x, self.out_max)
+            y = y + xr if isinstance(p_same, float) else y + xr * p_same
+        if p_skip is not None and self.proj is not None:
+            p_proj = p_skip if p_same is None else p_skip * (1 - p_same)
+            y = y + self.proj(x, out_mask) * p_proj
+        return y
 
     def dense_state(
         self, choices: Mapping[str, int], in_widths: tuple[int, ...], out_widths: tuple[int, ...]

@@ -122,3 +122,13 @@ def test_a_single_small_expansion_makes_a_supernet_equal_to_its_child():
         SearchSpace(
             "mixed", (16,), StemChoices((16,)), (StageChoices((16, 48), 1, 2, (1.1,), (3,)),), HeadSpec(), 4
         )
+
+
+def test_mixed_activation_gradients_are_exact():
+    from search.supernet import mixed_act
+
+    z = torch.randn(2, 3, 4, 4, dtype=torch.float64) * 4
+    w = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(mixed_act, (z.requires_grad_(), w))
+    ref = 0.3 * torch.relu(z) + 0.7 * torch.nn.functional.hardswish(z)
+    assert torch.allclose(mixed_act(z, w), ref)
