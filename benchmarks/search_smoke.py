@@ -63,12 +63,12 @@ def synthetic_lut(space, root: Path):
     from latency.cost import LUTCost
     from latency.export import OVERHEAD_KEY
     from latency.interpolate import _group
-    from latency.keys import Context, keys_from_layers
+    from latency.keys import Context, DType, Runtime, keys_from_layers
     from latency.lut import LUT
     from latency.stats import summarize
     from latency.store import ENTRY_OVERHEAD, LUTStore, Provenance, make_row
 
-    ctx = Context("synthetic-cpu", "onnx", "synthetic", "fp32", 1, "")
+    ctx = Context("synthetic-cpu", Runtime.ONNX, "synthetic", DType.FP32, 1, "")
     prov = Provenance(device_model="SYNTHETIC: 0.02 ms + 10 ms/GMAC, not a measurement")
     reps: dict[tuple, Any] = {}
     keys = keys_from_layers(space.candidate_layers())
@@ -143,7 +143,7 @@ def main() -> None:
         path = target_rt.export(model.eval(), example, Dtype.FP32, Path(tmp) / "child.onnx")
         with torch.no_grad():
             want = model(example)
-        got = torch.as_tensor(target_rt.load(path, threads=1).run(example))
+        got = torch.as_tensor(target_rt.load(path, threads=1).run(example.numpy()))
         deploy_diff = float((got - want).abs().max())
         size_mb = path.stat().st_size / 2**20 if path.is_file() else None
         stages["deploy"] = time.perf_counter() - t
@@ -216,7 +216,7 @@ def main() -> None:
         "",
         f"- F1-F4 members of the space: {members}",
         f"- candidate layers: {n_candidates:,}; LUT entries stored: {n_stored}; interpolated: {payload['interpolated_layers']:,}",
-        f"- search: {cfg.epochs} epochs x {len(data.split('train')) // cfg.batch_size} steps, batch {cfg.batch_size}, "
+        f"- search: {cfg.epochs} epochs x {SPLITS['train'] // cfg.batch_size} steps, batch {cfg.batch_size}, "
         f"tau {payload['setup']['search']['tau']}, target {target:.3f} ms (synthetic; FBNetV2-F2's LUT cost)",
         f"- derived ({result.rule}): `{payload['derived_arch']}`",
         f"  member of the space: {payload['derived_is_member']}; {prof.macs / 1e6:.1f} MMAC, {prof.params / 1e6:.2f} M params; "

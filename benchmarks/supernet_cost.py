@@ -23,8 +23,9 @@ resolution; the others fixed at the largest child's value) and with all of them 
 backward + SGD-momentum update. Memory = weights + the peak RSS growth of a fresh subprocess over its
 first two steps (gradients, momentum, activations); also the exact bytes autograd saves. The supernet
 is measured with the resolution forced to 224 (its worst case: memory and time of a step that sampled
-the full resolution) and, for time, also with the sampled resolution. Step-time ratios are medians of
-per-round ratios, child and supernet timed back to back. The load average is recorded: the machine is
+the full resolution) and, for time (configurations that search the resolution), also with the sampled
+resolution. Step-time ratios are medians of per-round ratios (2 rounds), child and supernet timed back
+to back; the memory subprocesses run alongside (3 at a time), which adds load but not memory. The load average is recorded: the machine is
 shared, so absolute times are noisy; the ratios are what the checks use.
 
 Run: ``python -m benchmarks.supernet_cost`` (both parts) or ``python -m benchmarks.supernet_cost --dims``
@@ -227,7 +228,7 @@ def step_times(repeats: int = 15, warmup: int = 2) -> dict[tuple[str, int], list
 
 # -- every dimension at 224 px ---------------------------------------------------------------------
 DIMS = ("width", "expansion", "kernel", "se", "act", "skip", "resolution")
-DIM_BATCH, DIM_RES, DIM_CLASSES, DIM_REPEATS = 8, 224, 1000, 3
+DIM_BATCH, DIM_RES, DIM_CLASSES, DIM_REPEATS = 8, 224, 1000, 2
 
 
 def dims_space(dims: tuple[str, ...]) -> SearchSpace:
@@ -347,25 +348,38 @@ def dims_memory(config: str, variant: str) -> dict[str, int]:
 
 
 def run_dims() -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     configs = list(_dim_configs())
-    child_mem = dims_memory("all_dims_224", "child")
+    # memory: one fresh subprocess per configuration (3 at a time; a process's peak RSS is its own)
+    pool = ThreadPoolExecutor(3)
+    child_future = pool.submit(dims_memory, "all_dims_224", "child")
+    mem_futures = {c: pool.submit(dims_memory, c, "supernet") for c in configs}
     child_model, child_step = make_dims("all_dims_224", "child")
     child_step()  # warm-up
     rows: dict[str, dict[str, Any]] = {}
+    timing: dict[str, dict[str, list[float]]] = {}
     for config in configs:
-        mem = dims_memory(config, "supernet")
-        net, step_max = make_dims(config, "supernet", "max")
-        _, step_sampled = make_dims(config, "supernet", "sampled")
-        step_max()
-        step_sampled()
-        t_child, t_max, t_sampled = [], [], []
-        for _ in range(DIM_REPEATS):  # child, supernet at 224, supernet at a sampled resolution: back to back
-            for fn, acc in ((child_step, t_child), (step_max, t_max), (step_sampled, t_sampled)):
-                t = time.perf_counter()
+        _, step_max = make_dims(config, "supernet", "max")
+        step_max()  # warm-up
+        fns = {"child": child_step, "max": step_max}
+        if "resolution" in _dim_configs()[config]:
+            fns["sampled"] = make_dims(config, "supernet", "sampled")[1]
+        t: dict[str, list[float]] = {k: [] for k in fns}
+        for _ in range(DIM_REPEATS):  # child and supernet timed back to back, the ratio per round
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
                 fn()
-                acc.append(time.perf_counter() - t)
+                t[k].append(time.perf_counter() - t0)
+        timing[config] = t
+        print(config, {k: [round(x, 2) for x in v] for k, v in t.items()}, flush=True)
+        del step_max, fns
+    child_mem = child_future.result()
+    for config in configs:
+        mem = mem_futures[config].result()
+        t = timing[config]
         child_total = child_mem["weights"] + child_mem["rss_growth"]
         total = mem["weights"] + mem["rss_growth"]
         rows[config] = {
@@ -377,15 +391,16 @@ def run_dims() -> dict[str, Any]:
             "memory_x_child": total / child_total,
             "saved_x_child": (mem["saved"] + 2 * mem["weights"])
             / (child_mem["saved"] + 2 * child_mem["weights"]),
-            "step_s": statistics.median(t_max),
-            "child_step_s": statistics.median(t_child),
-            "step_x_child": statistics.median(a / b for a, b in zip(t_max, t_child, strict=True)),
+            "step_s": statistics.median(t["max"]),
+            "child_step_s": statistics.median(t["child"]),
+            "step_x_child": statistics.median(a / b for a, b in zip(t["max"], t["child"], strict=True)),
             "step_x_child_sampled_res": statistics.median(
-                a / b for a, b in zip(t_sampled, t_child, strict=True)
-            ),
+                a / b for a, b in zip(t["sampled"], t["child"], strict=True)
+            )
+            if "sampled" in t
+            else None,
         }
-        print(config, json.dumps(rows[config]), flush=True)
-        del net, step_max, step_sampled
+    pool.shutdown()
     del child_model
     return {
         "setup": {
@@ -432,7 +447,11 @@ def dims_markdown(d: dict[str, Any]) -> list[str]:
             f"| {name} | {r['supernet_weights_m']:.2f} ({r['child_weights_m']:.2f}) | {r['memory_mb']:.0f} "
             f"({r['child_memory_mb']:.0f}) | {r['memory_x_child']:.2f} | {r['saved_x_child']:.2f} | "
             f"{r['step_s']:.2f} ({r['child_step_s']:.2f}) | {r['step_x_child']:.2f} | "
-            f"{r['step_x_child_sampled_res']:.2f} |"
+            + (
+                f"{r['step_x_child_sampled_res']:.2f} |"
+                if r["step_x_child_sampled_res"] is not None
+                else "- |"
+            )
         )
     lines += ["", "Checks (all dimensions: memory <= 1.5x, step time <= 2x the largest child):", ""]
     lines += [f"- {k}: {'PASS' if v else 'FAIL'}" for k, v in d["checks"].items()]

@@ -199,6 +199,15 @@ class MaskedIR(nn.Module):
 class SuperBlock(nn.Module):
     """One searchable block: the shared inverted residual, its op/width mixtures, skip (or projection)."""
 
+    mid_masks: Tensor
+    se_masks: Tensor
+    same_width: Tensor
+    op_kernel: Tensor
+    op_se: Tensor
+    op_act: Tensor
+    op_skip: Tensor
+    kmasks: Tensor
+
     def __init__(
         self,
         space: SearchSpace,
