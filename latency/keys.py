@@ -153,6 +153,8 @@ class BlockKey:
             parts = [f"stem_k{self.kernel}", f"i{self.in_ch}", f"c{self.out_ch}", f"s{self.stride}"]
         elif self.kind is LayerKind.SKIP:
             parts = [f"skip_c{self.out_ch}"]
+        elif self.kind is LayerKind.PROJ:
+            parts = [f"proj_i{self.in_ch}", f"c{self.out_ch}", f"s{self.stride}"]
         else:
             parts = [
                 f"ir_k{self.kernel}",

@@ -16,7 +16,6 @@ weights it is the exact cost of that child, the same number ``arch_cost(model, a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -47,25 +46,16 @@ class ExpectedCost(nn.Module):
         self.overhead = float(model.model_overhead())
         templates = space.layer_templates()
         # one call for every distinct shape: a LUT-backed model names every missing layer at once
-        unique: dict[LayerShape, int] = {}
-        per_template: list[list[tuple[tuple[int, ...], LayerShape]]] = []
-        for t in templates:
-            cands = list(t.candidates(space))
-            per_template.append(cands)
-            for _, shape in cands:
-                unique.setdefault(replace(shape, name=""), len(unique))
-        keys = list(unique)
-        firsts = {replace(s, name=""): s for cands in reversed(per_template) for _, s in cands}
-        costs = model.layer_costs([firsts[k] for k in keys])
-        if len(costs) != len(keys):
-            raise ValueError(f"cost model returned {len(costs)} costs for {len(keys)} layers")
+        shapes, index = space.cost_index()
+        costs = model.layer_costs(list(shapes))
+        if len(costs) != len(shapes):
+            raise ValueError(f"cost model returned {len(costs)} costs for {len(shapes)} layers")
+        flat = torch.tensor(costs, dtype=torch.float64)
         self.layer_names = tuple(t.name for t in templates)
         self.layer_variables = tuple(t.variables for t in templates)
-        for i, (t, cands) in enumerate(zip(templates, per_template, strict=True)):
+        for i, (t, idx) in enumerate(zip(templates, index, strict=True)):
             sizes = [len(space.variable(v).values) for v in t.variables]
-            table = torch.empty(sizes, dtype=torch.float64)
-            for idx, shape in cands:
-                table[idx] = costs[unique[replace(shape, name="")]]
+            table = flat[idx].reshape(sizes)
             self.register_buffer(f"table_{i}", table.float(), persistent=False)
 
     def tables(self) -> list[Tensor]:

@@ -27,6 +27,16 @@ class TemperatureSchedule:
     def at(self, epoch: float) -> float:
         return max(self.minimum, self.initial * self.decay**epoch)
 
+    @classmethod
+    def ending_at(cls, final: float, epochs: int, initial: float = 5.0) -> TemperatureSchedule:
+        """Exponential from ``initial`` at epoch 0 to ``final`` at the last epoch (``epochs - 1``), whatever
+        the number of epochs, so the last epochs train near one-hot samples (the argmax child)."""
+        if not 0 < final <= initial:
+            raise ValueError(f"the final temperature must be in (0, initial={initial}], got {final}")
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        return cls(initial, (final / initial) ** (1 / max(1, epochs - 1)), minimum=final)
+
 
 def gumbel_softmax(logits: Tensor, tau: float, generator: torch.Generator | None = None) -> Tensor:
     """Relaxed one-hot sample ``softmax((logits + G) / tau)``, G ~ Gumbel(0, 1) drawn from ``generator``."""

@@ -46,16 +46,23 @@ class SearchConfig:
     weight_decay: float = 4e-5
     arch_lr: float = 0.01
     warmup_epochs: int = 2
-    tau_initial: float = 5.0
-    tau_decay: float = 0.956
+    tau_initial: float = 5.0  # the paper's start
+    tau_final: float = 0.2  # reached at the last epoch whatever the number of epochs
+    tau_decay: float | None = (
+        None  # a fixed per-epoch decay instead (FBNetV2's 0.956 never gets near one-hot)
+    )
     loss: SearchLoss = field(default_factory=lambda: SearchLoss("fbnet"))
     seed: int = 0
     num_samples: int = 256  # children sampled from the learned distribution when deriving for a target
     tolerance: float = 0.05  # derived cost must land within +-tolerance of the target (LUT error needs room)
+    resolution: str = "sample"  # supernet resolution mode: "sample" (one trunk a step) or "mix" (paper)
+    bn_batches: int = 8  # batches to recalibrate the derived child's BatchNorm statistics on
 
     @property
     def tau(self) -> TemperatureSchedule:
-        return TemperatureSchedule(self.tau_initial, self.tau_decay)
+        if self.tau_decay is not None:
+            return TemperatureSchedule(self.tau_initial, self.tau_decay)
+        return TemperatureSchedule.ending_at(self.tau_final, self.epochs, self.tau_initial)
 
 
 @dataclass
@@ -68,6 +75,7 @@ class EpochStats:
     expected_cost: float
     argmax_cost: float
     argmax_arch: str
+    arch_steps: int = 0  # architecture updates this epoch (one pass over the arch split once searching)
 
 
 @dataclass
@@ -138,10 +146,19 @@ def _fit_input(x: Tensor, hw: int) -> Tensor:
     return nn.functional.interpolate(x, size=(hw, hw), mode="bilinear", align_corners=False, antialias=True)
 
 
-def build_supernet(space: SearchSpace, cost_model: CostModel | None, seed: int) -> Supernet:
+def build_supernet(
+    space: SearchSpace, cost_model: CostModel | None, seed: int, resolution: str = "sample"
+) -> Supernet:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Supernet(space, cost_model)
+        return Supernet(space, cost_model, resolution=resolution)  # type: ignore[arg-type]
+
+
+def arch_step_positions(train_steps: int, arch_steps: int) -> set[int]:
+    """Which of ``train_steps`` weight steps are followed by an arch step: exactly ``arch_steps`` of them
+    (one pass over the arch split), spread evenly, the last one at the end of the epoch."""
+    n = min(arch_steps, train_steps)
+    return {((i + 1) * train_steps) // n - 1 for i in range(n)} if n > 0 else set()
 
 
 def run_search(
@@ -157,7 +174,7 @@ def run_search(
     cfg = config or SearchConfig()
     if data.num_classes != space.num_classes or data.channels != space.in_ch:
         space = space.with_num_classes(data.num_classes, data.channels)
-    net = build_supernet(space, cost_model, cfg.seed)
+    net = build_supernet(space, cost_model, cfg.seed, cfg.resolution)
     if cfg.loss.kind == "fbnet" and cfg.loss.ref is None:
         with torch.no_grad():
             uniform = {k: torch.full_like(v, 1 / len(v)) for k, v in net.alphas.probabilities().items()}
@@ -207,8 +224,9 @@ def run_search(
         arch_batches = _cycle(
             lambda s: _loader(arch_ds, cfg.batch_size, s), cfg.seed * 1_000_003 + 2 * epoch + 1
         )
-        # FBNet: one pass over the held-out arch split per epoch, its steps spread evenly between weight steps
-        arch_every = max(1, round(steps_per_epoch / len(_loader(arch_ds, cfg.batch_size, 0))))
+        # FBNet: one pass over the held-out arch split per epoch, its steps spread evenly between weight
+        # steps (when the arch split has more batches than the train split, one arch step per weight step)
+        arch_at = arch_step_positions(steps_per_epoch, len(_loader(arch_ds, cfg.batch_size, 0)))
         tot = {"loss": 0.0, "correct": 0, "n": 0, "arch": 0.0, "cost": 0.0, "k": 0}
         for step, (x, y) in enumerate(_loader(train_ds, cfg.batch_size, cfg.seed * 1_000_003 + 2 * epoch)):
             w = net.alphas.sample(tau, gumbel)
@@ -221,7 +239,7 @@ def run_search(
             tot["loss"] += loss.item() * len(y)
             tot["correct"] += int((out.argmax(1) == y).sum())
             tot["n"] += len(y)
-            if search_arch and step % arch_every == arch_every - 1:
+            if search_arch and step in arch_at:
                 xa, ya = next(arch_batches)
                 w = net.alphas.sample(tau, gumbel)
                 cost = net.expected_cost(w)
@@ -247,6 +265,7 @@ def run_search(
             float(net.expected_cost(p).detach()),
             net.child_cost(am),
             encode_arch(net.arch(am)),
+            int(tot["k"]),
         )
         history.append(stats)
         if on_epoch is not None:
@@ -278,7 +297,7 @@ def derive_result(net: Supernet, cfg: SearchConfig, history: list[EpochStats]) -
     if target is not None and abs(am_cost / target - 1) > cfg.tolerance:
         gen = torch.Generator().manual_seed(cfg.seed + 2)
         cands = [am] + [net.sample_choices(gen) for _ in range(cfg.num_samples)]
-        scored = [(c, net.child_cost(c), _log_prob(net, c)) for c in cands]
+        scored = rank_candidates(net, cands)
         inside = [s for s in scored if abs(s[1] / target - 1) <= cfg.tolerance]
         if inside:
             choices, cost, _ = max(inside, key=lambda s: s[2])
@@ -293,9 +312,81 @@ def derive_result(net: Supernet, cfg: SearchConfig, history: list[EpochStats]) -
     )
 
 
+def rank_candidates(net: Supernet, cands: list[dict[str, int]]) -> list[tuple[dict[str, int], float, float]]:
+    """``(choices, cost, log-probability of the ARCH)`` per distinct child, in first-seen order.
+
+    Choices that build the same :class:`ArchSpec` (e.g. differing only in the expansion of a skipped
+    block) are one candidate, and its probability counts only the variables the arch depends on.
+    """
+    seen: dict[ArchSpec, None] = {}
+    out = []
+    for c in cands:
+        arch = net.arch(c)
+        if arch in seen:
+            continue
+        seen[arch] = None
+        out.append((c, net.child_cost(c), _log_prob(net, c)))
+    return out
+
+
+def _relevant(net: Supernet, choices: Mapping[str, int]) -> list[str]:
+    """The variables that change the child: not the expansion of a block whose op is skip."""
+    names = []
+    for n in net.alphas.names:
+        if n.endswith(".e"):
+            op = net.space.variable(n[:-2] + ".op").values[choices[n[:-2] + ".op"]]
+            if op.skip:
+                continue
+        names.append(n)
+    return names
+
+
 def _log_prob(net: Supernet, choices: Mapping[str, int]) -> float:
     with torch.no_grad():
-        return sum(float(torch.log_softmax(net.alphas[n], -1)[i]) for n, i in choices.items())
+        return sum(float(torch.log_softmax(net.alphas[n], -1)[choices[n]]) for n in _relevant(net, choices))
+
+
+def recalibrate_bn(
+    model: nn.Module, batches: Iterator[Tensor] | list[Tensor], input_hw: int | None = None
+) -> nn.Module:
+    """Reset every BatchNorm's running statistics and re-estimate them (cumulative average) on ``batches``.
+
+    The supernet's statistics were accumulated over soft masks, mixed ops and several resolutions; the
+    derived child's own statistics differ, so they are re-estimated before the child is evaluated or
+    exported. Returns ``model`` in eval mode.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the calibration batches
+    model.train()
+    n = 0
+    with torch.no_grad():
+        for x in batches:
+            model(_fit_input(x, input_hw) if input_hw else x)
+            n += 1
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    if bns and n == 0:
+        raise ValueError("BatchNorm recalibration needs at least one batch")
+    return model.eval()
+
+
+def derive_model(
+    net: Supernet,
+    choices: Mapping[str, int],
+    data: DataBundle,
+    batches: int = 8,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> nn.Module:
+    """The dense child ``choices`` with the supernet's weights and BatchNorm recalibrated on ``train`` data."""
+    arch = net.arch(choices)
+    model = net.load_into(build_model(arch), choices)
+    loader = make_loader(data.split("train"), batch_size, shuffle=True, seed=seed)
+    xs = [x for _, (x, _y) in zip(range(batches), loader, strict=False)]
+    return recalibrate_bn(model, xs, arch.input_hw)
 
 
 def _fingerprint(space: SearchSpace, data: DataBundle, net: Supernet, cfg: SearchConfig) -> str:
@@ -369,6 +460,13 @@ def train_dense(
         if init_choices is None:
             raise ValueError("fine-tuning from a supernet needs the child's choices")
         init.load_into(model, init_choices)
+        xs = [
+            x
+            for _, (x, _y) in zip(
+                range(8), make_loader(data.split("train"), batch_size, shuffle=True, seed=seed), strict=False
+            )
+        ]
+        recalibrate_bn(model, xs, arch.input_hw)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     train_ds = data.split("trainval")
     steps = max(1, epochs * (len(train_ds) // batch_size))  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import torch
 
@@ -34,7 +35,11 @@ from search.arch import (
     LayerKind,
     LayerShape,
     StemSpec,
+    encode_block,
+    fb_divisible,
+    make_divisible,
     place_block,
+    profile_arch,
 )
 
 
@@ -71,7 +76,14 @@ class StemChoices:
 
 @dataclass(frozen=True)
 class StageChoices:
-    """``depth`` blocks; the first has ``stride``; width shared by the stage; ops = kernels x se x acts (+skip)."""
+    """``depth`` blocks; the first has ``stride``; ops = kernels x se x acts (+ skip after the first block).
+
+    ``shared_width=True`` gives the stage ONE output-width variable ``s<k>.w`` for all its blocks (so a
+    residual inside the stage exists in the supernet exactly when it exists in the child);
+    ``shared_width=False`` gives every block its own ``s<k>.b<j>.w`` (FBNetV2 searches widths per block).
+    A ``skip`` op is the identity when its block keeps the width and a 1x1 conv-BN-ReLU projection
+    (``proj``, mobile-vision's width-changing skip) when it does not.
+    """
 
     widths: tuple[int, ...]
     depth: int
@@ -81,10 +93,14 @@ class StageChoices:
     se: tuple[bool, ...] = (False,)
     acts: tuple[Act, ...] = (Act.RELU,)
     skip: bool = False
+    shared_width: bool = True
 
     def ops(self, first: bool) -> tuple[OpChoice, ...]:
         ops = tuple(OpChoice(k, s, a) for k, s, a in itertools.product(self.kernels, self.se, self.acts))
         return ops + ((SKIP,) if self.skip and not first else ())
+
+    def width_var(self, k: int, j: int) -> str:
+        return f"s{k}.w" if self.shared_width else f"s{k}.b{j}.w"
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,8 @@ class LayerTemplate:
     kind: LayerKind
     variables: tuple[str, ...]
     shape: Callable[[Mapping[str, int]], LayerShape] = field(compare=False)
+    # templates with equal signatures have the same candidate shapes (e.g. blocks 1.. of a stage)
+    signature: tuple | None = field(default=None, compare=False)
 
     def candidates(self, space: SearchSpace) -> Iterator[tuple[tuple[int, ...], LayerShape]]:
         """Every joint choice (indices in ``variables`` order) with its LayerShape."""
@@ -111,8 +129,19 @@ class LayerTemplate:
             yield idx, self.shape(dict(zip(self.variables, idx, strict=True)))
 
 
+_CANDIDATES: dict[object, tuple] = {}  # per-space enumerations (spaces are frozen; a few kept)
+
+
+MidRule = Literal["make_divisible", "mobile_cv"]
+
+
 @dataclass(frozen=True)
 class SearchSpace:
+    """Stem, stages and head choices. ``mid_rule`` rounds hidden widths ``c_in * e`` to multiples of 8:
+    ``make_divisible`` (torchvision) or ``mobile_cv`` (FBNetV2's own rule, so its published models are
+    members). ``head_hidden`` (non-empty) makes the head's hidden width a choice variable ``head.h``.
+    ``notes`` say where a preset deviates from the paper and why."""
+
     name: str
     resolutions: tuple[int, ...]
     stem: StemChoices
@@ -120,32 +149,61 @@ class SearchSpace:
     head: HeadSpec = field(default_factory=HeadSpec)
     num_classes: int = 1000
     in_ch: int = 3
+    mid_rule: MidRule = "make_divisible"
+    head_hidden: tuple[int, ...] = ()
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "resolutions", tuple(sorted(set(self.resolutions))))
         if not self.resolutions or not self.stages:
             raise SpaceError(f"space {self.name!r}: needs at least one resolution and one stage")
+        if self.mid_rule not in ("make_divisible", "mobile_cv"):
+            raise SpaceError(f"space {self.name!r}: mid_rule must be 'make_divisible' or 'mobile_cv'")
         for k, st in enumerate(self.stages):
             if not st.widths or st.depth < 1:
                 raise SpaceError(f"space {self.name!r}, stage {k}: needs width choices and depth >= 1")
             prev = self.stem.widths if k == 0 else self.stages[k - 1].widths
-            for c_in, e in itertools.product(prev + st.widths, st.expands):
-                mid = BlockSpec(BlockType.IR, 8, expand=e).mid_channels(c_in)
-                if len(st.expands) > 1 and mid == c_in:
-                    raise SpaceError(
-                        f"space {self.name!r}, stage {k}: expansion {e} of width {c_in} keeps the width "
-                        "(no expansion conv in the child) while other choices expand; use expansions >= 2"
-                    )
+            keeps = {self.mid(c_in, e) == c_in for c_in, e in itertools.product(prev + st.widths, st.expands)}
+            if len(keeps) > 1:
+                raise SpaceError(
+                    f"space {self.name!r}, stage {k}: some expansion of {st.expands} keeps an input width "
+                    "(no expansion conv in that child) while others expand; use expansions that all "
+                    "expand (>= 2 is safe) or only 1"
+                )
         self.max_arch()  # validates strides against the smallest resolution
+
+    def mid(self, c_in: int, e: float) -> int:
+        """Hidden width of an inverted residual with expansion ``e`` fed ``c_in`` channels."""
+        if e == 1.0:
+            return c_in
+        if self.mid_rule == "mobile_cv":
+            return fb_divisible(c_in * e)
+        return make_divisible(c_in * e, 8)
+
+    def _ir(self, c_in: int, c_out: int, stride: int, op: OpChoice, e: float) -> BlockSpec:
+        mid = self.mid(c_in, e)
+        pin = None if mid == BlockSpec(BlockType.IR, 8, expand=e).mid_channels(c_in) else mid
+        return BlockSpec(BlockType.IR, c_out, stride, op.kernel, e, op.se, op.act, mid_ch=pin)
+
+    @staticmethod
+    def _skip(c_in: int, c_out: int) -> BlockSpec:
+        if c_in == c_out:
+            return BlockSpec(BlockType.SKIP, c_out, 1)
+        return BlockSpec(BlockType.PROJ, c_out, 1, act=Act.RELU)
 
     # -- variables -------------------------------------------------------------------------------
     def variables(self) -> tuple[Variable, ...]:
         out = [Variable("res", self.resolutions), Variable("stem.w", self.stem.widths)]
         for k, st in enumerate(self.stages):
-            out.append(Variable(f"s{k}.w", st.widths))
+            if st.shared_width:
+                out.append(Variable(f"s{k}.w", st.widths))
             for j in range(st.depth):
+                if not st.shared_width:
+                    out.append(Variable(st.width_var(k, j), st.widths))
                 out.append(Variable(f"s{k}.b{j}.e", st.expands))
                 out.append(Variable(f"s{k}.b{j}.op", st.ops(first=j == 0)))
+        if self.head_hidden:
+            out.append(Variable("head.h", self.head_hidden))
         return tuple(out)
 
     def variable(self, name: str) -> Variable:
@@ -154,16 +212,40 @@ class SearchSpace:
                 return v
         raise KeyError(name)
 
+    def width_vars(self) -> dict[str, tuple[int, ...]]:
+        """Every width variable (stem, stage or block) with its channel choices."""
+        out = {"stem.w": self.stem.widths}
+        for k, st in enumerate(self.stages):
+            for j in range(st.depth):
+                out[st.width_var(k, j)] = st.widths
+        return out
+
+    def block_vars(self) -> list[tuple[str, str, str, int, int]]:
+        """``(name, in width var, out width var, stage, block)`` of every block in order."""
+        out, prev = [], "stem.w"
+        for k, st in enumerate(self.stages):
+            for j in range(st.depth):
+                w = st.width_var(k, j)
+                out.append((f"s{k}.b{j}", prev, w, k, j))
+                prev = w
+        return out
+
+    @property
+    def last_width_var(self) -> str:
+        return self.block_vars()[-1][2]
+
     @property
     def num_archs(self) -> int:
-        """Distinct children (a skipped block's expansion does not count as a different child)."""
-        n = len(self.resolutions) * len(self.stem.widths)
+        """Children (a skipped block's expansion is not counted; a skip is an identity or a projection)."""
+        n = len(self.resolutions) * len(self.stem.widths) * max(1, len(self.head_hidden))
         for st in self.stages:
-            n *= len(st.widths)
+            if st.shared_width:
+                n *= len(st.widths)
+            per_w = 1 if st.shared_width else len(st.widths)
             for j in range(st.depth):
                 ops = st.ops(first=j == 0)
                 n_ir = sum(not o.skip for o in ops)
-                n *= n_ir * len(st.expands) + (len(ops) - n_ir)
+                n *= per_w * (n_ir * len(st.expands) + (len(ops) - n_ir))
         return n
 
     # -- spatial sizes ---------------------------------------------------------------------------
@@ -184,6 +266,7 @@ class SearchSpace:
         res = self.resolutions
         hw_by_res = {r: self._hw_after(r) for r in res}
         stem = self.stem
+        wv = self.width_vars()
 
         def stem_shape(c: Mapping[str, int]) -> LayerShape:
             r, w = res[c["res"]], stem.widths[c["stem.w"]]
@@ -202,47 +285,37 @@ class SearchSpace:
             )
 
         templates = [LayerTemplate("stem", LayerKind.STEM, ("res", "stem.w"), stem_shape)]
-        prev_var, prev_widths, pos = "stem.w", stem.widths, 0
-        for k, st in enumerate(self.stages):
-            w_var = f"s{k}.w"
-            for j in range(st.depth):
-                name, e_var, op_var = f"s{k}.b{j}", f"s{k}.b{j}.e", f"s{k}.b{j}.op"
-                in_var, in_widths = (prev_var, prev_widths) if j == 0 else (w_var, st.widths)
-                ops, stride = st.ops(first=j == 0), st.stride if j == 0 else 1
-                variables = ("res", in_var, e_var, op_var) + ((w_var,) if j == 0 else ())
-                templates.append(
-                    LayerTemplate(
-                        name,
-                        LayerKind.IR,
-                        variables,
-                        _block_shape_fn(
-                            name,
-                            in_var,
-                            in_widths,
-                            w_var,
-                            st,
-                            ops,
-                            stride,
-                            e_var,
-                            op_var,
-                            hw_by_res,
-                            pos,
-                            res,
-                        ),
-                    )
+        for pos, (name, in_var, out_var, k, j) in enumerate(self.block_vars()):
+            st = self.stages[k]
+            variables = ("res", in_var, f"{name}.e", f"{name}.op") + ((out_var,) if out_var != in_var else ())
+            signature = (
+                wv[in_var],
+                st.widths,
+                in_var == out_var,
+                st.ops(j == 0),
+                st.expands,
+                st.stride if j == 0 else 1,
+                tuple(hw_by_res[r][pos] for r in res),
+            )
+            templates.append(
+                LayerTemplate(
+                    name,
+                    LayerKind.IR,
+                    variables,
+                    self._block_shape_fn(name, in_var, wv[in_var], out_var, st, j, hw_by_res, pos),
+                    signature,
                 )
-                pos += 1
-            prev_var, prev_widths = w_var, st.widths
-        head, ncls = self.head, self.num_classes
+            )
+        head, ncls, last = self.head, self.num_classes, self.last_width_var
+        hidden = self.head_hidden
 
-        def head_shape(
-            c: Mapping[str, int], _v: str = prev_var, _w: tuple[int, ...] = prev_widths
-        ) -> LayerShape:
+        def head_shape(c: Mapping[str, int]) -> LayerShape:
             hw = hw_by_res[res[c["res"]]][-1]
+            h = hidden[c["head.h"]] if hidden else head.hidden_ch
             return LayerShape(
                 "head",
                 LayerKind.HEAD,
-                _w[c[_v]],
+                wv[last][c[last]],
                 head.conv_ch,
                 ncls,
                 hw,
@@ -251,17 +324,76 @@ class SearchSpace:
                 1,
                 False,
                 head.act,
-                hidden_ch=head.hidden_ch,
+                hidden_ch=h,
             )
 
-        templates.append(LayerTemplate("head", LayerKind.HEAD, ("res", prev_var), head_shape))
+        head_vars = ("res", last) + (("head.h",) if hidden else ())
+        templates.append(LayerTemplate("head", LayerKind.HEAD, head_vars, head_shape))
         return tuple(templates)
+
+    def _block_shape_fn(self, name, in_var, in_widths, out_var, st, j, hw_by_res, pos):
+        ops, stride, res = st.ops(first=j == 0), st.stride if j == 0 else 1, self.resolutions
+
+        def shape(c: Mapping[str, int]) -> LayerShape:
+            c_in, c_out = in_widths[c[in_var]], st.widths[c[out_var]]
+            op: OpChoice = ops[c[f"{name}.op"]]
+            hw = hw_by_res[res[c["res"]]][pos]
+            b = (
+                self._skip(c_in, c_out)
+                if op.skip
+                else self._ir(c_in, c_out, stride, op, st.expands[c[f"{name}.e"]])
+            )
+            return place_block(name, b, c_in, hw)
+
+        return shape
+
+    def template_candidates(self) -> tuple[tuple[tuple[tuple[int, ...], LayerShape], ...], ...]:
+        """``layer_templates()``' candidates, computed once per space (blocks with equal signatures share
+        one enumeration and carry the first such block's name)."""
+        key = (self, self.notes)
+        if key not in _CANDIDATES:
+            by_sig: dict[tuple, tuple[tuple[tuple[int, ...], LayerShape], ...]] = {}
+            out = []
+            for t in self.layer_templates():
+                if t.signature is None:
+                    out.append(tuple(t.candidates(self)))
+                    continue
+                if t.signature not in by_sig:
+                    by_sig[t.signature] = tuple(t.candidates(self))
+                out.append(by_sig[t.signature])
+            if len(_CANDIDATES) > 16:
+                _CANDIDATES.clear()
+            _CANDIDATES[key] = tuple(out)
+        return _CANDIDATES[key]
+
+    def cost_index(self) -> tuple[tuple[LayerShape, ...], tuple[torch.Tensor, ...]]:
+        """Distinct candidate shapes (first name wins) and, per template, the flat (row-major over its
+        variables) index of every joint choice into them: what the expected-cost tables are built from."""
+        key = ("index", self, self.notes)
+        if key not in _CANDIDATES:
+            unique: dict[tuple, int] = {}
+            shapes: list[LayerShape] = []
+            index: list[torch.Tensor] = []
+            by_id: dict[int, torch.Tensor] = {}
+            for cands in self.template_candidates():
+                if id(cands) not in by_id:
+                    rows = []
+                    for _, sh in cands:
+                        k = _shape_key(sh)
+                        if k not in unique:
+                            unique[k] = len(shapes)
+                            shapes.append(sh)
+                        rows.append(unique[k])
+                    by_id[id(cands)] = torch.tensor(rows, dtype=torch.long)
+                index.append(by_id[id(cands)])
+            _CANDIDATES[key] = (tuple(shapes), tuple(index))  # type: ignore[assignment]
+        return _CANDIDATES[key]  # type: ignore[return-value]
 
     def candidate_layers(self) -> Iterator[LayerShape]:
         """Every distinct placed layer the supernet's expected cost asks a CostModel about (first name wins)."""
         seen: set[LayerShape] = set()
-        for t in self.layer_templates():
-            for _, shape in t.candidates(self):
+        for cands in self.template_candidates():
+            for _, shape in cands:
                 key = replace(shape, name="")
                 if key not in seen:
                     seen.add(key)
@@ -273,32 +405,111 @@ class SearchSpace:
         stem = StemSpec(
             self.stem.widths[choices["stem.w"]], self.stem.kernel, self.stem.stride, self.stem.act
         )
-        stages, ch = [], stem.out_ch
-        for k, st in enumerate(self.stages):
-            w = st.widths[choices[f"s{k}.w"]]
-            blocks = []
-            for j in range(st.depth):
-                op = st.ops(first=j == 0)[choices[f"s{k}.b{j}.op"]]
-                if op.skip:
-                    blocks.append(BlockSpec(BlockType.SKIP, w, 1, act=op.act))
-                else:
-                    blocks.append(
-                        BlockSpec(
-                            BlockType.IR,
-                            w,
-                            st.stride if j == 0 else 1,
-                            op.kernel,
-                            st.expands[choices[f"s{k}.b{j}.e"]],
-                            op.se,
-                            op.act,
-                        )
-                    )
-            stages.append(tuple(blocks))
+        wv = self.width_vars()
+        stages: list[list[BlockSpec]] = [[] for _ in self.stages]
+        ch = stem.out_ch
+        for name, _, out_var, k, j in self.block_vars():
+            st = self.stages[k]
+            w = wv[out_var][choices[out_var]]
+            op = st.ops(first=j == 0)[choices[f"{name}.op"]]
+            if op.skip:
+                stages[k].append(self._skip(ch, w))
+            else:
+                stride = st.stride if j == 0 else 1
+                stages[k].append(self._ir(ch, w, stride, op, st.expands[choices[f"{name}.e"]]))
             ch = w
-        del ch
+        head = self.head
+        if self.head_hidden:
+            head = replace(head, hidden_ch=self.head_hidden[choices["head.h"]])
         return ArchSpec(
-            self.resolutions[choices["res"]], stem, tuple(stages), self.head, self.num_classes, self.in_ch
+            self.resolutions[choices["res"]],
+            stem,
+            tuple(tuple(s) for s in stages),
+            head,
+            self.num_classes,
+            self.in_ch,
         )
+
+    def match(self, arch: ArchSpec) -> tuple[dict[str, int] | None, str]:
+        """``(choices, "")`` selecting ``arch`` (same layers), or ``(None, reason)`` naming the first mismatch.
+
+        A stage of ``arch`` may have fewer blocks than the space: the missing trailing blocks are skips.
+        """
+        c: dict[str, int] = {}
+
+        def idx(values: tuple, value, what: str) -> int:
+            if value not in values:
+                raise _NoMatch(f"{what} {value} is not a choice ({', '.join(map(str, values))})")
+            return values.index(value)
+
+        try:
+            c["res"] = idx(self.resolutions, arch.input_hw, "resolution")
+            s = arch.stem
+            if (s.kernel, s.stride, s.act) != (self.stem.kernel, self.stem.stride, self.stem.act):
+                raise _NoMatch(f"stem k{s.kernel} s{s.stride} {s.act.value} differs from the space's")
+            c["stem.w"] = idx(self.stem.widths, s.out_ch, "stem width")
+            if len(arch.stages) != len(self.stages):
+                raise _NoMatch(f"{len(arch.stages)} stages, the space has {len(self.stages)}")
+            ch = s.out_ch
+            for k, (st, blocks) in enumerate(zip(self.stages, arch.stages, strict=True)):
+                if len(blocks) > st.depth:
+                    raise _NoMatch(f"stage {k} has {len(blocks)} blocks, the space at most {st.depth}")
+                padded = list(blocks) + [BlockSpec(BlockType.SKIP, blocks[-1].out_ch)] * (
+                    st.depth - len(blocks)
+                )
+                for j, b in enumerate(padded):
+                    where = f"block s{k}.b{j} ({encode_block(b)})"
+                    ops = st.ops(first=j == 0)
+                    wvar = st.width_var(k, j)
+                    wi = idx(st.widths, b.out_ch, f"{where}: width")
+                    if c.setdefault(wvar, wi) != wi:
+                        raise _NoMatch(f"{where}: width {b.out_ch} differs from its stage's shared width")
+                    if b.type in (BlockType.SKIP, BlockType.PROJ):
+                        if SKIP not in ops:
+                            raise _NoMatch(f"{where}: no skip choice here")
+                        if b.type is BlockType.PROJ and (b.stride != 1 or b.act is not Act.RELU):
+                            raise _NoMatch(f"{where}: a projection here is stride 1 with relu")
+                        c[f"s{k}.b{j}.op"], c[f"s{k}.b{j}.e"] = ops.index(SKIP), 0
+                    else:
+                        if b.stride != (st.stride if j == 0 else 1):
+                            raise _NoMatch(f"{where}: stride {b.stride} differs from the space's")
+                        c[f"s{k}.b{j}.op"] = idx(ops, OpChoice(b.kernel, b.se, b.act), f"{where}: op")
+                        mids = [self.mid(ch, e) for e in st.expands]
+                        mid = b.mid_channels(ch)
+                        if mid not in mids:
+                            raise _NoMatch(f"{where}: hidden width {mid} is no expansion choice's ({mids})")
+                        c[f"s{k}.b{j}.e"] = mids.index(mid)
+                    ch = b.out_ch
+            h = arch.head
+            if (h.conv_ch, h.act) != (self.head.conv_ch, self.head.act):
+                raise _NoMatch(f"head conv {h.conv_ch} {h.act.value} differs from the space's")
+            if self.head_hidden:
+                c["head.h"] = idx(self.head_hidden, h.hidden_ch, "head hidden width")
+            elif h.hidden_ch != self.head.hidden_ch:
+                raise _NoMatch(
+                    f"head hidden width {h.hidden_ch} differs from the space's {self.head.hidden_ch}"
+                )
+            if (arch.num_classes, arch.in_ch) != (self.num_classes, self.in_ch):
+                raise _NoMatch(
+                    f"{arch.num_classes} classes / {arch.in_ch} input channels differ from the space's"
+                )
+        except _NoMatch as e:
+            return None, str(e)
+        for (
+            v
+        ) in self.variables():  # variables no block constrained (e.g. a shared width of an all-skip stage)
+            c.setdefault(v.name, 0)
+
+        def layers(a: ArchSpec) -> list[LayerShape]:  # identity skips compute nothing: padding adds them
+            return [la for la in profile_arch(a).layers if la.kind is not LayerKind.SKIP]
+
+        if layers(self.arch_from_choices(c)) != layers(arch):
+            return None, "the matched child's layers differ from the arch's"  # pragma: no cover - guard
+        return c, ""
+
+    def contains(self, arch: ArchSpec) -> bool:
+        """Whether ``arch`` is a child of this space (same layers: widths, hidden widths, ops, resolution)."""
+        return self.match(arch)[0] is not None
 
     def sample_choices(self, generator: torch.Generator) -> dict[str, int]:
         return {
@@ -342,9 +553,12 @@ class SearchSpace:
             "log10_num_archs": round(math.log10(self.num_archs), 2),
             "num_variables": len(self.variables()),
             "num_candidate_layers": n_layers,
+            "mid_rule": self.mid_rule,
+            "head_hidden": list(self.head_hidden) or [self.head.hidden_ch],
             "stages": [
                 {
                     "widths": list(s.widths),
+                    "width_per": "stage" if s.shared_width else "block",
                     "depth": s.depth,
                     "stride": s.stride,
                     "expands": list(s.expands),
@@ -352,47 +566,113 @@ class SearchSpace:
                 }
                 for s in self.stages
             ],
+            "notes": list(self.notes),
         }
 
 
-def _block_shape_fn(name, in_var, in_widths, w_var, st, ops, stride, e_var, op_var, hw_by_res, pos, res):
-    def shape(c: Mapping[str, int]) -> LayerShape:
-        c_in = in_widths[c[in_var]]
-        c_out = st.widths[c[w_var]]
-        op: OpChoice = ops[c[op_var]]
-        hw = hw_by_res[res[c["res"]]][pos]
-        if op.skip:
-            b = BlockSpec(BlockType.SKIP, c_out, 1, act=op.act)
-        else:
-            b = BlockSpec(BlockType.IR, c_out, stride, op.kernel, st.expands[c[e_var]], op.se, op.act)
-        return place_block(name, b, c_in, hw)
+def _shape_key(s: LayerShape) -> tuple:
+    return (
+        s.kind,
+        s.in_ch,
+        s.mid_ch,
+        s.out_ch,
+        s.in_hw,
+        s.out_hw,
+        s.kernel,
+        s.stride,
+        s.se,
+        s.act,
+        s.hidden_ch,
+    )
 
-    return shape
+
+class _NoMatch(Exception):
+    pass
 
 
 def _steps(lo: int, hi: int, step: int) -> tuple[int, ...]:
     return tuple(range(lo, hi + 1, step))
 
 
+_FBNETV2_NOTES = (
+    "Evidence: the published FBNetV2 F1-F4 (mobile-vision fbnet_modeldef_cls_fbnetv2.py); all four are "
+    "members (`phonenas search space --space fbnetv2-f --contains fbnetv2_f4`).",
+    "Widths are searched per block inside each stage's range (F4 goes 64,64,64,104,104,104,112 in one "
+    "stage; F1-F3 go 32 -> 24); each range is the span of the F1-F4 widths in that stage in steps of 8 "
+    "(the published models are the evidence), not a transcription of the paper's supernet ranges.",
+    "Expansions per stage are the ratios F1-F4 use there (1.77-6.88, rounded to hidden widths with "
+    "mobile_cv's rule), not a channel-granular hidden-width search: a per-channel hidden search would "
+    "multiply the candidate LUT layers by ~10-60 per block.",
+    "Depths are F4's (1,3,4,7,4 = 19 blocks); shallower models skip blocks. A skip that changes the width "
+    "is mobile-vision's 1x1 conv-BN-ReLU projection (`proj`).",
+    "Every stage allows k3/k5 and ReLU/hard-swish (F4 uses hard-swish in stages 0-1, F1-F3 ReLU); SE is "
+    "off in stages 0-1 (no F-model uses it there) and a choice elsewhere.",
+    "Stem widths {8,16} and head hidden widths {1600,1984} are those of F1-F4; the head conv is 6x224.",
+    "Not in the space: the L1/L2 models (wider stage 2, more blocks) and mobile_cv's SE reduce activation "
+    "(ours is ReLU in every SE, hard-swish in theirs for _hs blocks: no MAC/param difference).",
+)
+
+
 def fbnetv2_f(num_classes: int = 1000) -> SearchSpace:
-    """The FBNetV2-F-like ImageNet space: stage widths 12-16, 16-28, 16-40, 48-96, 72-128, 112-216."""
+    """The FBNetV2-F ImageNet space: per-block widths, F4's depths, the F-models' ops and expansions."""
     R, H = Act.RELU, Act.HSWISH
+    both, k35 = (R, H), (3, 5)
     return SearchSpace(
         name="fbnetv2-f",
         resolutions=(128, 160, 192, 224),
-        stem=StemChoices((16,), 3, 2, H),
+        stem=StemChoices((8, 16), 3, 2, H),
         stages=(
-            StageChoices(_steps(12, 16, 4), 1, 1, (1.0,), (3,), (False,), (R,)),
-            StageChoices(_steps(16, 28, 4), 2, 2, (2.0, 4.0, 6.0), (3, 5), (False,), (R,), skip=True),
-            StageChoices(_steps(16, 40, 8), 3, 2, (2.0, 4.0, 6.0), (3, 5), (False, True), (R, H), skip=True),
-            StageChoices(_steps(48, 96, 8), 4, 2, (2.0, 4.0, 6.0), (3, 5), (False, True), (R, H), skip=True),
-            StageChoices(_steps(72, 128, 8), 4, 1, (2.0, 4.0, 6.0), (3, 5), (False, True), (R, H), skip=True),
+            StageChoices((8, 16), 1, 1, (1.0,), k35, (False,), both, shared_width=False),
             StageChoices(
-                _steps(112, 216, 8), 4, 2, (2.0, 4.0, 6.0), (3, 5), (False, True), (R, H), skip=True
+                (16, 24, 32),
+                3,
+                2,
+                (1.7912, 4.7912, 5.4566),
+                k35,
+                (False,),
+                both,
+                skip=True,
+                shared_width=False,
+            ),
+            StageChoices(
+                (24, 32, 40),
+                4,
+                2,
+                (3.5379, 4.5379, 5.3501),
+                k35,
+                (False, True),
+                both,
+                skip=True,
+                shared_width=False,
+            ),
+            StageChoices(
+                _steps(56, 112, 8),
+                7,
+                2,
+                (1.7712, 2.1212, 2.507, 3.7712, 4.1212, 4.507, 5.0333, 5.1246, 5.7133),
+                k35,
+                (False, True),
+                both,
+                skip=True,
+                shared_width=False,
+            ),
+            StageChoices(
+                _steps(144, 224, 8),
+                4,
+                2,
+                (2.84, 4.5685, 4.8754, 5.5685, 5.84, 6.8754),
+                k35,
+                (False, True),
+                both,
+                skip=True,
+                shared_width=False,
             ),
         ),
-        head=HeadSpec(conv_ch=1984, hidden_ch=0, act=H),
+        head=HeadSpec(conv_ch=1344, hidden_ch=1984, act=H),
         num_classes=num_classes,
+        mid_rule="mobile_cv",
+        head_hidden=(1600, 1984),
+        notes=_FBNETV2_NOTES,
     )
 
 

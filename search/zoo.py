@@ -24,11 +24,8 @@ How our counts relate to the published ones (each model's ``Published.residual``
   flops and params of F1, F2, F3, F4 and L2 to the last digit, which checks the transcription.
   Our own MAC count is 0.3% lower than the published one for that reason (L1 has no header count;
   the paper's 325M is within 0.01% of ours).
-* Residual structural difference (reported to the lead): FBNetV2 ``skip`` blocks that change the
-  width (e.g. 56 -> 80) are, in mobile_cv, a 1x1 conv-BN-ReLU projection. Our ``skip`` must keep the
-  width, so we write them as ``ir_k1_e1`` (1x1 depthwise conv-BN-ReLU, then 1x1 projection-BN):
-  ``in_ch * H * W`` extra MACs and ``3 * in_ch`` extra params per such block, and no ReLU after the
-  projection. Exact needs a ``proj`` block type in ``search.arch``.
+* FBNetV2 ``skip`` blocks that change the width (e.g. 56 -> 80) are, in mobile_cv, a 1x1
+  conv-BN-ReLU projection: our ``proj`` block type (``proj_c80_relu``), so the structure is exact.
 * FBNetV2's ``ir_pool`` hidden 1x1 conv has no bias; our head's hidden ``nn.Linear`` has one
   (``+hidden_ch`` params, no MAC change).
 * Activation-only difference (no MAC/param change): mobile_cv's SE reduce layer uses the block's
@@ -51,11 +48,11 @@ from search.arch import (
     BlockType,
     HeadSpec,
     LayerKind,
-    LayerShape,
     StemSpec,
     arch_from_json,
     decode_arch,
     decode_block,
+    fb_divisible,
     make_divisible,
     profile_arch,
 )
@@ -162,21 +159,11 @@ _FBNETV2["fbnetv2_l1"] = (224, 16, _FB_LARGE, 1984)
 _FBNETV2["fbnetv2_l2"] = (256, 16, _FB_LARGE, 1984)
 
 
-def fb_divisible(value: float, divisor: int = 8) -> int:
-    """mobile_cv's width rounding: nearest multiple (halves up), +divisor if that loses > 5%."""
-    out = int(value)
-    if value % divisor != 0:
-        out = int((math.floor(value / divisor + 0.5) or 1) * divisor)
-        if out < 0.95 * value:
-            out += divisor
-    return max(out, divisor)
-
-
 def _fbnet_block(text: str, in_ch: int) -> BlockSpec:
     b = decode_block(text)
     if b.type is BlockType.SKIP and b.out_ch != in_ch:
-        # mobile_cv's width-changing skip (1x1 conv-BN-ReLU); closest expressible block, see docstring
-        return BlockSpec(BlockType.IR, out_ch=b.out_ch, kernel=1, act=Act.RELU)
+        # mobile_cv's width-changing skip: a 1x1 conv-BN-ReLU projection
+        return BlockSpec(BlockType.PROJ, out_ch=b.out_ch, stride=b.stride, act=Act.RELU)
     if b.type is BlockType.SKIP or b.expand == 1.0:
         return b
     mid = fb_divisible(in_ch * b.expand)
@@ -291,17 +278,12 @@ def mobilenet_v3_large(
 _FB_SRC = "mobile-vision fbnet_modeldef_cls_fbnetv2.py header comments (authors' counter, MFLOPs = MMACs)"
 
 
-def _is_proj_standin(layer: LayerShape) -> bool:
-    return layer.kind is LayerKind.IR and layer.kernel == 1 and not layer.has_expand and not layer.se
-
-
 def fbnet_counter_convention(arch: ArchSpec) -> tuple[int, int]:
     """``(flops, params)`` of an FBNetV2 zoo spec counted the way mobile_cv counts its models.
 
     mobile_cv's counter reports conv MACs plus the input elements of every average pool (the SE
     pools and the head's two global pools) as "flops", and conv weights without biases or BatchNorm
-    as "params"; the ``ir_k1_e1`` stand-ins for width-changing skips are counted as the plain 1x1
-    projection they replace. Used to reconcile our MACs with the published header comments exactly.
+    as "params" (a ``proj`` block: its 1x1 conv). Used to reconcile our MACs with the published header comments exactly.
     """
     flops = params = 0
     for s in profile_arch(arch).layers:
@@ -312,7 +294,7 @@ def fbnet_counter_convention(arch: ArchSpec) -> tuple[int, int]:
         elif s.kind is LayerKind.HEAD:
             flops += s.macs + s.mid_ch * s.in_hw * s.in_hw + s.hidden_ch
             params += s.in_ch * s.mid_ch + s.mid_ch * s.hidden_ch + s.hidden_ch * s.out_ch
-        elif _is_proj_standin(s):
+        elif s.kind is LayerKind.PROJ:
             flops += s.in_ch * s.out_ch * hw
             params += s.in_ch * s.out_ch
         elif s.kind is LayerKind.IR:
@@ -326,12 +308,10 @@ def _fb_residual(name: str) -> str:
     """Why our MAC count differs from the published FBNetV2 one (computed, not typed in)."""
     arch = ZOO[name]
     profile = profile_arch(arch)
-    standin = sum(s.mid_ch * s.out_hw * s.out_hw for s in profile.blocks if _is_proj_standin(s))
-    pools = fbnet_counter_convention(arch)[0] - profile.macs + standin
+    pools = fbnet_counter_convention(arch)[0] - profile.macs
     return (
-        f"published flops also count avg-pool inputs (+{pools:,}); width-changing skips are ir_k1_e1 "
-        f"stand-ins (ours +{standin:,} MACs, +{3 * sum(s.mid_ch for s in profile.blocks if _is_proj_standin(s))} "
-        f"params); our hidden head layer has a bias (+{arch.head.hidden_ch:,} params)"
+        f"published flops also count avg-pool inputs (+{pools:,}); "
+        f"our hidden head layer has a bias (+{arch.head.hidden_ch:,} params)"
     )
 
 

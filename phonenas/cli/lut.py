@@ -116,14 +116,14 @@ def _filter(device: str | None, runtime: str | None, dtype: str | None, threads:
         raise PhoneNASError(str(e)) from None
 
 
-def _keys_for(space: str | None, archs: list[str]):
+def _keys_for(space: str | None, archs: list[str], num_classes: int | None = None):
     from latency.keys import keys_from_archs, keys_from_layers
 
     keys = []
     if space:
         from search.space import get_space
 
-        keys += keys_from_layers(get_space(space).candidate_layers())
+        keys += keys_from_layers(get_space(space, num_classes).candidate_layers())
     if archs:
         from search.zoo import resolve_arch
 
@@ -146,6 +146,12 @@ def collect(
     dtype: DtypeOption = "fp32",
     space: Annotated[
         str | None, typer.Option("--space", help="Search space preset whose candidate layers to measure.")
+    ] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option(
+            "--num-classes", min=1, help="Classes of the data the search will run on (default: the preset's)."
+        ),
     ] = None,
     arch: Annotated[
         list[str] | None,
@@ -188,7 +194,7 @@ def collect(
     native = _runner(runner, rt)
     meters = _meters(device, threads, cpus, runs, adb_host, adb_port, native, (warmup, cooldown, remeasure))
     _can_time(meters, rt)
-    keys = _keys_for(space, arch)
+    keys = _keys_for(space, arch, num_classes)
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")

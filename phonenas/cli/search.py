@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -37,52 +34,88 @@ def space(
         "digits", "--space", "-s", help="Preset: digits (32x32) or fbnetv2-f (ImageNet)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    contains: str = typer.Option(
+        None,
+        "--contains",
+        help="Is ARCH (zoo name, arch string, JSON file) a member of the space? Exit 1 if not.",
+    ),
 ) -> None:
-    """Describe a search space: choices per stage, number of architectures, candidate LUT layers.
+    """Describe a search space: choices per stage, number of architectures, candidate LUT layers,
+    and where a preset deviates from the paper.
 
-    Example:
+    Examples:
 
       phonenas search space --space fbnetv2-f
+
+      phonenas search space --space fbnetv2-f --contains fbnetv2_f4
     """
+    from search.arch import ArchError
     from search.space import SpaceError, get_space
 
     try:
         sp = get_space(name)
     except SpaceError as e:
         raise PhoneNASError(str(e)) from None
+    if contains is not None:
+        from search.zoo import resolve_arch
+
+        try:
+            arch = resolve_arch(contains)
+        except ArchError as e:
+            raise PhoneNASError(str(e)) from None
+        choices, why = sp.with_num_classes(arch.num_classes, arch.in_ch).match(arch)
+        if as_json:
+            _out.print_json(
+                json.dumps(
+                    {
+                        "space": sp.name,
+                        "arch": contains,
+                        "member": choices is not None,
+                        "reason": why,
+                        "choices": choices,
+                    }
+                )
+            )
+        elif choices is not None:
+            _out.print(f"{contains} is a member of {sp.name} ({len(choices)} choice variables)")
+        else:
+            _out.print(f"{contains} is NOT a member of {sp.name}: {why}")
+        if choices is None:
+            raise typer.Exit(1)
+        return
     summary = sp.summary()
     if as_json:
         _out.print_json(json.dumps(summary))
         return
     t = Table(title=f"search space {name!r}")
-    for c in ("stage", "depth", "stride", "widths", "expansions", "ops"):
+    for c in ("stage", "depth", "stride", "widths", "per", "expansions", "ops"):
         t.add_column(c)
-    t.add_row("stem", "1", str(sp.stem.stride), ",".join(map(str, sp.stem.widths)), "", f"k{sp.stem.kernel}")
+    t.add_row(
+        "stem", "1", str(sp.stem.stride), ",".join(map(str, sp.stem.widths)), "", "", f"k{sp.stem.kernel}"
+    )
     for k, st in enumerate(sp.stages):
         t.add_row(
             f"s{k}",
             str(st.depth),
             str(st.stride),
             ",".join(map(str, st.widths)),
+            "stage" if st.shared_width else "block",
             ",".join(f"{e:g}" for e in st.expands),
             " ".join(o.label for o in st.ops(first=False)),
         )
     _out.print(t)
-    _out.print(f"resolutions: {', '.join(map(str, sp.resolutions))}; head conv {sp.head.conv_ch}")
+    hidden = ",".join(map(str, sp.head_hidden)) if sp.head_hidden else str(sp.head.hidden_ch)
     _out.print(
-        f"architectures: {summary['num_archs']:,} (10^{summary['log10_num_archs']}); "
+        f"resolutions: {', '.join(map(str, sp.resolutions))}; head conv {sp.head.conv_ch}, hidden {hidden}; "
+        f"hidden widths rounded by {sp.mid_rule}"
+    )
+    _out.print(
+        f"architectures: {summary['num_archs']:.3g} (10^{summary['log10_num_archs']}); "
         f"choice variables: {summary['num_variables']}; "
         f"candidate LUT layers: {summary['num_candidate_layers']}"
     )
-
-
-@dataclass(frozen=True)
-class _Job:
-    label: str
-    cost_model: Any
-    target: float | None
-    out_dir: Path
-    context: dict[str, Any] | None
+    for note in sp.notes:
+        _out.print(f"- {note}", soft_wrap=True)
 
 
 def _lut_jobs(
@@ -94,7 +127,7 @@ def _lut_jobs(
     target_ms: float | None,
     interpolate: bool,
     out: Path,
-) -> list[_Job]:
+) -> list:
     from latency.cost import LUTCost
     from latency.lut import LUT
     from latency.selection import ContextFilter
@@ -131,11 +164,15 @@ def _lut_jobs(
             )
     if target_ms is None:
         raise PhoneNASError("a latency search needs --target-ms (e.g. --target-ms 5)")
+    from search.run import SearchJob
+
     jobs = []
     for dev, (ctx,) in sorted(by_device.items()):
         model = LUTCost(LUT.from_store(store, ctx), interpolate=interpolate)
         jobs.append(
-            _Job(ctx.label(), model, target_ms, out / _safe(dev) if device == "all" else out, ctx.as_row())
+            SearchJob(
+                ctx.label(), model, target_ms, out / _safe(dev) if device == "all" else out, ctx.as_row()
+            )
         )
     return jobs
 
@@ -169,8 +206,11 @@ def run(
     ),
     epochs: int = typer.Option(20, "--epochs", help="Search epochs."),
     batch_size: int = typer.Option(64, "--batch-size", help="Batch size."),
+    tau_end: float = typer.Option(
+        0.2, "--tau-end", help="Gumbel temperature at the last epoch (annealed from 5.0, any epoch count)."
+    ),
     tau_decay: float = typer.Option(
-        0.956, "--tau-decay", help="Gumbel temperature decay per epoch (from 5.0)."
+        None, "--tau-decay", help="Instead: a fixed temperature decay per epoch from 5.0 (e.g. 0.956)."
     ),
     train_epochs: int = typer.Option(
         0, "--train-epochs", help="Then train the derived model this many epochs."
@@ -200,18 +240,30 @@ def run(
     """
     import torch
 
-    from search.arch import arch_to_json, encode_arch
+    from search.arch import encode_arch
     from search.cost import MacsCost
-    from search.data import DataError, load_data
-    from search.loop import SearchConfig, run_search, train_dense
-    from search.loss import LossError, SearchLoss
-    from search.space import SpaceError, get_space
+    from search.data import DataError
+    from search.loss import LossError
+    from search.run import SearchJob, SearchRunConfig, prepare, run_job
+    from search.space import SpaceError
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
+    cfg = SearchRunConfig(
+        space=space_name,
+        data=data,
+        loss=loss,
+        lam=lam,
+        epochs=epochs,
+        batch_size=batch_size,
+        tau_end=tau_end,
+        tau_decay=tau_decay,
+        train_epochs=train_epochs,
+        finetune=finetune,
+        seed=seed,
+    )
     try:
-        sp = get_space(space_name)
-        bundle = load_data(data, size=max(sp.resolutions), seed=seed)
+        sp, bundle = prepare(cfg)
     except (SpaceError, DataError) as e:
         raise PhoneNASError(str(e)) from None
     if lut is not None:
@@ -221,21 +273,16 @@ def run(
             raise PhoneNASError("--target-ms needs --lut (a measured LUT); without one use --target-mmac")
         if loss == "target" and target_mmac is None:
             raise PhoneNASError("a MACs search needs --target-mmac (or --loss fbnet)")
-        jobs = [_Job("MACs", MacsCost(), target_mmac, out, None)]
+        jobs = [SearchJob("MACs", MacsCost(), target_mmac, out, None)]
     for job in jobs:
         try:
-            search_loss = SearchLoss(loss, target=job.target, lam=lam, ref=None if loss == "fbnet" else 1.0)  # type: ignore[arg-type]
-        except LossError as e:
+            cfg.search_loss(job.target)
+        except (LossError, ValueError) as e:
             raise PhoneNASError(str(e)) from None
-        cfg = SearchConfig(
-            epochs=epochs, batch_size=batch_size, tau_decay=tau_decay, loss=search_loss, seed=seed
-        )
         _out.rule(
             f"search {sp.name} on {job.label}"
             + (f" -> target {job.target:g} {job.cost_model.unit}" if job.target else "")
         )
-        job.out_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
         with progress_bar(_out) as prog:
             task = prog.add_task("search", total=None, info="")
 
@@ -250,54 +297,17 @@ def run(
                 )
 
             try:
-                result = run_search(
-                    sp, bundle, job.cost_model, cfg, job.out_dir / "checkpoint.pt", on_step, on_epoch
-                )
+                done = run_job(cfg, sp, bundle, job, on_step, on_epoch)
             except ValueError as e:
                 raise PhoneNASError(str(e).splitlines()[0]) from None
-        payload = result.to_dict() | {
-            "device": job.label,
-            "context": job.context,
-            "space": sp.name,
-            "data": bundle.name,
-            "seed": seed,
-            "search_s": time.perf_counter() - t0,
-            "config": asdict(cfg) | {"loss": asdict(search_loss)},
-        }
-        (job.out_dir / "arch.json").write_text(arch_to_json(result.arch) + "\n")
-        unit = result.unit
+        result = done.result
         _out.print(f"[bold]{encode_arch(result.arch)}[/bold]")
         _out.print(
-            f"predicted {result.cost:.4g} {unit}"
+            f"predicted {result.cost:.4g} {result.unit}"
             + (f" (target {job.target:g}, {result.rule})" if job.target else "")
         )
-        if train_epochs > 0:
-            tr = train_dense(
-                result.arch,
-                _data_for(result.arch, data, seed, bundle),
-                train_epochs,
-                seed,
-                init=result.supernet if finetune else None,
-                init_choices=result.choices,
+        if done.train is not None:
+            _out.print(
+                f"trained {train_epochs} epochs: val {done.train.val_acc:.4f} test {done.train.test_acc:.4f}"
             )
-            torch.save(tr.model.state_dict(), job.out_dir / "model.pt")
-            payload |= {
-                "train_epochs": train_epochs,
-                "finetune": finetune,
-                "val_acc": tr.val_acc,
-                "test_acc": tr.test_acc,
-            }
-            _out.print(f"trained {train_epochs} epochs: val {tr.val_acc:.4f} test {tr.test_acc:.4f}")
-        (job.out_dir / "search.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
-        _out.print(f"wrote {job.out_dir / 'arch.json'} and {job.out_dir / 'search.json'}")
-
-
-def _data_for(arch, data: str, seed: int, bundle):
-    """The data at the arch's own resolution (digits are re-rendered from 8x8, not resized twice)."""
-    from search.data import load_data
-
-    if bundle.size == arch.input_hw:
-        return bundle
-    return load_data(data, size=arch.input_hw, seed=seed)
-
-
+        _out.print(f"wrote {done.arch_path} and {done.search_path}")

@@ -20,11 +20,12 @@ from search.arch.spec import (
     BlockType,
     HeadSpec,
     StemSpec,
+    fb_divisible,
     make_divisible,
 )
 
 __all__ = [
     "SCHEMA_VERSION", "Act", "ArchError", "ArchProfile", "ArchSpec", "BlockSpec", "BlockType", "HeadSpec",
     "LayerKind", "LayerShape", "StemSpec", "arch_from_dict", "arch_from_json", "arch_to_dict", "arch_to_json",
-    "decode_arch", "decode_block", "encode_arch", "encode_block", "make_divisible", "place_block", "profile_arch",
+    "decode_arch", "decode_block", "encode_arch", "encode_block", "fb_divisible", "make_divisible", "place_block", "profile_arch",
 ]

@@ -6,6 +6,7 @@ Block grammar (in the spirit of timm's ``_efficientnet_builder``), tokens joined
                                stride 2, squeeze-excite, hard-swish
     ir_k3_e4_m56_c24_s1_relu   ... with an exact hidden width of 56 (overrides the expansion rule)
     skip_c40                   identity layer (stride 1, in == out)
+    proj_c80_relu              1x1 conv-BN-act projection to 80 channels (stride 1; ``_s2`` for 2)
 
     k<int> kernel | e<num> expansion ratio | m<int> hidden width | c<int> out channels |
     s<int> stride | se squeeze-excite | relu / hs activation (default relu)
@@ -45,6 +46,8 @@ def _fmt_num(x: float) -> str:
 def encode_block(b: BlockSpec) -> str:
     if b.type is BlockType.SKIP:
         return f"skip_c{b.out_ch}"
+    if b.type is BlockType.PROJ:
+        return f"proj_c{b.out_ch}" + (f"_s{b.stride}" if b.stride != 1 else "") + f"_{b.act.value}"
     parts = ["ir", f"k{b.kernel}", f"e{_fmt_num(b.expand)}"]
     if b.mid_ch is not None:
         parts.append(f"m{b.mid_ch}")
@@ -90,8 +93,16 @@ def decode_block(text: str) -> BlockSpec:
     if kind == "skip":
         nums, flags = _fields(text, "c", "block")
         return BlockSpec(BlockType.SKIP, out_ch=_int(nums, "c", text))
+    if kind == "proj":
+        nums, flags = _fields(text, "cs", "block")
+        return BlockSpec(
+            BlockType.PROJ,
+            out_ch=_int(nums, "c", text),
+            stride=_int(nums, "s", text, 1),
+            act=Act.HSWISH if "hs" in flags else Act.RELU,
+        )
     if kind != "ir":
-        raise ArchError(f"block {text!r}: unknown block type {kind!r}; expected 'ir' or 'skip'")
+        raise ArchError(f"block {text!r}: unknown block type {kind!r}; expected 'ir', 'proj' or 'skip'")
     nums, flags = _fields(text, "kemcs", "block")
     return BlockSpec(
         BlockType.IR,
@@ -164,6 +175,8 @@ def arch_to_dict(a: ArchSpec) -> dict[str, Any]:
             d.update(kernel=b.kernel, expand=b.expand, se=b.se, act=b.act.value)
             if b.mid_ch is not None:
                 d["mid_ch"] = b.mid_ch
+        elif b.type is BlockType.PROJ:
+            d["act"] = b.act.value
         return d
 
     return {

@@ -17,6 +17,7 @@ class LayerKind(str, Enum):  # noqa: UP042 - str mixin keeps str()/format() of s
     STEM = "stem"
     IR = "ir"
     SKIP = "skip"
+    PROJ = "proj"  # 1x1 conv-BN-act (mid_ch == in_ch, kernel 1, no SE)
     HEAD = "head"
 
 
@@ -68,6 +69,8 @@ def layer_macs(s: LayerShape) -> int:
         return s.kernel * s.kernel * s.in_ch * s.out_ch * hw_out
     if s.kind is LayerKind.SKIP:
         return 0
+    if s.kind is LayerKind.PROJ:
+        return s.in_ch * s.out_ch * hw_out
     if s.kind is LayerKind.HEAD:
         feat = s.mid_ch or s.in_ch
         macs = s.in_ch * s.mid_ch * s.in_hw * s.in_hw
@@ -87,6 +90,8 @@ def layer_params(s: LayerShape) -> int:
         return s.kernel * s.kernel * s.in_ch * s.out_ch + 2 * s.out_ch
     if s.kind is LayerKind.SKIP:
         return 0
+    if s.kind is LayerKind.PROJ:
+        return s.in_ch * s.out_ch + 2 * s.out_ch
     if s.kind is LayerKind.HEAD:
         feat = s.mid_ch or s.in_ch
         params = s.in_ch * s.mid_ch + 2 * s.mid_ch
@@ -104,7 +109,7 @@ def layer_params(s: LayerShape) -> int:
 
 def place_block(name: str, b: BlockSpec, in_ch: int, in_hw: int) -> LayerShape:
     """The LayerShape of block ``b`` fed an ``in_ch`` x ``in_hw`` x ``in_hw`` input."""
-    kind = LayerKind.SKIP if b.type is BlockType.SKIP else LayerKind.IR
+    kind = {BlockType.SKIP: LayerKind.SKIP, BlockType.PROJ: LayerKind.PROJ}.get(b.type, LayerKind.IR)
     return LayerShape(
         name=name,
         kind=kind,
@@ -135,7 +140,9 @@ class ArchProfile:
 
     @property
     def blocks(self) -> tuple[LayerShape, ...]:
-        return tuple(layer for layer in self.layers if layer.kind in (LayerKind.IR, LayerKind.SKIP))
+        return tuple(
+            layer for layer in self.layers if layer.kind in (LayerKind.IR, LayerKind.SKIP, LayerKind.PROJ)
+        )
 
 
 def profile_arch(arch: ArchSpec) -> ArchProfile:

@@ -21,6 +21,7 @@ class BlockType(str, Enum):  # noqa: UP042 - see LayerKind
 
     IR = "ir"  # inverted residual: [pw expand] -> dw kxk -> [SE] -> pw linear (+ residual)
     SKIP = "skip"  # identity: the layer is skipped (needs stride 1 and in_ch == out_ch)
+    PROJ = "proj"  # 1x1 conv -> BN -> act: mobile-vision's width-changing (or strided) "skip"
 
 
 class Act(str, Enum):  # noqa: UP042 - see LayerKind
@@ -30,6 +31,16 @@ class Act(str, Enum):  # noqa: UP042 - see LayerKind
 
 _KERNELS = (1, 3, 5, 7)
 _STRIDES = (1, 2)
+
+
+def fb_divisible(value: float, divisor: int = 8) -> int:
+    """mobile_cv's width rounding: nearest multiple (halves up), +divisor if that loses > 5%."""
+    out = int(value)
+    if value % divisor != 0:
+        out = int((math.floor(value / divisor + 0.5) or 1) * divisor)
+        if out < 0.95 * value:
+            out += divisor
+    return max(out, divisor)
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -49,6 +60,9 @@ class BlockSpec:
     ``mid_channels(in_ch) = make_divisible(in_ch * expand, 8)`` (``in_ch`` when ``expand == 1``, in
     which case there is no expansion conv). ``mid_ch`` overrides that rule with an exact hidden width
     (what a channel search derives); the codec writes it as ``m<mid>``.
+
+    A ``proj`` block is a 1x1 conv -> BN -> ``act`` projection to ``out_ch`` (mobile-vision's ``skip``
+    when the width or stride changes); ``kernel``, ``expand``, ``se`` and ``mid_ch`` do not apply.
     """
 
     type: BlockType
@@ -75,10 +89,15 @@ class BlockSpec:
             object.__setattr__(self, "expand", float(self.expand))
             if self.mid_ch is not None and (not isinstance(self.mid_ch, int) or self.mid_ch <= 0):
                 raise ArchError(f"mid_ch must be a positive int or None, got {self.mid_ch!r}")
+        elif self.type is BlockType.PROJ:
+            object.__setattr__(self, "kernel", 1)
+            object.__setattr__(self, "expand", 1.0)
+            object.__setattr__(self, "se", False)
+            object.__setattr__(self, "mid_ch", None)
 
     def mid_channels(self, in_ch: int) -> int:
         """Hidden (depthwise) width of this block when fed ``in_ch`` channels."""
-        if self.type is BlockType.SKIP:
+        if self.type in (BlockType.SKIP, BlockType.PROJ):
             return in_ch
         if self.mid_ch is not None:
             return self.mid_ch

@@ -29,6 +29,15 @@ class InvertedResidual(nn.Module):
         return out
 
 
+class Projection(ConvBnAct):
+    """1x1 conv -> BN -> act to another width (mobile-vision's width-changing ``skip``)."""
+
+    def __init__(self, s: LayerShape) -> None:
+        if s.kind is not LayerKind.PROJ:
+            raise ValueError(f"Projection needs a 'proj' layer, got {s.kind.value!r} ({s.name})")
+        super().__init__(s.in_ch, s.out_ch, 1, s.stride, act=s.act)
+
+
 class Stem(ConvBnAct):
     def __init__(self, s: LayerShape) -> None:
         super().__init__(s.in_ch, s.out_ch, s.kernel, s.stride, act=s.act)
@@ -59,4 +68,6 @@ def build_layer(s: LayerShape) -> nn.Module:
         return Head(s)
     if s.kind is LayerKind.SKIP:
         return nn.Identity()
+    if s.kind is LayerKind.PROJ:
+        return Projection(s)
     return InvertedResidual(s)

@@ -82,7 +82,7 @@ def test_good_string_decodes():
     [
         ("ir_k3_e4_c24_s3", ["stride", "(1, 2)", "3"]),
         ("ir_k3_e4_c0_s1", ["out_ch", "positive", "0"]),
-        ("conv_k3_c16", ["unknown block type", "'conv'", "'ir' or 'skip'"]),
+        ("conv_k3_c16", ["unknown block type", "'conv'", "'ir', 'proj' or 'skip'"]),
         ("ir_k3_x5_c16", ["unknown token", "'x5'"]),
         ("ir_k4_c16", ["kernel", "4"]),
         ("ir_k3_e0.5_c16", ["expand", ">= 1"]),
@@ -167,3 +167,24 @@ def test_direct_construction_errors():
     assert "at least one stage" in _arch_error(ArchSpec, 32, StemSpec(16), ())
     assert "mid_ch" in _arch_error(BlockSpec, "ir", 16, 1, 3, 1.0, False, "relu", 0)
     assert "head: conv_ch" in _arch_error(HeadSpec, -1)
+
+
+def test_proj_block_roundtrips_and_costs_a_1x1_conv():
+    from search.arch import (
+        BlockType,
+        LayerKind,
+        arch_from_json,
+        arch_to_json,
+        decode_arch,
+        decode_block,
+        profile_arch,
+    )
+
+    b = decode_block("proj_c80_relu")
+    assert b.type is BlockType.PROJ and b.out_ch == 80 and b.stride == 1 and b.kernel == 1
+    assert encode_block(decode_block("proj_c40_s2_hs")) == "proj_c40_s2_hs"
+    arch = decode_arch("r32:stem_k3_c16_s2_hs:ir_k3_e4_c24_s2,proj_c40_relu|proj_c48_s2_hs:head_c64_hs:n10")
+    assert decode_arch(encode_arch(arch)) == arch and arch_from_json(arch_to_json(arch)) == arch
+    layers = [s for s in profile_arch(arch).blocks if s.kind is LayerKind.PROJ]
+    assert [(s.in_ch, s.out_ch, s.in_hw, s.out_hw) for s in layers] == [(24, 40, 8, 8), (40, 48, 8, 4)]
+    assert layers[1].macs == 40 * 48 * 4 * 4 and layers[1].params == 40 * 48 + 2 * 48

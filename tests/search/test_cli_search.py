@@ -113,3 +113,25 @@ def test_unknown_device_names_stored_contexts(tmp_path, capsys):
         ["search", "run", "--lut", str(tmp_path / "lut"), "--device", "phoneZ", "--target-ms", "1"], capsys
     )
     assert "phoneZ" in line and "phoneA" in line
+
+
+@pytest.mark.parametrize("name", ["fbnetv2_f1", "fbnetv2_f2", "fbnetv2_f3", "fbnetv2_f4"])
+def test_fbnetv2_f_models_are_members_of_the_fbnetv2_f_space(name):
+    from search.zoo import ZOO
+
+    space = get_space("fbnetv2-f")
+    arch = ZOO[name]
+    choices, why = space.match(arch)
+    assert choices is not None, why
+    assert space.contains(arch) and space.arch_from_choices(choices).input_hw == arch.input_hw
+    res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f", "--contains", name])
+    assert res.exit_code == 0 and "is a member" in res.output, res.output
+
+
+def test_space_contains_says_why_not():
+    res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f", "--contains", "mobilenetv3_large"])
+    assert res.exit_code == 1 and "NOT a member" in res.output and "hidden width" in res.output
+    res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f", "--contains", "fbnetv2_l1", "--json"])
+    assert res.exit_code == 1 and json.loads(res.output)["member"] is False
+    res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f"], terminal_width=200)
+    assert res.exit_code == 0 and "block" in res.output and "(`proj`)" in res.output

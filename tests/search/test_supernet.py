@@ -134,7 +134,7 @@ def test_derived_dense_model_equals_supernet_at_one_hot_and_has_no_masks(tiny_sp
         assert not any(isinstance(m, MaskedIR) for m in dense.modules())
         with torch.no_grad():
             ref = net(x, net.alphas.one_hot(ch))
-            out = dense(subsample(x, arch.input_hw))
+            out = dense(net.child_input(x, arch.input_hw))
         assert out.shape == ref.shape == (3, 10)
         assert torch.allclose(out, ref, atol=1e-5), (seed, (out - ref).abs().max())
 

@@ -135,7 +135,24 @@ def test_resolve_arch_errors(tmp_path):
 def test_published_residuals_are_stated():
     for name in NAMES:
         assert PUBLISHED[name].residual, name
-    assert "avg-pool" in PUBLISHED["fbnetv2_f1"].residual and "ir_k1_e1" in PUBLISHED["fbnetv2_f1"].residual
+    assert (
+        "avg-pool" in PUBLISHED["fbnetv2_f1"].residual and "ir_k1_e1" not in PUBLISHED["fbnetv2_f1"].residual
+    )
+
+
+def test_fbnetv2_width_changing_skips_are_exact_projections():
+    """mobile_cv's skip_c80 after 56 channels is a 1x1 conv-BN-ReLU: our proj block, not an ir stand-in."""
+    from search.arch import BlockType, encode_arch
+    from search.build import build_model
+
+    f1 = ZOO["fbnetv2_f1"]
+    projs = [b for b in f1.blocks if b.type is BlockType.PROJ]
+    assert [b.out_ch for b in projs] == [80, 224]
+    assert "proj_c80_relu" in encode_arch(f1) and "ir_k1" not in encode_arch(f1)
+    layer = next(s for s in profile_arch(f1).blocks if s.kind.value == "proj")
+    assert (layer.in_ch, layer.out_ch, layer.macs, layer.params) == (56, 80, 56 * 80 * 8 * 8, 56 * 80 + 160)
+    model = build_model(f1)
+    assert sum(p.numel() for p in model.parameters()) == profile_arch(f1).params
 
 
 def test_resolve_arch_json_error_names_the_block(tmp_path):
