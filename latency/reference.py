@@ -62,7 +62,7 @@ class DriftReference:
     nominal_ms: float | None = None
     tolerance: float = 0.10
     window: int = 3
-    max_overhead: float = 0.08
+    max_overhead: float = 0.06
     min_interval_s: float = 1.0
     max_remeasure: int = 3
     clock: Callable[[], float] = time.perf_counter
