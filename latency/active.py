@@ -107,8 +107,15 @@ def learn_block_latency(
     if model is not None:
         rep.model, rep.model_version, rep.scores = model.name, model.version, dict(model.scores)
     rep.elapsed_s = clock() - t0
-    log.info("%s: %d measured, %d predicted by %s (held-out RMSPE %s), stop: %s", context.label(),
-             rep.measured, rep.predicted, rep.model, rep.heldout_rmspe_pct, rep.stop)
+    log.info(
+        "%s: %d measured, %d predicted by %s (held-out RMSPE %s), stop: %s",
+        context.label(),
+        rep.measured,
+        rep.predicted,
+        rep.model,
+        rep.heldout_rmspe_pct,
+        rep.stop,
+    )
     return rep
 
 
@@ -129,8 +136,16 @@ def store_predictions(
             log.warning("block model %s cannot predict %s; collect it", model.version, k.label())
             continue
         rows.append(
-            make_row(context, k, summarize([float(v)]), [float(v)], provenance, ENTRY_PREDICTED,
-                     model_version=model.version, uncertainty=float(u))
+            make_row(
+                context,
+                k,
+                summarize([float(v)]),
+                [float(v)],
+                provenance,
+                ENTRY_PREDICTED,
+                model_version=model.version,
+                uncertainty=float(u),
+            )
         )
     store.append(rows)
     return len(rows)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,11 +119,14 @@ def _factory(name: str, seed: int) -> Callable[[], Any]:
     if name == "linear":
         return _Linear
     if name == "forest":
-        return lambda: _LogTarget(lambda: ExtraTreesRegressor(100, min_samples_leaf=1, random_state=seed, n_jobs=1))
+        return lambda: _LogTarget(
+            lambda: ExtraTreesRegressor(100, min_samples_leaf=1, random_state=seed, n_jobs=1)
+        )
     if name == "boosting":
         return lambda: _LogTarget(
-            lambda: GradientBoostingRegressor(n_estimators=150, max_depth=3, learning_rate=0.1, subsample=0.8,
-                                              random_state=seed)
+            lambda: GradientBoostingRegressor(
+                n_estimators=150, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
+            )
         )
     raise ValueError(f"unknown block model {name!r}; choose from {', '.join(MODELS)}")
 
@@ -205,11 +207,25 @@ def fit_block_model(
         for b in range(ensemble):
             idx = rng.integers(0, len(keys), len(keys))
             members.append(_factory(best, seed + 1 + b)().fit(x[idx], y[idx]))
-    digest = hashlib.sha256(repr((best, FEATURE_VERSION, keys, y.round(9).tolist())).encode()).hexdigest()[:10]
-    log.info("block model for %s: %s (held-out RMSPE %s)", context.label(), best,
-             ", ".join(f"{n} {s:.1f}%" for n, s in scores.items()))
-    return BlockModel(best, f"{best}-f{FEATURE_VERSION}-{digest}", scores[best], scores, len(keys), context,
-                      dict(zip(keys, y.tolist(), strict=True)), members)
+    digest = hashlib.sha256(repr((best, FEATURE_VERSION, keys, y.round(9).tolist())).encode()).hexdigest()[
+        :10
+    ]
+    log.info(
+        "block model for %s: %s (held-out RMSPE %s)",
+        context.label(),
+        best,
+        ", ".join(f"{n} {s:.1f}%" for n, s in scores.items()),
+    )
+    return BlockModel(
+        best,
+        f"{best}-f{FEATURE_VERSION}-{digest}",
+        scores[best],
+        scores,
+        len(keys),
+        context,
+        dict(zip(keys, y.tolist(), strict=True)),
+        members,
+    )
 
 
 def design_sample(keys: Sequence[BlockKey], n: int, seed: int = 0) -> list[BlockKey]:
@@ -222,7 +238,9 @@ def design_sample(keys: Sequence[BlockKey], n: int, seed: int = 0) -> list[Block
     for members in groups.values():
         res = sorted({k.in_hw for k in members})
         for r in dict.fromkeys([res[0], res[len(res) // 2], res[-1]]):
-            at = sorted((k for k in members if k.in_hw == r), key=lambda k: (k.in_ch + k.mid_ch + k.out_ch, k))
+            at = sorted(
+                (k for k in members if k.in_hw == r), key=lambda k: (k.in_ch + k.mid_ch + k.out_ch, k)
+            )
             for k in (at[0], at[len(at) // 2], at[-1]):
                 chosen.setdefault(k, None)
     rest = [k for k in keys if k not in chosen]

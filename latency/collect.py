@@ -115,7 +115,13 @@ def start_reference(
         row = df[(df["entry"] == ENTRY_REFERENCE) & _context_mask(df, context)]
         nominal = float(row["median_ms"].iloc[0]) if len(row) else None
     drift = DriftReference(
-        read, nominal, cfg.tolerance, cfg.window, cfg.max_overhead, cfg.min_interval_s, cfg.max_remeasure,
+        read,
+        nominal,
+        cfg.tolerance,
+        cfg.window,
+        cfg.max_overhead,
+        cfg.min_interval_s,
+        cfg.max_remeasure,
         cfg.clock,
     )
     if nominal is None:

@@ -52,7 +52,10 @@ class LUTCost:
         counts = self.sources
         log.info(
             "LUT cost of %d layers: %d measured, %d predicted by the block model, %d interpolated",
-            len(self._source), counts.get("lut", 0), counts.get("predicted", 0), counts.get("interpolated", 0),
+            len(self._source),
+            counts.get("lut", 0),
+            counts.get("predicted", 0),
+            counts.get("interpolated", 0),
         )
         return [c.cost_ms for c in costs]
 

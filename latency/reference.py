@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from latency.keys import BlockKey, Runtime
 from latency.store import Drift
@@ -96,7 +96,12 @@ class DriftReference:
         if self.nominal_ms is None:
             self.nominal_ms = ms
         if not stable:
-            log.info("drift reference %.4f ms is %.0f%% off its recent median %.4f ms", ms, 100 * (ms / med - 1), med)
+            log.info(
+                "drift reference %.4f ms is %.0f%% off its recent median %.4f ms",
+                ms,
+                100 * (ms / med - 1),
+                med,
+            )
         return reading
 
     def due(self) -> bool:
@@ -170,7 +175,9 @@ def time_with_reference(
                 n = tries.get(i, 0)
                 timed = Timed(samples, Drift(before.ms, drift.ratio(before.ms), n, False))
                 pending.append((i, timed))
-                if last_round and n < drift.max_remeasure and on_final:  # provisional: superseded if re-measured
+                if (
+                    last_round and n < drift.max_remeasure and on_final
+                ):  # provisional: superseded if re-measured
                     on_final(i, _kept(confirmed.get(i), timed, n))
                 if on_step:
                     on_step(i, "measured" if last_round else "timed", float(median(samples)))
@@ -207,9 +214,7 @@ def _with_tries(d: Drift, tries: int) -> Drift:
     return Drift(d.ref_ms, d.ref_ratio, tries, d.unstable)
 
 
-def reference_measure(
-    meter: object, artifact: Path, runtime: Runtime
-) -> Callable[[], list[float]]:
+def reference_measure(meter: object, artifact: Path, runtime: Runtime) -> Callable[[], list[float]]:
     """The meter's ``measure`` bound to the reference artifact (host and adb meters alike)."""
     chw = REFERENCE_KEY.input_chw
     return lambda: meter.measure(artifact, chw, runtime)  # type: ignore[attr-defined]

@@ -163,8 +163,14 @@ def measure_models(
     cfg = reference or ReferenceSettings()
     ref_artifact = cache.get(REFERENCE_KEY, runtime, dtype)
     drift = DriftReference(
-        reference_measure(meter, ref_artifact, runtime), nominal_ms, cfg.tolerance, cfg.window,
-        cfg.max_overhead, cfg.min_interval_s, cfg.max_remeasure, cfg.clock,
+        reference_measure(meter, ref_artifact, runtime),
+        nominal_ms,
+        cfg.tolerance,
+        cfg.window,
+        cfg.max_overhead,
+        cfg.min_interval_s,
+        cfg.max_remeasure,
+        cfg.clock,
     )
     rounds = meter_rounds(meter)  # interleaved rounds, lowest normalized median kept (as for the blocks)
     done = 0
@@ -227,7 +233,13 @@ def validate(
     assert context is not None
     raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
     samples = measure_models(
-        [a for _, a in all_models], runtime, dtype, meter, cache, export_workers, on_progress,
+        [a for _, a in all_models],
+        runtime,
+        dtype,
+        meter,
+        cache,
+        export_workers,
+        on_progress,
         nominal_ms=raw.reference_ms,
     )
     measured = [float(getattr(summarize(s), statistic)) for s in samples]
@@ -242,9 +254,16 @@ def validate(
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
     fitted = select_correction(calib_models, raw.call_overhead_ms)
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
+
     def with_correction(c: Correction) -> LUT:
         return LUT(
-            context, raw.entries, raw.call_overhead_ms, c, statistic, raw.predicted, raw.uncertainty,
+            context,
+            raw.entries,
+            raw.call_overhead_ms,
+            c,
+            statistic,
+            raw.predicted,
+            raw.uncertainty,
             raw.reference_ms,
         )
 
@@ -263,7 +282,13 @@ def validate(
         preds = {p: lut.predict(arch, ref_ratio=s.drift.ref_ratio).latency_ms for p, lut in luts.items()}
         result.models.append(
             ModelResult(
-                name, encode_arch(arch), role, whole, preds, s.drift.ref_ratio, s.drift.remeasured,
+                name,
+                encode_arch(arch),
+                role,
+                whole,
+                preds,
+                s.drift.ref_ratio,
+                s.drift.remeasured,
                 s.drift.unstable,
             )
         )

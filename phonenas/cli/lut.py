@@ -258,7 +258,7 @@ def show(
       phonenas lut show --runtime executorch --rows 10
     """
     from latency.correction import Correction
-    from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore
+    from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_PREDICTED, LUTStore
 
     lut = LUTStore(store)
     df = lut.frame()
@@ -273,7 +273,7 @@ def show(
     if device:
         df = df[df["device_id"] == device]
     t = Table(title=f"LUT {store}")
-    for c in ("context", "entries", "median ms", "call ms", "correction"):
+    for c in ("context", "entries", "predicted", "median ms", "call ms", "correction"):
         t.add_column(c, overflow="fold")
     for ctx in lut.contexts():
         sub = df
@@ -286,6 +286,7 @@ def show(
         t.add_row(
             ctx.label(),
             str(len(layers)),
+            str(int((sub["entry"] == ENTRY_PREDICTED).sum())),
             f"{layers['median_ms'].min():.4f}-{layers['median_ms'].max():.4f}" if len(layers) else "-",
             f"{over['median_ms'].iloc[0]:.4f}" if len(over) else "-",
             f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})"
@@ -348,6 +349,9 @@ def predict(
                     "overhead_ms": pred.overhead_ms,
                     "correction": pred.correction.method,
                     "interpolated": pred.interpolated,
+                    "counts": pred.counts,
+                    "spill_ms": pred.spill_ms,
+                    "ref_ratio": pred.ref_ratio,
                     "layers": [
                         {
                             "name": c.name,
@@ -375,6 +379,9 @@ def predict(
             f"{100 * lc.cost_ms / total:.1f}%",
             lc.source if lc.source != "interpolated" else "[yellow]interpolated[/yellow]",
         )
+    if pred.spill_ms:
+        t.add_row("cache spill", "model weights", "", f"{pred.spill_ms:.4f}",
+                  f"{100 * pred.spill_ms / total:.1f}%", "")
     t.add_row(
         "overhead",
         "per-model call",
@@ -388,6 +395,11 @@ def predict(
         f"predicted latency: [bold]{pred.latency_ms:.4f} ms[/bold] (plain sum {pred.plain_sum_ms:.4f} ms; "
         f"correction: {pred.correction.method})"
         + (" [yellow]includes interpolated layers[/yellow]" if pred.interpolated else "")
+    )
+    counts = pred.counts
+    _out.print(
+        f"layers: {counts.get('lut', 0)} measured, {counts.get('predicted', 0)} predicted by the block model"
+        + (f", {counts['interpolated']} interpolated" if counts.get("interpolated") else "")
     )
 
 

@@ -84,8 +84,19 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
 
     store = LUTStore(tmp_path / "lut")
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
-    rep = learn_block_latency(store, keys, "executorch", "fp32", meter, cache, budget_s=1e9, initial=40,
-                              batch=10, reference=ReferenceSettings(clock=meter.clock), models=("linear", "forest"))
+    rep = learn_block_latency(
+        store,
+        keys,
+        "executorch",
+        "fp32",
+        meter,
+        cache,
+        budget_s=1e9,
+        initial=40,
+        batch=10,
+        reference=ReferenceSettings(clock=meter.clock),
+        models=("linear", "forest"),
+    )
     assert rep.stop in ("converged", "exhausted") and rep.measured + rep.predicted == len(keys)
     assert 40 <= rep.measured < len(keys) and rep.predicted > 0
     df = store.frame()
@@ -97,7 +108,17 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
     truth = np.array([test_drift.true_ms(k) for k in lut.predicted])
     assert rmspe_pct(np.array(list(lut.predicted.values())), truth) <= 5.0
     # a second run (resume) measures nothing new and supersedes the predictions with a refit
-    rep2 = learn_block_latency(store, keys, "executorch", "fp32", meter, cache, budget_s=0.0, initial=40,
-                               reference=ReferenceSettings(clock=meter.clock), models=("linear",))
+    rep2 = learn_block_latency(
+        store,
+        keys,
+        "executorch",
+        "fp32",
+        meter,
+        cache,
+        budget_s=0.0,
+        initial=40,
+        reference=ReferenceSettings(clock=meter.clock),
+        models=("linear",),
+    )
     assert rep2.measured == rep.measured and rep2.stop == "budget"
     assert len(LUT.from_store(store, rep.context).predicted) == rep.predicted

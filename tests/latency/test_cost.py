@@ -54,8 +54,10 @@ def test_search_predicted_equals_lut_predict_for_children_with_and_without_spill
         spilled += lut.correction.spill_ms(profile_arch(arch).params / 1e6) > 0
         assert net.child_cost(choices) == pytest.approx(predicted, rel=1e-5)
         assert arch_cost(cost, arch) == pytest.approx(predicted, rel=1e-9)
-        onehot = {n: torch.nn.functional.one_hot(torch.tensor(c), len(net.alphas[n])).float()
-                  for n, c in choices.items()}
+        onehot = {
+            n: torch.nn.functional.one_hot(torch.tensor(c), len(net.alphas[n])).float()
+            for n, c in choices.items()
+        }
         assert float(net.expected_cost(onehot)) == pytest.approx(predicted, rel=1e-5)
     assert 0 < spilled < 12, "the knot should split the sampled children"
 

@@ -76,7 +76,9 @@ def _collect(tmp_path, meter, **settings):
 
 
 def _truth(arch) -> float:
-    return sum(true_ms(BlockKey.from_layer(la)) for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP)
+    return sum(
+        true_ms(BlockKey.from_layer(la)) for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP
+    )
 
 
 def test_normalized_lut_predicts_right_through_a_slow_stretch_and_reference_stays_cheap(tmp_path):
@@ -124,7 +126,9 @@ def test_time_with_reference_keeps_the_lowest_normalized_median_across_rounds():
         return [0.2 * next(speeds)] * 3
 
     # a loose tolerance: this test is about the rounds, not about instability
-    drift = DriftReference(read, 0.2, tolerance=0.9, clock=lambda: t["now"], min_interval_s=0.0, max_overhead=1.0)
+    drift = DriftReference(
+        read, 0.2, tolerance=0.9, clock=lambda: t["now"], min_interval_s=0.0, max_overhead=1.0
+    )
     raw = {0: [1.0, 1.7], 1: [2.0, 3.8]}  # item 0: round 2 is slower in ms but faster at nominal speed
     calls = {0: 0, 1: 0}
 
@@ -135,7 +139,9 @@ def test_time_with_reference_keeps_the_lowest_normalized_median_across_rounds():
 
     finals = {}
     out = time_with_reference([0, 1], measure, drift, rounds=2, on_final=lambda i, x: finals.update({i: x}))
-    assert out[0].normalized_median_ms == pytest.approx(1.7 / 1.8) and out[0].drift.ref_ratio == pytest.approx(1.8)
+    assert out[0].normalized_median_ms == pytest.approx(1.7 / 1.8) and out[
+        0
+    ].drift.ref_ratio == pytest.approx(1.8)
     assert out[1].normalized_median_ms == pytest.approx(2.0) and out[1].drift.ref_ratio == pytest.approx(1.0)
     assert set(finals) == {0, 1}
 
@@ -152,8 +158,9 @@ def test_drift_reference_reads_through_the_meter_and_whole_models_scale_by_it(tm
     meter.by_label["model"] = REFERENCE_KEY  # the model costs what the reference costs, at nominal speed
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
     ref = ReferenceSettings(clock=meter.clock)
-    (out,) = validate.measure_models([arch], Runtime.EXECUTORCH, DType.FP32, meter, cache, nominal_ms=0.2,
-                                     reference=ref)
+    (out,) = validate.measure_models(
+        [arch], Runtime.EXECUTORCH, DType.FP32, meter, cache, nominal_ms=0.2, reference=ref
+    )
     assert sorted(out)[2] == pytest.approx(0.3) and out.drift.ref_ratio == pytest.approx(1.5)
 
 
@@ -161,8 +168,12 @@ def test_schema_1_parts_are_migrated_on_read(tmp_path):
     from lut_fakes import CTX, fake_row
 
     row = fake_row(CTX, KEYS[0], 0.5)
-    v1 = {k: v for k, v in row.items() if k not in ("ref_ms", "ref_ratio", "remeasured", "unstable",
-                                                     "source", "model_version", "uncertainty")}
+    v1 = {
+        k: v
+        for k, v in row.items()
+        if k
+        not in ("ref_ms", "ref_ratio", "remeasured", "unstable", "source", "model_version", "uncertainty")
+    }
     v1["schema_version"] = 1
     root = tmp_path / "lut"
     root.mkdir()
