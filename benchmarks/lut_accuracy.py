@@ -45,13 +45,14 @@ def real_set(n: int, calib: int, seed: int, others: int = 5):
     import torch
 
     from benchmarks.mobile_archs import TABLES, mobile_arch
+    from search.arch import ArchSpec
     from search.space import get_space
     from search.zoo import get_arch
 
     space = get_space("fbnetv2-f")
     g = torch.Generator().manual_seed(seed)
     seen: set = set()
-    rand = []
+    rand: list[ArchSpec] = []
     while len(rand) < n + calib:
         a = space.sample_arch(g).with_input_hw(REAL_RES[len(rand) % len(REAL_RES)])
         if a not in seen:

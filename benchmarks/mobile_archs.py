@@ -10,7 +10,7 @@ what they are for.
 
 from __future__ import annotations
 
-from search.arch import ArchSpec, BlockSpec, HeadSpec, StemSpec
+from search.arch import Act, ArchSpec, BlockSpec, BlockType, HeadSpec, StemSpec
 
 # (repeats, kernel, first stride, expansion, out width, SE, act)
 Row = tuple[int, int, int, float, int, bool, str]
@@ -84,9 +84,9 @@ def mobile_arch(name: str, input_hw: int = 224, num_classes: int = 1000) -> Arch
     for repeats, kernel, stride, expand, out, se, act in rows:
         stages.append(
             tuple(
-                BlockSpec("ir", out, stride if i == 0 else 1, kernel, float(expand), se, act)
+                BlockSpec(BlockType.IR, out, stride if i == 0 else 1, kernel, float(expand), se, Act(act))
                 for i in range(repeats)
             )
         )
-    act = "hs" if name.endswith("_hs") else "relu"
+    act = Act.HSWISH if name.endswith("_hs") else Act.RELU
     return ArchSpec(input_hw, StemSpec(stem, 3, 2, act), tuple(stages), HeadSpec(head, 0, act), num_classes)
