@@ -229,24 +229,33 @@ def fit_block_model(
 
 
 def design_sample(keys: Sequence[BlockKey], n: int, seed: int = 0) -> list[BlockKey]:
-    """At least every layer type's corners and middle of its channel x resolution grid, then random keys
-    up to ``n`` in all (deterministic for a seed)."""
+    """``n`` keys (deterministic for a seed): first, for every layer type (kind, kernel, SE, activation,
+    stride), the smallest layer at its lowest resolution and the largest at its highest; then the other
+    corners and the middle of each type's channel x resolution grid; then random keys."""
     groups: dict[tuple[object, ...], list[BlockKey]] = {}
     for k in keys:
         groups.setdefault((k.kind, k.kernel, k.se, k.act, k.stride), []).append(k)
-    chosen: dict[BlockKey, None] = {}
+    tiers: list[list[BlockKey]] = [[], [], []]
     for members in groups.values():
         res = sorted({k.in_hw for k in members})
-        for r in dict.fromkeys([res[0], res[len(res) // 2], res[-1]]):
-            at = sorted(
+
+        def at(r: int, members: list[BlockKey] = members) -> list[BlockKey]:
+            return sorted(
                 (k for k in members if k.in_hw == r), key=lambda k: (k.in_ch + k.mid_ch + k.out_ch, k)
             )
-            for k in (at[0], at[len(at) // 2], at[-1]):
+
+        lo, mid, hi = at(res[0]), at(res[len(res) // 2]), at(res[-1])
+        tiers[0] += [lo[0], hi[-1]]
+        tiers[1] += [lo[-1], hi[0]]
+        tiers[2] += [lo[len(lo) // 2], mid[0], mid[len(mid) // 2], mid[-1], hi[len(hi) // 2]]
+    chosen: dict[BlockKey, None] = {}
+    for tier in tiers:
+        for k in tier:
+            if len(chosen) < n:
                 chosen.setdefault(k, None)
     rest = [k for k in keys if k not in chosen]
     rng = np.random.default_rng(seed)
-    extra = max(0, n - len(chosen))
-    for i in rng.permutation(len(rest))[:extra]:
+    for i in rng.permutation(len(rest))[: max(0, n - len(chosen))]:
         chosen.setdefault(rest[int(i)], None)
     return list(chosen)
 

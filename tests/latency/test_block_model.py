@@ -122,3 +122,31 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
     )
     assert rep2.measured == rep.measured and rep2.stop == "budget"
     assert len(LUT.from_store(store, rep.context).predicted) == rep.predicted
+
+
+@pytest.mark.slow
+def test_real_tiny_collection_predicts_the_unmeasured_layers(tmp_path):
+    """ExecuTorch fp32 on this host: 16 digits layers at 8-16 px, 10 measured (designed), 6 predicted."""
+    from latency.meters import HostMeter
+    from latency.timer import TimingProtocol
+
+    keys = [k for k in keys_from_layers(get_space("digits").candidate_layers()) if k.in_hw in (8, 16)][:16]
+    store = LUTStore(tmp_path / "lut")
+    cache = ArtifactCache(tmp_path / "art")
+    meter = HostMeter(protocol=TimingProtocol(warmup=3, min_runs=10, max_runs=30, max_time_s=0.3), rounds=1)
+    rep = learn_block_latency(
+        store,
+        keys,
+        "executorch",
+        "fp32",
+        meter,
+        cache,
+        budget_s=0.0,
+        initial=10,
+        models=("linear", "forest", "interpolation"),
+    )
+    assert rep.stop == "budget" and rep.measured >= 10 and rep.measured + rep.predicted == len(keys)
+    lut = LUT.from_store(store, rep.context)
+    assert len(lut.predicted) == rep.predicted and all(v > 0 for v in lut.predicted.values())
+    assert set(rep.scores) == {"linear", "forest", "interpolation"} and rep.model in rep.scores
+    assert all(np.isfinite(v) for v in rep.scores.values())
