@@ -130,7 +130,6 @@ def start_reference(
         store.append(
             [make_row(context, REFERENCE_KEY, summarize(samples), samples, provenance, ENTRY_REFERENCE)]
         )
-    drift.read()
     return drift
 
 
@@ -199,9 +198,11 @@ def collect(
     todo = [k for k in todo if k in artifacts]
     t1 = time.perf_counter()
     ref_s0 = drift.spent_s
+    if todo:
+        drift.read()  # a fresh reading: the export phase may have run the device at another speed
     # interleaved rounds (meter.rounds): a slow stretch of the device hits different blocks each round;
-    # the drift reference brackets every block (entries kept in nominal units, unstable ones re-measured)
-    # and each row is appended the moment its last round is confirmed by a stable reading
+    # the drift reference is read between blocks (entries kept in nominal units, unstable ones re-measured)
+    # and each row is appended the moment its last round is timed (again, superseding, if re-measured)
     done = 0
     finals: dict[int, Timed] = {}
 

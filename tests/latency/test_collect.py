@@ -33,8 +33,9 @@ def test_collect_measures_each_key_once_and_resumes(tmp_path):
     calls = mlog.read_text().split()
     measured = [a for a in calls if a != ref]
     assert len(measured) == len(set(measured)) == 12 + 1  # + the call-overhead probe, once
-    # the drift reference: 1 nominal reading (1 round) + the readings bracketing the blocks of 2 runs
-    assert 3 <= calls.count(ref) <= 2 + 2 * 3
+    # the drift reference: the nominal reading + readings between the blocks of both runs (how many
+    # depends on the wall time; its share is tested on a fake clock in test_drift.py)
+    assert calls.count(ref) >= 1 + 2 * 2
     assert len(elog.read_text().split()) == 13 + 1  # + the reference, exported once
     df = LUTStore(tmp_path / "lut").frame()
     assert (df["entry"] == "layer").sum() == 12 and (df["entry"] == "overhead").sum() == 1
