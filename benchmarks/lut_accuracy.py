@@ -1,14 +1,24 @@
-"""LUT accuracy on the host: random digits-space archs + zoo models, predicted from blocks vs measured whole.
+"""LUT accuracy on the host at toy and real scale, in independent runs from an empty store.
 
-For each (runtime, dtype) context: collect the block entries the models need, measure every model
-whole on the same runtime, fit the boundary correction on separate calibration archs, and report
-nn-Meter's metrics (RMSE, RMSPE, % within +-5/10/15 %) for the plain sum, the sum corrected by the
-measured call overhead, and the fitted correction (before/after). Core ML timing needs macOS and is
-reported as skipped elsewhere.
+Per run (each into its own, new store: a fresh collection), per scale, per (runtime, dtype) context:
+collect the blocks the models need (drift reference on), measure every model whole (drift reference
+on), fit the boundary correction (+ cache spill) on calibration models that are never scored, and
+score the validation models (predicted at the reference ratio of their measurement):
 
-    python -m benchmarks.lut_accuracy [--n 20 --calib 8 --zoo-hw 64 --work /tmp/phonenas-lut-bench]
+- ``real``: ``--real-n`` random ``fbnetv2-f`` children spread over 128/160/192/224 px, FBNetV2-F1..F4 at
+  their published resolutions, MobileNetV3-Small/Large at 224 px, and the five architectures of
+  ``benchmarks/mobile_archs.py`` (neither zoo nor space members) spread over 96..224 px; calibration:
+  ``--real-calib`` other random ``fbnetv2-f`` children.
+- ``toy``: random ``digits`` children + the zoo at 64 px (calibration: other random digits children).
 
-Writes benchmarks/results/lut_accuracy.{json,md} (after each context, so partial runs keep results).
+``--drift`` also starts a competing CPU load (one busy process per CPU) ``--drift-start-s`` seconds
+into each collection and stops it ``--drift-len-s`` later, to show the predictions hold through it.
+
+    python -m benchmarks.lut_accuracy --runs 3 --scales toy real --work /tmp/phonenas-lut-acc
+
+Writes ``--out`` .json/.md after every context (default benchmarks/results/lut_accuracy). Every run
+records the settings, the machine and the load average before and after; a smoke run (small ``--*-n``)
+says so in its settings - do not present it as the full benchmark.
 """
 
 from __future__ import annotations
@@ -17,155 +27,242 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32", "litert:int8", "coreml:fp16")
-PREDICTOR_LABEL = {
-    "plain_sum": "plain sum of block entries",
-    "call_overhead": "sum - measured call overhead per extra block",
-    "fitted": "sum - fitted boundary correction",
-    "fitted_spill": "fitted boundary correction + cache-spill hinge on the model's weights (`--fit-weights`)",
-}
+CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32")
+REAL_RES = (128, 160, 192, 224)
+OTHER_RES = (96, 128, 160, 192, 224)
+FBNET_F = ("fbnetv2_f1", "fbnetv2_f2", "fbnetv2_f3", "fbnetv2_f4")
+
+
+def real_set(n: int, calib: int, seed: int, others: int = 5):
+    """(validation, calibration) lists of (name, ArchSpec) at real scale (see the module docstring)."""
+    import torch
+
+    from benchmarks.mobile_archs import TABLES, mobile_arch
+    from search.arch import ArchSpec
+    from search.space import get_space
+    from search.zoo import get_arch
+
+    space = get_space("fbnetv2-f")
+    g = torch.Generator().manual_seed(seed)
+    seen: set = set()
+    rand: list[ArchSpec] = []
+    while len(rand) < n + calib:
+        a = space.sample_arch(g).with_input_hw(REAL_RES[len(rand) % len(REAL_RES)])
+        if a not in seen:
+            seen.add(a)
+            rand.append(a)
+    val = [(f"rand{i}@{a.input_hw}", a) for i, a in enumerate(rand[:n])]
+    val += [(name, get_arch(name)) for name in FBNET_F]
+    val += [
+        (f"{name}@224", get_arch(name, input_hw=224)) for name in ("mobilenetv3_small", "mobilenetv3_large")
+    ]
+    for i, name in enumerate(list(TABLES)[:others]):
+        hw = OTHER_RES[(i + seed) % len(OTHER_RES)]
+        val.append((f"{name}@{hw}", mobile_arch(name, hw)))
+    cal = [(f"calib{i}@{a.input_hw}", a) for i, a in enumerate(rand[n:])]
+    return val, cal
+
+
+def toy_set(n: int, calib: int, seed: int, zoo: bool = True):
+    from latency.validate import sample_validation_archs
+
+    return sample_validation_archs("digits", n, calib, seed, zoo, 64)
+
+
+class CompetingLoad:
+    """One busy process per CPU from ``start_s`` to ``start_s + length_s`` after :meth:`start`."""
+
+    def __init__(self, start_s: float, length_s: float) -> None:
+        self.start_s, self.length_s = start_s, length_s
+        self.procs: list[subprocess.Popen] = []
+        self.events: list[tuple[str, float]] = []
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        if self._stop.wait(self.start_s):
+            return
+        code = f"import time\nend = time.time() + {self.length_s:f}\nwhile time.time() < end: pass\n"
+        self.procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)]
+        self.events.append(("load on", time.time()))
+        self._stop.wait(self.length_s)
+        self.stop()
+
+    def start(self) -> CompetingLoad:
+        self.t0 = time.time()
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.procs:
+            for p in self.procs:
+                p.terminate()
+            for p in self.procs:
+                p.wait(timeout=10)
+            self.events.append(("load off", time.time()))
+            self.procs = []
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3, help="independent runs, each from an empty store")
+    ap.add_argument("--scales", nargs="*", default=["toy", "real"], choices=["toy", "real"])
     ap.add_argument("--contexts", nargs="*", default=list(CONTEXTS), help="runtime:dtype pairs")
-    ap.add_argument("--space", default="digits")
-    ap.add_argument("--n", type=int, default=20, help="random validation archs")
-    ap.add_argument("--calib", type=int, default=8, help="random calibration archs (fit only)")
-    ap.add_argument("--zoo-hw", type=int, default=64, help="input resolution of the zoo models (0 = no zoo)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--real-n", type=int, default=20, help="random fbnetv2-f validation children")
+    ap.add_argument("--real-calib", type=int, default=8, help="random fbnetv2-f calibration children")
+    ap.add_argument("--real-others", type=int, default=5, help="architectures of mobile_archs.py (0-5)")
     ap.add_argument(
-        "--work", type=Path, default=Path("/tmp/phonenas-lut-bench"), help="store + artifact cache"
+        "--real-known",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="FBNetV2-F1..F4 and MobileNetV3-S/L in the real set",
+    )
+    ap.add_argument("--toy-n", type=int, default=20)
+    ap.add_argument("--toy-calib", type=int, default=8)
+    ap.add_argument(
+        "--toy-zoo", action=argparse.BooleanOptionalAction, default=True, help="zoo models at 64 px"
+    )
+    ap.add_argument("--seed", type=int, default=0, help="run i samples with seed + i")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (HostMeter)")
+    ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--drift", action="store_true", help="competing CPU load mid-collection")
+    ap.add_argument("--drift-start-s", type=float, default=30.0)
+    ap.add_argument("--drift-len-s", type=float, default=60.0)
+    ap.add_argument(
+        "--work", type=Path, default=Path("/tmp/phonenas-lut-acc"), help="stores + artifact cache"
     )
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_accuracy")
-    ap.add_argument("--append", action="store_true", help="keep the contexts already in the output JSON")
-    ap.add_argument("--statistic", default="median_ms", help="median_ms | trimmed_mean_ms | p10_ms | min_ms")
-    ap.add_argument("--zoo-calib", nargs="*", default=[], help="zoo models used for calibration, not scored")
-    ap.add_argument("--fit-weights", action="store_true", help="also fit the cold-weight term")
     args = ap.parse_args(argv)
 
     from latency.export import ArtifactCache, toolchain_versions
-    from latency.keys import DType, Runtime
-    from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host
-    from latency.store import LUTStore
-    from latency.validate import sample_validation_archs, validate
 
-    val, cal = sample_validation_archs(
-        args.space, args.n, args.calib, args.seed, args.zoo_hw > 0, args.zoo_hw or 32, args.zoo_calib
-    )
-    store, cache = LUTStore(args.work / "lut"), ArtifactCache(args.work / "artifacts")
     out: dict = {
         "benchmark": "lut_accuracy",
         "host": platform.node(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "toolchain": toolchain_versions(),
-        "space": args.space,
-        "n_random": args.n,
-        "n_calibration": args.calib,
-        "zoo_hw": args.zoo_hw,
-        "seed": args.seed,
-        "threads": args.threads,
-        "target": ">= 95% of models within +-10% (nn-Meter 99.0%, LitePred 99.3% on phone CPUs)",
-        "statistic": args.statistic,
-        "zoo_calibration": args.zoo_calib,
-        "fit_weights": args.fit_weights,
-        "contexts": [],
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "target": ">= 95% of models within +-10% in each run, per context, at both scales",
+        "load_avg_start": os.getloadavg(),
+        "runs": [],
     }
-    previous = args.out.with_suffix(".json")
-    if args.append and previous.exists():
-        kept = json.loads(previous.read_text())["contexts"]
-        out["contexts"] = [c for c in kept if f"{c['runtime']}:{c['dtype']}" not in args.contexts]
-    for spec in args.contexts:
-        rt_name, dt_name = spec.split(":")
-        runtime, dtype = Runtime(rt_name), DType(dt_name)
-        entry: dict = {
-            "runtime": runtime.value,
-            "dtype": dtype.value,
-            "n_random": args.n,
-            "zoo_hw": args.zoo_hw,
-        }
-        t0 = time.time()
-        try:
-            check_runtime_on_host(runtime)
-            res = validate(
-                store,
-                val,
-                cal,
-                runtime,
-                dtype,
-                HostMeter(args.threads),
-                cache,
-                args.export_workers,
-                on_progress=_printer(spec),
-                statistic=args.statistic,
-                fit_weights=args.fit_weights,
-            )
-            entry.update(res.to_dict())
-            entry["metrics_random"] = {
-                p: _asdict(res.metrics(p, names=lambda n: n.startswith("rand"))) for p in res.predictors
-            }
-            if args.zoo_hw:
-                entry["metrics_zoo"] = {
-                    p: _asdict(res.metrics(p, names=lambda n: not n.startswith("rand")))
-                    for p in res.predictors
-                }
-            rep = res.collect_report
-            entry["collect"] = (
-                {
-                    "measured": rep.measured,
-                    "skipped": rep.skipped,
-                    "failed": len(rep.failed),
-                    "export_s": rep.export_s,
-                    "measure_s": rep.measure_s,
-                }
-                if rep
-                else {}
-            )
-            entry["status"] = "ok"
-        except RuntimeUnavailable as e:
-            entry.update(status="skipped", reason=str(e))
-        except Exception as e:  # noqa: BLE001 - record and go on with the other contexts
-            entry.update(status="error", reason=f"{type(e).__name__}: {e}")
-        entry["elapsed_s"] = round(time.time() - t0, 1)
-        entry["load_avg_after"] = os.getloadavg()
-        out["contexts"].append(entry)
-        _write(out, args.out)
-        print(f"{spec}: {entry['status']} in {entry['elapsed_s']} s", flush=True)
+    cache = ArtifactCache(args.work / "artifacts")  # exports are shared; measurements never are
+    for i in range(args.runs):
+        run: dict = {"run": i, "seed": args.seed + i, "contexts": []}
+        out["runs"].append(run)
+        root = args.work / f"run{i}-{time.strftime('%Y%m%d-%H%M%S')}"
+        for scale in args.scales:
+            if scale == "real":
+                val, cal = real_set(args.real_n, args.real_calib, args.seed + i, args.real_others)
+                if not args.real_known:
+                    val = [(n, a) for n, a in val if not n.startswith(("fbnetv2", "mobilenetv3"))]
+            else:
+                val, cal = toy_set(args.toy_n, args.toy_calib, args.seed + i, args.toy_zoo)
+            for spec in args.contexts:
+                entry = run_context(spec, scale, val, cal, root / scale, cache, args)
+                run["contexts"].append(entry)
+                out["load_avg_end"] = os.getloadavg()
+                _write(out, args.out)
+                print(
+                    f"run {i} {scale} {spec}: {entry['status']} within10 {entry.get('within10_pct')}%",
+                    flush=True,
+                )
     return out
 
 
-def _validation_set(c: dict) -> str:
-    val = [m for m in c["models"] if m["role"] == "validation"]
-    rand = sum(m["name"].startswith("rand") for m in val)
-    zoo = [m for m in val if not m["name"].startswith("rand")]
-    hw = ""
-    if zoo:
-        hw = " @" + zoo[0]["arch"].split(":")[0].lstrip("r")
-    stat = c.get("statistic", "median_ms").removesuffix("_ms")
-    return f"{rand} random" + (f" + {len(zoo)} zoo{hw}" if zoo else "") + f"; {stat}"
+def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dict:
+    from latency.keys import resolve_lut
+    from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host
+    from latency.store import LUTStore
+    from latency.validate import validate
+
+    rt_name, dt_name = spec.split(":")
+    runtime, dtype = resolve_lut(rt_name, dt_name)
+    entry: dict = {"runtime": runtime.value, "dtype": dtype.value, "scale": scale, "n": len(val)}
+    store = LUTStore(root / f"{runtime.value}-{dtype.value}")
+    if store.parts():
+        raise SystemExit(
+            f"{store.root} is not empty: every run starts from an empty store; use another --work"
+        )
+    t0 = time.time()
+    load = CompetingLoad(args.drift_start_s, args.drift_len_s).start() if args.drift else None
+    try:
+        check_runtime_on_host(runtime)
+        res = validate(
+            store,
+            val,
+            cal,
+            runtime,
+            dtype,
+            HostMeter(args.threads, rounds=args.rounds),
+            cache,
+            args.export_workers,
+            on_progress=_printer(f"{scale} {spec}"),
+            fit_weights=True,
+        )
+        best = res.predictors[-1]
+        m = res.metrics(best)
+        entry.update(
+            predictor=best,
+            within10_pct=m.within_10_pct,
+            rmspe_pct=m.rmspe_pct,
+            within5_pct=m.within_5_pct,
+            status="ok",
+        )
+        entry["correction"] = res.to_dict()["correction"]
+        entry["models"] = [
+            {
+                "name": x.name,
+                "role": x.role,
+                "measured_ms": x.measured_ms,
+                "predicted_ms": x.predicted_ms[best],
+                "ref_ratio": x.ref_ratio,
+                "remeasured": x.remeasured,
+                "unstable": x.unstable,
+            }
+            for x in res.models
+        ]
+        rep = res.collect_report
+        if rep is not None:
+            entry["collect"] = {
+                "measured": rep.measured,
+                "failed": len(rep.failed),
+                "export_s": rep.export_s,
+                "measure_s": rep.measure_s,
+                "reference_s": rep.reference_s,
+                "remeasured": rep.remeasured,
+                "unstable": rep.unstable,
+            }
+    except RuntimeUnavailable as e:
+        entry.update(status="skipped", reason=str(e))
+    except Exception as e:  # noqa: BLE001 - record and go on with the other contexts
+        entry.update(status="error", reason=f"{type(e).__name__}: {e}")
+    finally:
+        if load is not None:
+            load.stop()
+            entry["drift_load"] = [(what, round(t - t0, 1)) for what, t in load.events]
+    entry["elapsed_s"] = round(time.time() - t0, 1)
+    entry["load_avg_after"] = os.getloadavg()
+    return entry
 
 
-def _asdict(m) -> dict:
-    from dataclasses import asdict
-
-    return asdict(m)
-
-
-def _printer(spec: str):
+def _printer(label: str):
     last: dict[str, float] = {}
 
     def cb(phase: str, done: int, total: int) -> None:
         now = time.time()
-        if done == total or now - last.get(phase, 0) > 15:
+        if done == total or now - last.get(phase, 0) > 30:
             last[phase] = now
-            print(f"  {spec} {phase}: {done}/{total}", flush=True)
+            print(f"  {label} {phase}: {done}/{total}", flush=True)
 
     return cb
 
@@ -177,74 +274,32 @@ def _write(out: dict, stem: Path) -> None:
 
 
 def render_md(out: dict) -> str:
+    s = out["settings"]
     lines = [
-        "# LUT accuracy on the host",
+        "# LUT accuracy on the host (independent runs from an empty store)",
         "",
-        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs), threads={out['threads']}. "
-        f"Validation: random `{out['space']}` archs (+ zoo models at {out['zoo_hw']}x{out['zoo_hw']} where listed); "
-        f"{out['n_calibration']} other random archs fit the boundary correction (calibration only, not scored). "
-        "`n` per context below.",
-        f"Target: {out['target']}.",
+        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs), threads={s['threads']}, "
+        f"rounds={s['rounds']}, drift load={'on' if s['drift'] else 'off'}. Load average at start "
+        f"{', '.join(f'{x:.1f}' for x in out['load_avg_start'])}, at end "
+        f"{', '.join(f'{x:.1f}' for x in out.get('load_avg_end', out['load_avg_start']))}.",
+        f"Settings: real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
+        f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}. Target: {out['target']}.",
         "",
-        "Each model: predicted = LUT sum over its layers, measured = the whole model exported through the same "
-        "deploy target and timed with the same protocol (median). Predictors:",
-        "",
-    ]
-    lines += [f"- `{k}`: {v}" for k, v in PREDICTOR_LABEL.items()]
-    lines += [
-        "",
-        "| runtime | dtype | validation set | predictor | n | RMSE ms | RMSPE % | within 5% | within 10% | within 15% |",
+        "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | re-measured (blocks) | time s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for c in out["contexts"]:
-        if c["status"] != "ok":
-            lines.append(
-                f"| {c['runtime']} | {c['dtype']} | {c['status']}: {c.get('reason', '')[:150]} | | | | | | | |"
-            )
-            continue
-        for p, m in c["metrics"].items():
-            lines.append(
-                f"| {c['runtime']} | {c['dtype']} | {_validation_set(c)} | {p} | {m['n']} | {m['rmse_ms']:.4f} | "
-                f"{m['rmspe_pct']:.1f} | {m['within_5_pct']:.0f}% | **{m['within_10_pct']:.0f}%** | "
-                f"{m['within_15_pct']:.0f}% |"
-            )
-    lines += ["", "## Fitted corrections and split by model family", ""]
-    for c in out["contexts"]:
-        if c["status"] != "ok":
-            continue
-        corr = c["correction"]
-        best = c.get("predictors", ["fitted"])[-1]
-        lines.append(
-            f"- {c['runtime']} {c['dtype']} ({c['context']['runtime_version']}): call {corr['call_ms']:.4f} ms, "
-            f"boundary {corr['io_ms_per_melem']:.3f} ms per million elements, "
-            f"cache spill {corr.get('weight_ms_per_mparam', 0.0):.4f} ms per million weights above "
-            f"{corr.get('free_mparams', 0.0):.2f} M ({corr['method']}; "
-            f"calibration: {', '.join(m['name'] for m in c['models'] if m['role'] == 'calibration')}); "
-            f"{best} within 10%: random {c['metrics_random'][best]['within_10_pct']:.0f}%"
-            + (f", zoo {c['metrics_zoo'][best]['within_10_pct']:.0f}%" if "metrics_zoo" in c else "")
-            + f"; load average after: {', '.join(f'{x:.1f}' for x in c['load_avg_after'])}"
-        )
-    lines += [
-        "",
-        "## Per model (validation)",
-        "",
-        "| runtime | dtype | model | measured ms | plain sum | call overhead | fitted | fitted + spill "
-        "| error (last) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for c in out["contexts"]:
-        if c["status"] != "ok":
-            continue
-        best = c.get("predictors", ["fitted"])[-1]
-        for m in c["models"]:
-            if m["role"] != "validation":
+    for run in out["runs"]:
+        for c in run["contexts"]:
+            if c["status"] != "ok":
+                lines.append(
+                    f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} | {c['status']}: "
+                    f"{c.get('reason', '')[:120]} | | | | | |"
+                )
                 continue
-            p = m["predicted_ms"]
-            err = 100 * (p[best] / m["measured_ms"] - 1)
-            spill = f"{p['fitted_spill']:.4f}" if "fitted_spill" in p else ""
             lines.append(
-                f"| {c['runtime']} | {c['dtype']} | {m['name']} | {m['measured_ms']:.4f} | "
-                f"{p['plain_sum']:.4f} | {p['call_overhead']:.4f} | {p['fitted']:.4f} | {spill} | {err:+.1f}% |"
+                f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} | {c['n']} | "
+                f"**{c['within10_pct']:.0f}%** | {c['within5_pct']:.0f}% | {c['rmspe_pct']:.1f} | "
+                f"{c.get('collect', {}).get('remeasured', '')} | {c['elapsed_s']} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -60,15 +60,16 @@ def synthetic_data(seed: int = 0) -> DataBundle:
 
 def synthetic_lut(space, root: Path):
     """A LUTStore with one SYNTHETIC entry per interpolation group, read back as an interpolating LUTCost."""
+    from deploy import Dtype
     from latency.cost import LUTCost
     from latency.export import OVERHEAD_KEY
     from latency.interpolate import _group
-    from latency.keys import Context, DType, Runtime, keys_from_layers
+    from latency.keys import Context, keys_from_layers
     from latency.lut import LUT
     from latency.stats import summarize
     from latency.store import ENTRY_OVERHEAD, LUTStore, Provenance, make_row
 
-    ctx = Context("synthetic-cpu", Runtime.ONNX, "synthetic", DType.FP32, 1, "")
+    ctx = Context.for_target("synthetic-cpu", "onnx", "synthetic", Dtype.FP32, 1, "")
     prov = Provenance(device_model="SYNTHETIC: 0.02 ms + 10 ms/GMAC, not a measurement")
     reps: dict[tuple, Any] = {}
     keys = keys_from_layers(space.candidate_layers())

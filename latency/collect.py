@@ -5,6 +5,12 @@ so a killed run loses at most the timing rounds in flight (seconds on the host; 
 re-running skips everything already stored. With ``export_workers=N`` exports run in N processes
 first; timing follows with the machine quiet, in ``meter.rounds`` interleaved rounds. Many devices:
 :func:`collect_many`, one thread per device, one store.
+
+Drift reference (:mod:`latency.reference`): every run first reads the context's fixed reference
+layer (exported through the same runtime and dtype, timed by the same meter - host and adb alike;
+the first run of a context stores its nominal reading), then interleaves readings with the blocks at
+<= ``ReferenceSettings.max_overhead`` of the timing time. Every row records its reference ratio; a
+block timed while the reference says the device was unstable is measured again and its row says so.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import Any
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
 from latency.meters import Meter
+from latency.reference import REFERENCE_KEY, DriftReference, Timed, reference_measure, time_with_reference
 from latency.stats import fastest, summarize
-from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore, make_row
+from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_REFERENCE, LUTStore, Provenance, make_row
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,10 @@ class CollectReport:
     cache_hits: int = 0
     elapsed_s: float = 0.0
     export_s: float = 0.0
-    measure_s: float = 0.0
+    measure_s: float = 0.0  # timing phase, drift reference readings included
+    reference_s: float = 0.0  # of which spent reading the drift reference
+    remeasured: int = 0  # re-measurements because the reference said the device was unstable
+    unstable: int = 0  # entries kept although still unstable after the re-measure budget
 
     @property
     def blocks_per_min(self) -> float:
@@ -123,6 +133,66 @@ def meter_rounds(meter: Meter) -> int:
     return max(1, int(getattr(meter, "rounds", 1)))
 
 
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """Drift reference knobs (see :class:`latency.reference.DriftReference`)."""
+
+    tolerance: float = 0.10
+    window: int = 3
+    max_overhead: float = 0.06
+    min_interval_s: float = 1.0
+    max_remeasure: int = 3
+    clock: Callable[[], float] = time.perf_counter
+
+
+def start_reference(
+    store: LUTStore,
+    context: Context,
+    runtime: Runtime,
+    dtype: DType,
+    meter: Meter,
+    cache: ArtifactCache,
+    provenance: Provenance,
+    stored: set | None = None,
+    settings: ReferenceSettings | None = None,
+) -> DriftReference:
+    """The drift reference of ``context``: its nominal reading from the store, or measured now
+    (``meter.rounds`` times, lowest median kept) and stored as the context's ``reference`` entry."""
+    cfg = settings or ReferenceSettings()
+    artifact = cache.get(REFERENCE_KEY, runtime, dtype)
+    read = reference_measure(meter, artifact, runtime)
+    stored = store.identities() if stored is None else stored
+    nominal = None
+    if (ENTRY_REFERENCE, context, REFERENCE_KEY) in stored:
+        df = store.frame(refresh=False)
+        row = df[(df["entry"] == ENTRY_REFERENCE) & _context_mask(df, context)]
+        nominal = float(row["median_ms"].iloc[0]) if len(row) else None
+    drift = DriftReference(
+        read,
+        nominal,
+        cfg.tolerance,
+        cfg.window,
+        cfg.max_overhead,
+        cfg.min_interval_s,
+        cfg.max_remeasure,
+        cfg.clock,
+    )
+    if nominal is None:
+        samples = fastest([read() for _ in range(meter_rounds(meter))])
+        drift.nominal_ms = summarize(samples).median_ms
+        store.append(
+            [make_row(context, REFERENCE_KEY, summarize(samples), samples, provenance, ENTRY_REFERENCE)]
+        )
+    return drift
+
+
+def _context_mask(df, context: Context):
+    mask = df["entry"] == df["entry"]
+    for f, v in context.as_row().items():
+        mask &= df[f] == v
+    return mask
+
+
 def collect(
     store: LUTStore,
     keys: Iterable[BlockKey],
@@ -132,6 +202,7 @@ def collect(
     cache: ArtifactCache,
     export_workers: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
+    reference: ReferenceSettings | None = None,
 ) -> CollectReport:
     """Measure every key of ``keys`` not yet in ``store`` for (``meter``'s device, runtime, dtype).
 
@@ -152,10 +223,24 @@ def collect(
     report.total, report.skipped = len(keys), len(keys) - len(todo)
 
     rounds = meter_rounds(meter)
+    drift = start_reference(store, context, runtime, dtype, meter, cache, provenance, stored, reference)
     if (ENTRY_OVERHEAD, context, OVERHEAD_KEY) not in stored:
-        samples = fastest([meter.measure(probe, OVERHEAD_KEY.input_chw, runtime) for _ in range(rounds)])
+        probe_timed = time_with_reference(
+            [OVERHEAD_KEY], lambda k: meter.measure(probe, k.input_chw, runtime), drift, rounds
+        )[0]
+        samples = probe_timed.samples_ms
         store.append(
-            [make_row(context, OVERHEAD_KEY, summarize(samples), samples, provenance, ENTRY_OVERHEAD)]
+            [
+                make_row(
+                    context,
+                    OVERHEAD_KEY,
+                    summarize(samples),
+                    samples,
+                    provenance,
+                    ENTRY_OVERHEAD,
+                    drift=probe_timed.drift,
+                )
+            ]
         )
 
     exports0, hits0 = cache.exports, cache.hits
@@ -165,34 +250,46 @@ def collect(
     report.failed.extend(failed.items())
     todo = [k for k in todo if k in artifacts]
     t1 = time.perf_counter()
+    ref_s0 = drift.spent_s
+    if todo:
+        drift.read()  # a fresh reading: the export phase may have run the device at another speed
     # interleaved rounds (meter.rounds): a slow stretch of the device hits different blocks each round;
-    # the lowest median is kept and each row is appended the moment its last round is timed
-    best: dict[BlockKey, list[float]] = {}
-    bad: set[BlockKey] = set()
-    for r in range(rounds):
-        last = r == rounds - 1
-        for i, key in enumerate(todo):
-            if key in bad:
-                continue
-            status, med = "timed", None
-            try:
-                new = meter.measure(artifacts[key], key.input_chw, runtime)
-                samples = fastest([new, best[key]]) if key in best else new
-                best[key] = samples
-                if last:
-                    stats = summarize(samples)
-                    store.append([make_row(context, key, stats, samples, provenance)])
-                    report.measured += 1
-                    status, med = "measured", stats.median_ms
-            except Exception as e:  # noqa: BLE001 - one bad block must not stop a long collection
-                log.warning("%s: %s", key.label(), e)
-                report.failed.append((key, f"{type(e).__name__}: {e}"))
-                bad.add(key)
-                status = "failed"
-            if on_progress:
-                on_progress(
-                    Progress(r * len(todo) + i + 1, rounds * len(todo), key, status, med, phase="measure")
-                )
+    # the drift reference is read between blocks (entries kept in nominal units, unstable ones re-measured)
+    # and each row is appended the moment its last round is timed (again, superseding, if re-measured)
+    done = 0
+    finals: dict[int, Timed] = {}
+
+    def final(i: int, timed: Timed) -> None:  # again with a higher remeasured count when re-measured
+        stats = summarize(timed.samples_ms)
+        store.append([make_row(context, todo[i], stats, timed.samples_ms, provenance, drift=timed.drift)])
+        finals[i] = timed
+
+    def error(i: int, e: BaseException) -> None:
+        log.warning("%s: %s", todo[i].label(), e)
+        report.failed.append((todo[i], f"{type(e).__name__}: {e}"))
+        if on_progress:
+            on_progress(Progress(done, rounds * len(todo), todo[i], "failed", phase="measure"))
+
+    def step(i: int, status: str, med: float | None) -> None:
+        nonlocal done
+        if status != "unstable":
+            done = min(done + 1, rounds * len(todo))
+        if on_progress:
+            on_progress(Progress(done, rounds * len(todo), todo[i], status, med, phase="measure"))
+
+    time_with_reference(
+        todo,
+        lambda k: meter.measure(artifacts[k], k.input_chw, runtime),
+        drift,
+        rounds,
+        on_final=final,
+        on_error=error,
+        on_step=step,
+    )
+    report.reference_s = drift.spent_s - ref_s0
+    report.measured = len(finals)
+    report.remeasured = sum(t.drift.remeasured for t in finals.values())
+    report.unstable = sum(int(t.drift.unstable) for t in finals.values())
     report.measure_s = time.perf_counter() - t1
     report.exports, report.cache_hits = cache.exports - exports0, cache.hits - hits0
     report.elapsed_s = time.perf_counter() - t_start

@@ -69,6 +69,10 @@ class Correction:
         """Cache-spill cost of a whole model with ``model_mparams`` million weights."""
         return self.weight_ms_per_mparam * max(model_mparams - self.free_mparams, 0.0)
 
+    def base_cost_ms(self, layer: LayerShape, measured_ms: float) -> float:
+        """The layer's entry minus the boundary cost it paid alone (no cache-spill share)."""
+        return max(measured_ms - self.boundary_ms(layer), 0.0)
+
     def layer_cost_ms(
         self, layer: LayerShape, measured_ms: float, model_mparams: float | None = None
     ) -> float:
@@ -77,7 +81,7 @@ class Correction:
         mine = layer.params / 1e6
         total = mine if model_mparams is None else model_mparams
         spill = self.spill_ms(total) * (mine / total) if total > 0 else 0.0
-        return max(measured_ms - self.boundary_ms(layer), 0.0) + spill
+        return self.base_cost_ms(layer, measured_ms) + spill
 
     def model_overhead_ms(self) -> float:
         return self.call_ms

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import Any
 
-from latency.keys import Context
+from latency.keys import BlockKey, Context
 from latency.lut import LUT
 from latency.store import LUTStore
 from search.arch import LayerShape
 
+log = logging.getLogger(__name__)
+
 
 class LUTCost:
-    """Per-layer latency (ms) from a LUT of one context, boundary-corrected, plus the call overhead.
+    """Every term of ``LUT.predict`` for the search: per-layer boundary-corrected entries, the call
+    overhead, and the correction's cache-spill term as a whole-model term of the weights.
 
-    ``layer_costs`` raises one :class:`latency.lut.MissingEntriesError` naming every missing key, or
-    with ``interpolate=True`` estimates them from measured neighbours (``interpolated_keys`` lists them).
-    Layers are costed one by one (the supernet asks for every candidate at once), so a correction's
-    model-level cache-spill hinge enters only through its per-layer part (none below the knot).
-    """
+    ``layer_costs`` (measured entries first, the block model's predictions otherwise) raises one
+    :class:`latency.lut.MissingEntriesError` naming every missing key, or with ``interpolate=True``
+    estimates them from measured neighbours. ``model_cost(mparams)`` is the spill hinge
+    ``k * max(0, mparams - knot)``: exact for one architecture (so ``search.cost.arch_cost`` and the
+    supernet's ``child_cost`` equal ``LUT.predict(arch).latency_ms``) and, given the supernet's expected
+    weights (a tensor), the same hinge at E[weights] - differentiable, equal to the exact term for a
+    one-hot child, and a lower bound of the exact expectation (Jensen) for a mixed one.
+    ``sources`` counts the distinct layers costed from each source ("lut" = measured, "predicted",
+    "interpolated")."""
 
     unit = "ms"
 
@@ -33,12 +42,36 @@ class LUTCost:
         self.lut = lut
         self.context = lut.context
         self.interpolate = interpolate
-        self.interpolated_keys: set = set()
+        self.interpolated_keys: set[BlockKey] = set()
+        self._source: dict[BlockKey, str] = {}
 
     def layer_costs(self, layers: Sequence[LayerShape]) -> list[float]:
-        costs = self.lut.layer_costs(layers, interpolate=self.interpolate, whole_model=False)
+        costs = self.lut.layer_costs(layers, interpolate=self.interpolate, whole_model=False, spill=False)
         self.interpolated_keys |= {c.key for c in costs if c.source == "interpolated"}
+        self._source.update({c.key: c.source for c in costs if c.source != "identity"})
+        counts = self.sources
+        log.info(
+            "LUT cost of %d layers: %d measured, %d predicted by the block model, %d interpolated",
+            len(self._source),
+            counts.get("lut", 0),
+            counts.get("predicted", 0),
+            counts.get("interpolated", 0),
+        )
         return [c.cost_ms for c in costs]
+
+    @property
+    def sources(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self._source.values():
+            out[s] = out.get(s, 0) + 1
+        return out
 
     def model_overhead(self) -> float:
         return self.lut.model_overhead_ms()
+
+    def model_cost(self, mparams: Any) -> Any:
+        """Cache spill of a model with ``mparams`` million weights (float: exact; tensor: differentiable)."""
+        c = self.lut.correction
+        if hasattr(mparams, "requires_grad"):  # a torch tensor: the supernet's expected weights
+            return c.weight_ms_per_mparam * (mparams - c.free_mparams).clamp(min=0.0)
+        return c.spill_ms(float(mparams))

@@ -5,6 +5,12 @@ layer's cost is its measured median minus the boundary cost it paid only because
 (see :class:`Correction`); with no correction the plain sum of medians is returned. Skip layers
 cost 0 unless measured. Missing entries raise one :class:`MissingEntriesError` listing all of them,
 or, with ``interpolate=True``, are estimated from measured neighbours and flagged as such.
+
+Entries are in *nominal units*: each measured median divided by the drift reference's ratio at the
+time it was measured (:mod:`latency.reference`), i.e. milliseconds at the context's nominal speed. A
+prediction is scaled by ``ref_ratio``, the reference's ratio of the moment it is compared with (1: the
+nominal speed). Entries the block-latency model predicted (:mod:`latency.block_model`) are used where
+no measurement exists and counted separately (``Prediction.counts``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from latency.correction import Correction
 from latency.interpolate import interpolate_ms
 from latency.keys import BLOCK_FIELDS, BlockKey, Context
-from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore
+from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_PREDICTED, ENTRY_REFERENCE, LUTStore
 from search.arch import ArchSpec, LayerKind, LayerShape, profile_arch
 
 STATISTICS = ("median_ms", "trimmed_mean_ms", "p10_ms", "min_ms")
@@ -43,7 +49,7 @@ class LayerCost:
     key: BlockKey
     measured_ms: float  # LUT entry (or interpolated estimate); 0 for an unmeasured skip
     cost_ms: float  # contribution to the model: measured minus boundary correction
-    source: str  # "lut" | "interpolated" | "identity"
+    source: str  # "lut" (measured) | "predicted" (block model) | "interpolated" | "identity"
 
 
 @dataclass(frozen=True)
@@ -53,15 +59,17 @@ class Prediction:
     layers: tuple[LayerCost, ...]
     overhead_ms: float
     correction: Correction
+    ref_ratio: float = 1.0  # device speed now relative to nominal (drift reference); scales the total
+    spill_ms: float = 0.0  # the correction's model-level cache-spill term (nominal units)
 
     @property
     def latency_ms(self) -> float:
-        return sum(c.cost_ms for c in self.layers) + self.overhead_ms
+        return (sum(c.cost_ms for c in self.layers) + self.spill_ms + self.overhead_ms) * self.ref_ratio
 
     @property
     def plain_sum_ms(self) -> float:
         """The uncorrected sum of block entries (what a naive LUT reports)."""
-        return sum(c.measured_ms for c in self.layers)
+        return sum(c.measured_ms for c in self.layers) * self.ref_ratio
 
     @property
     def interpolated(self) -> bool:
@@ -76,6 +84,9 @@ class Prediction:
             "overhead_ms": self.overhead_ms,
             "correction": self.correction.method,
             "interpolated": self.interpolated,
+            "counts": self.counts,
+            "spill_ms": self.spill_ms,
+            "ref_ratio": self.ref_ratio,
             "layers": [
                 {
                     "name": c.name,
@@ -88,6 +99,14 @@ class Prediction:
             ],
         }
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many layers came from each source (measured "lut", "predicted", "interpolated", "identity")."""
+        out: dict[str, int] = {}
+        for c in self.layers:
+            out[c.source] = out.get(c.source, 0) + 1
+        return out
+
 
 class LUT:
     """Entries of one context, indexed by key. Build with :meth:`from_store`."""
@@ -99,53 +118,91 @@ class LUT:
         call_overhead_ms: float | None = None,
         correction: Correction | None = None,
         statistic: str = "median_ms",
+        predicted: dict[BlockKey, float] | None = None,
+        uncertainty: dict[BlockKey, float] | None = None,
+        reference_ms: float | None = None,
     ) -> None:
         self.context = context
-        self.entries = dict(entries)
+        self.entries = dict(entries)  # measured (nominal units)
+        self.predicted = {k: v for k, v in (predicted or {}).items() if k not in self.entries}
+        self.uncertainty = dict(uncertainty or {})  # relative std of predicted entries
         self.call_overhead_ms = call_overhead_ms
         self.correction = correction or Correction.none()
         self.statistic = statistic
+        self.reference_ms = reference_ms  # the drift reference's nominal reading (None: not recorded)
 
     @classmethod
     def from_store(
-        cls, store: LUTStore, context: Context, statistic: str = "median_ms", corrected: bool = True
+        cls,
+        store: LUTStore,
+        context: Context,
+        statistic: str = "median_ms",
+        corrected: bool = True,
+        normalized: bool = True,
+        predicted: bool = True,
     ) -> LUT:
         """Entries of ``context``; ``corrected`` applies the stored fitted correction, else the measured
-        call overhead (each separately-timed layer paid one invocation the whole model pays once)."""
+        call overhead (each separately-timed layer paid one invocation the whole model pays once).
+        ``normalized``: divide each entry by its drift-reference ratio (nominal units); ``predicted``:
+        fill unmeasured layers with the block model's stored predictions."""
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
         df = store.frame()
         for f, v in context.as_row().items():
             df = df[df[f] == v]
-        entries = {
-            BlockKey(**{f: _py(r[f]) for f in BLOCK_FIELDS}): float(r[statistic])  # type: ignore[arg-type]
-            for r in df[df["entry"] == ENTRY_LAYER].to_dict("records")
-        }
+
+        def value(r: dict) -> float:
+            ratio = float(r["ref_ratio"]) if normalized else 1.0
+            return float(r[statistic]) / (ratio if ratio > 0 else 1.0)
+
+        def key(r: dict) -> BlockKey:
+            return BlockKey(**{f: _py(r[f]) for f in BLOCK_FIELDS})  # type: ignore[arg-type]
+
+        entries = {key(r): value(r) for r in df[df["entry"] == ENTRY_LAYER].to_dict("records")}
+        pred_rows = df[df["entry"] == ENTRY_PREDICTED].to_dict("records") if predicted else []
+        preds = {key(r): float(r["median_ms"]) for r in pred_rows}
+        unc = {key(r): float(r["uncertainty"]) for r in pred_rows}
         over = df[df["entry"] == ENTRY_OVERHEAD]
-        call_ms = float(over[statistic].iloc[0]) if len(over) else None
+        call_ms = value(over.to_dict("records")[0]) if len(over) else None
+        ref = df[df["entry"] == ENTRY_REFERENCE]
+        reference_ms = float(ref["median_ms"].iloc[0]) if len(ref) else None
         correction = Correction.load(store.root, context) if corrected else None
         if corrected and correction is None and call_ms is not None:
             correction = Correction(call_ms, 0.0, "measured call overhead")
-        return cls(context, entries, call_ms, correction, statistic)
+        return cls(context, entries, call_ms, correction, statistic, preds, unc, reference_ms)
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def has(self, key: BlockKey) -> bool:
+        return key in self.entries or key in self.predicted
+
+    def value_ms(self, key: BlockKey) -> tuple[float, str]:
+        """(entry, source) of a stored key: measured first, else the block model's prediction."""
+        if key in self.entries:
+            return self.entries[key], "lut"
+        return self.predicted[key], "predicted"
 
     def missing(self, layers: Iterable[LayerShape]) -> list[BlockKey]:
         out: dict[BlockKey, None] = {}
         for layer in layers:
             k = BlockKey.from_layer(layer)
-            if layer.kind is not LayerKind.SKIP and k not in self.entries:
+            if layer.kind is not LayerKind.SKIP and not self.has(k):
                 out.setdefault(k, None)
         return list(out)
 
     def layer_costs(
-        self, layers: Sequence[LayerShape], interpolate: bool = False, whole_model: bool = True
+        self,
+        layers: Sequence[LayerShape],
+        interpolate: bool = False,
+        whole_model: bool = True,
+        spill: bool = True,
     ) -> list[LayerCost]:
         """Per-layer costs; raises one MissingEntriesError naming every missing key unless interpolating.
 
         ``whole_model``: ``layers`` form one model, whose weights set the correction's cache spill;
-        ``False`` costs each layer as if alone (the search's per-candidate tables)."""
+        ``False`` costs each layer as if alone. ``spill=False`` leaves the cache-spill term out (the
+        caller adds it once per model: :meth:`predict`, the search's :class:`latency.cost.LUTCost`)."""
         missing = self.missing(layers)
         estimates: dict[BlockKey, float] = {}
         if missing:
@@ -158,23 +215,44 @@ class LUT:
         out = []
         for layer in layers:
             k = BlockKey.from_layer(layer)
-            if k in self.entries:
-                ms, source = self.entries[k], "lut"
+            if self.has(k):
+                ms, source = self.value_ms(k)
             elif layer.kind is LayerKind.SKIP:
                 ms, source = 0.0, "identity"
             else:
                 ms, source = estimates[k], "interpolated"
-            cost = self.correction.layer_cost_ms(layer, ms, model_mparams) if source != "identity" else ms
+            if source == "identity":
+                cost = ms
+            elif spill:
+                cost = self.correction.layer_cost_ms(layer, ms, model_mparams)
+            else:
+                cost = self.correction.base_cost_ms(layer, ms)
             out.append(LayerCost(layer.name, k, ms, cost, source))
         return out
 
     def model_overhead_ms(self) -> float:
         return self.correction.model_overhead_ms()
 
-    def predict(self, arch: ArchSpec, interpolate: bool = False) -> Prediction:
+    def predict(self, arch: ArchSpec, interpolate: bool = False, ref_ratio: float = 1.0) -> Prediction:
+        """Whole-model latency at the nominal speed times ``ref_ratio`` (the drift reference's ratio of
+        the moment; 1 = nominal)."""
         layers = profile_arch(arch).layers
-        costs = self.layer_costs(layers, interpolate)
-        return Prediction(arch, self.context, tuple(costs), self.model_overhead_ms(), self.correction)
+        costs = self.layer_costs(layers, interpolate, spill=False)
+        mparams = model_mparams(layers)
+        return Prediction(
+            arch,
+            self.context,
+            tuple(costs),
+            self.model_overhead_ms(),
+            self.correction,
+            ref_ratio,
+            self.correction.spill_ms(mparams),
+        )
+
+
+def model_mparams(layers: Iterable[LayerShape]) -> float:
+    """Weights (millions) of a model's measured (non-skip) layers: what the cache-spill term sees."""
+    return sum(la.params for la in layers if la.kind is not LayerKind.SKIP) / 1e6
 
 
 def _py(v: object) -> object:

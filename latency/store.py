@@ -30,12 +30,25 @@ from latency.stats import LatencyStats
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: contexts record the delegate (and ONNX rows the runtime name onnxruntime)
+# 2: contexts record the delegate (and ONNX rows the runtime name onnxruntime)
+# 3: drift reference (ref_ms, ref_ratio, remeasured, unstable) and block-model columns (source, ...)
+SCHEMA_VERSION = 3
 ENTRY_LAYER = "layer"
 ENTRY_OVERHEAD = "overhead"
+ENTRY_REFERENCE = "reference"  # the drift reference's nominal reading (one per context)
+ENTRY_PREDICTED = "predicted"  # a layer estimated by the block-latency model (never skips a collection)
+ENTRIES = (ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_REFERENCE, ENTRY_PREDICTED)
+SOURCE_MEASURED = "measured"
+SOURCE_PREDICTED = "predicted"
 
 PROVENANCE_FIELDS = ("device_model", "device_soc", "os", "affinity", "toolchain", "protocol", "host")
 STAT_FIELDS = ("n", "median_ms", "trimmed_mean_ms", "p10_ms", "p90_ms", "std_ms", "min_ms")
+# drift reference (schema 2): the reference reading bracketing the measurement, its ratio to the context's
+# nominal reading, how often the entry was re-measured because the device was unstable, and whether the
+# kept measurement was still taken while unstable
+DRIFT_FIELDS = ("ref_ms", "ref_ratio", "remeasured", "unstable")
+# block-latency model (schema 2): "measured" or "predicted", the predictor's version, its relative std
+MODEL_FIELDS = ("source", "model_version", "uncertainty")
 COLUMNS: tuple[str, ...] = (
     "schema_version",
     "row_id",
@@ -46,12 +59,37 @@ COLUMNS: tuple[str, ...] = (
     *STAT_FIELDS,
     "samples_ms",
     *PROVENANCE_FIELDS,
+    *DRIFT_FIELDS,
+    *MODEL_FIELDS,
 )
 ID_FIELDS: tuple[str, ...] = ("entry", *CONTEXT_FIELDS, *BLOCK_FIELDS)
 
 
 class LUTStoreError(RuntimeError):
     """The store on disk is unreadable or from an incompatible schema; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How the drift reference saw the device while an entry was measured (see :mod:`latency.reference`).
+
+    ``ref_ms``: the reference reading just before the measurement (NaN: none);
+    ``ref_ratio``: ``ref_ms`` over the context's nominal reading (>1: the device ran slow);
+    ``remeasured``: times the entry was measured again because a reading said the device was unstable;
+    ``unstable``: the kept measurement was still taken while unstable (re-measure budget spent)."""
+
+    ref_ms: float = float("nan")
+    ref_ratio: float = 1.0
+    remeasured: int = 0
+    unstable: bool = False
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "ref_ms": float(self.ref_ms),
+            "ref_ratio": float(self.ref_ratio),
+            "remeasured": int(self.remeasured),
+            "unstable": bool(self.unstable),
+        }
 
 
 @dataclass(frozen=True)
@@ -85,10 +123,14 @@ def make_row(
     samples_ms: Sequence[float],
     provenance: Provenance,
     entry: str = ENTRY_LAYER,
+    drift: Drift | None = None,
+    model_version: str = "",
+    uncertainty: float = float("nan"),
 ) -> dict[str, object]:
-    """One store row: identity (entry, context, key), summary stats, raw samples and provenance."""
-    if entry not in (ENTRY_LAYER, ENTRY_OVERHEAD):
-        raise ValueError(f"entry must be {ENTRY_LAYER!r} or {ENTRY_OVERHEAD!r}, got {entry!r}")
+    """One store row: identity (entry, context, key), summary stats, raw samples, provenance, drift
+    reference and (predicted entries) the block model's version and relative uncertainty."""
+    if entry not in ENTRIES:
+        raise ValueError(f"entry must be one of {ENTRIES}, got {entry!r}")
     return {
         "schema_version": SCHEMA_VERSION,
         "row_id": uuid.uuid4().hex,
@@ -99,6 +141,10 @@ def make_row(
         **stats.as_row(),
         "samples_ms": [float(s) for s in samples_ms],
         **provenance.as_row(),
+        **(drift or Drift()).as_row(),
+        "source": SOURCE_PREDICTED if entry == ENTRY_PREDICTED else SOURCE_MEASURED,
+        "model_version": model_version,
+        "uncertainty": float(uncertainty),
     }
 
 
@@ -160,8 +206,8 @@ class LUTStore:
             return
         df = _typed(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True))
         df = df.drop_duplicates("row_id").sort_values(["timestamp", "row_id"], kind="stable")
-        df = df.drop_duplicates(list(ID_FIELDS), keep="first").reset_index(drop=True)
-        self._frame = df
+        self._frame = _dedup(df)
+        df = self._frame
         self._ids = {row_identity(r) for r in df[list(ID_FIELDS)].to_dict("records")}
 
     def identities(self, refresh: bool = True) -> set[tuple[str, Context, BlockKey]]:
@@ -199,7 +245,7 @@ class LUTStore:
                     if len(self._frame)
                     else _typed(df)
                 )
-                self._frame = merged.drop_duplicates(list(ID_FIELDS), keep="first").reset_index(drop=True)
+                self._frame = _dedup(merged)
                 self._ids |= {row_identity(r) for r in df[list(ID_FIELDS)].to_dict("records")}
                 self._seen_parts.add(path.name)
         return path
@@ -233,6 +279,23 @@ class LUTStore:
         return out
 
 
+def _dedup(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per identity. Measurements: the most re-measured row wins (a drift-reference
+    re-measurement supersedes the measurement it repeats), then the earliest (two workers raced: a later
+    collection never overwrites). Predictions: the latest wins (a refitted block model supersedes)."""
+    pred = df["entry"] == ENTRY_PREDICTED
+    measured = df[~pred].sort_values(
+        ["remeasured", "timestamp", "row_id"], ascending=[False, True, True], kind="stable"
+    )
+    kept = pd.concat(
+        [
+            measured.drop_duplicates(list(ID_FIELDS), keep="first"),
+            df[pred].drop_duplicates(list(ID_FIELDS), keep="last"),
+        ]
+    )
+    return kept.sort_values(["timestamp", "row_id"], kind="stable").reset_index(drop=True)
+
+
 _INT_COLUMNS = (
     "schema_version",
     "threads",
@@ -244,8 +307,10 @@ _INT_COLUMNS = (
     "stride",
     "hidden_ch",
     "n",
+    "remeasured",
 )
-_FLOAT_COLUMNS = ("timestamp", *STAT_FIELDS[1:])
+_FLOAT_COLUMNS = ("timestamp", *STAT_FIELDS[1:], "ref_ms", "ref_ratio", "uncertainty")
+_BOOL_COLUMNS = ("se", "unstable")
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
@@ -256,7 +321,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("int64")
         elif c in _FLOAT_COLUMNS:
             df[c] = df[c].astype("float64")
-        elif c == "se":
+        elif c in _BOOL_COLUMNS:
             df[c] = df[c].astype("bool")
         elif c != "samples_ms":
             df[c] = df[c].astype("object")
@@ -282,13 +347,7 @@ def _read_part(path: Path) -> pd.DataFrame:
         ) from e
     if "schema_version" not in df.columns:
         raise LUTStoreError(f"LUT part {path} has no schema_version column; it is not a PhoneNAS LUT part")
-    versions = {int(v) for v in df["schema_version"].unique().tolist()}
-    if any(v > SCHEMA_VERSION or (v < SCHEMA_VERSION and v not in MIGRATIONS) for v in versions):
-        raise LUTStoreError(
-            f"LUT part {path} has schema version(s) {sorted(versions)}, this PhoneNAS reads "
-            f"{sorted(MIGRATIONS)} and {SCHEMA_VERSION}; upgrade PhoneNAS or re-collect into a new store directory"
-        )
-    if versions != {SCHEMA_VERSION}:
+    if set(df["schema_version"].unique().tolist()) != {SCHEMA_VERSION}:
         df = migrate(df, path)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
@@ -323,11 +382,36 @@ def migrate_v1_to_v2(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame
     return out
 
 
-MIGRATIONS: dict[int, Callable[[pd.DataFrame, Path | None], pd.DataFrame]] = {1: migrate_v1_to_v2}
+def migrate_v2_to_v3(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
+    """v2 -> v3 (drift reference + block model columns): rows measured before the reference existed
+    are taken at the nominal speed (ratio 1, never re-measured) and are measured entries."""
+    df = df.copy()
+    df["ref_ms"] = float("nan")
+    df["ref_ratio"] = 1.0
+    df["remeasured"] = 0
+    df["unstable"] = False
+    df["source"] = SOURCE_MEASURED
+    df["model_version"] = ""
+    df["uncertainty"] = float("nan")
+    df["schema_version"] = 3
+    return df
+
+
+MIGRATIONS: dict[int, Callable[[pd.DataFrame, Path | None], pd.DataFrame]] = {
+    1: migrate_v1_to_v2,
+    2: migrate_v2_to_v3,
+}
 
 
 def migrate(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
-    """Rows of any older schema version, brought to :data:`SCHEMA_VERSION` one step at a time."""
+    """Rows of any older schema version, brought to :data:`SCHEMA_VERSION` one step at a time; a
+    version this PhoneNAS cannot read is a :class:`LUTStoreError` naming the part."""
+    versions = {int(v) for v in df["schema_version"].unique().tolist()}
+    if any(v > SCHEMA_VERSION or (v < SCHEMA_VERSION and v not in MIGRATIONS) for v in versions):
+        raise LUTStoreError(
+            f"LUT part {path} has schema version(s) {sorted(versions)}, this PhoneNAS reads "
+            f"{sorted(MIGRATIONS)} and {SCHEMA_VERSION}; upgrade PhoneNAS or re-collect into a new store directory"
+        )
     groups = []
     for version, group in df.groupby("schema_version", sort=True):
         v = int(version)

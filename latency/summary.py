@@ -10,7 +10,7 @@ import pandas as pd
 from latency.correction import Correction
 from latency.keys import BLOCK_FIELDS, BlockKey, Context
 from latency.selection import ContextFilter
-from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, LUTStore
+from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_PREDICTED, LUTStore
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class ContextSummary:
     median_max_ms: float | None
     call_ms: float | None  # the measured call-overhead probe
     correction: Correction | None  # fitted by `phonenas lut validate`, if any
+    predicted: int = 0  # layers estimated by the block-latency model (not measured)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def summarize_store(store: LUTStore, flt: ContextFilter | None = None) -> list[C
                 float(layers["median_ms"].max()) if len(layers) else None,
                 float(over["median_ms"].iloc[0]) if len(over) else None,
                 Correction.load(store.root, ctx),
+                int((sub["entry"] == ENTRY_PREDICTED).sum()),
             )
         )
     return out

@@ -17,14 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
-from latency.collect import CollectReport, Progress, collect, die_with_parent, meter_rounds
+from latency.collect import (
+    CollectReport,
+    Progress,
+    ReferenceSettings,
+    collect,
+    die_with_parent,
+    meter_rounds,
+)
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT
 from latency.meters import Meter
-from latency.stats import fastest, summarize
-from latency.store import LUTStore
+from latency.reference import REFERENCE_KEY, DriftReference, reference_measure, time_with_reference
+from latency.stats import summarize
+from latency.store import Drift, LUTStore
 from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
 
 log = logging.getLogger(__name__)
@@ -69,7 +77,10 @@ class ModelResult:
     arch: str
     role: str  # "calibration" | "validation"
     measured_ms: float
-    predicted_ms: dict[str, float]
+    predicted_ms: dict[str, float]  # at the drift reference's ratio of the measurement
+    ref_ratio: float = 1.0  # device speed while measured, relative to the LUT's nominal reading
+    remeasured: int = 0  # re-measured because the reference said the device was unstable
+    unstable: bool = False  # still unstable after the re-measure budget
 
 
 @dataclass
@@ -104,6 +115,16 @@ class ValidationResult:
         }
 
 
+class ModelTiming(list[float]):
+    """A whole model's samples (ms) with the drift reference's view of them (``.drift``)."""
+
+    drift: Drift
+
+    def __init__(self, samples: list[float], drift: Drift | None = None) -> None:
+        super().__init__(samples)
+        self.drift = drift or Drift()
+
+
 def measure_models(
     archs: Sequence[ArchSpec],
     runtime: str,
@@ -112,8 +133,14 @@ def measure_models(
     cache: ArtifactCache,
     export_workers: int = 0,
     on_progress: Callable[[str, int, int], None] | None = None,
-) -> list[list[float]]:
-    """Latency samples (ms) of each whole arch, exported through deploy (cached) and timed by ``meter``."""
+    nominal_ms: float | None = None,
+    reference: ReferenceSettings | None = None,
+) -> list[ModelTiming]:
+    """Latency samples (ms) of each whole arch, exported through deploy (cached) and timed by ``meter``,
+    bracketed by the drift reference like the LUT's blocks: each result's ``.drift.ref_ratio`` is the
+    device's speed relative to ``nominal_ms`` (the LUT's nominal reading, ``LUT.reference_ms``; None:
+    the first reading of this session) - compare with ``lut.predict(arch, ref_ratio=...)``. A model
+    timed while the reference said the device was unstable is measured again (``.drift.remeasured``)."""
     paths: dict[int, Path] = {}
     todo = list(range(len(archs)))
     if export_workers > 0 and len(archs) > 1:
@@ -133,15 +160,40 @@ def measure_models(
             paths[i] = model_artifact(cache, archs[i], runtime, dtype)
             if on_progress:
                 on_progress("export models", n, len(archs))
-    rounds = meter_rounds(meter)  # interleaved rounds, lowest median kept (as for the LUT's blocks)
-    best: dict[int, list[float]] = {}
-    for r in range(rounds):
-        for i, arch in enumerate(archs):
-            new = meter.measure(paths[i], (arch.in_ch, arch.input_hw, arch.input_hw), runtime)
-            best[i] = fastest([new, best[i]]) if i in best else new
-            if on_progress:
-                on_progress("time models", r * len(archs) + i + 1, rounds * len(archs))
-    return [best[i] for i in range(len(archs))]
+    cfg = reference or ReferenceSettings()
+    ref_artifact = cache.get(REFERENCE_KEY, runtime, dtype)
+    drift = DriftReference(
+        reference_measure(meter, ref_artifact, runtime),
+        nominal_ms,
+        cfg.tolerance,
+        cfg.window,
+        cfg.max_overhead,
+        cfg.min_interval_s,
+        cfg.max_remeasure,
+        cfg.clock,
+    )
+    rounds = meter_rounds(meter)  # interleaved rounds, lowest normalized median kept (as for the blocks)
+    done = 0
+
+    def step(i: int, status: str, med: float | None) -> None:
+        nonlocal done
+        if status != "unstable":
+            done = min(done + 1, rounds * len(archs))
+        if on_progress:
+            on_progress("time models", done, rounds * len(archs))
+
+    def error(i: int, e: BaseException) -> None:
+        raise e
+
+    timed = time_with_reference(
+        todo,
+        lambda i: meter.measure(paths[i], (archs[i].in_ch, archs[i].input_hw, archs[i].input_hw), runtime),
+        drift,
+        rounds,
+        on_error=error,
+        on_step=step,
+    )
+    return [ModelTiming(timed[i].samples_ms, timed[i].drift) for i in todo]
 
 
 def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: str, dtype: DType) -> str:
@@ -179,36 +231,67 @@ def validate(
     rep = collect(store, keys, runtime, dtype, meter, cache, export_workers, on_progress=blocks)
     context = rep.context
     assert context is not None
+    raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
     samples = measure_models(
-        [a for _, a in all_models], runtime, dtype, meter, cache, export_workers, on_progress
+        [a for _, a in all_models],
+        runtime,
+        dtype,
+        meter,
+        cache,
+        export_workers,
+        on_progress,
+        nominal_ms=raw.reference_ms,
     )
     measured = [float(getattr(summarize(s), statistic)) for s in samples]
+    ratios = [s.drift.ref_ratio for s in samples]
+    # the correction is fitted in nominal units, like the entries it corrects
+    nominal = [m / r for m, r in zip(measured, ratios, strict=True)]
 
-    raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
     calib_models = []
-    for (_name, arch), whole in zip(calibration, measured[: len(calibration)], strict=True):
+    for (_name, arch), whole in zip(calibration, nominal[: len(calibration)], strict=True):
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
     fitted = select_correction(calib_models, raw.call_overhead_ms)
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
-    luts = {
-        "plain_sum": raw,
-        "call_overhead": LUT(context, raw.entries, raw.call_overhead_ms, call),
-        "fitted": LUT(context, raw.entries, raw.call_overhead_ms, fitted),
-    }
+
+    def with_correction(c: Correction) -> LUT:
+        return LUT(
+            context,
+            raw.entries,
+            raw.call_overhead_ms,
+            c,
+            statistic,
+            raw.predicted,
+            raw.uncertainty,
+            raw.reference_ms,
+        )
+
+    luts = {"plain_sum": raw, "call_overhead": with_correction(call), "fitted": with_correction(fitted)}
     if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
         fitted = select_correction(calib_models, raw.call_overhead_ms, weights=True)
-        luts[SPILL] = LUT(context, raw.entries, raw.call_overhead_ms, fitted)
+        luts[SPILL] = with_correction(fitted)
     if save_correction:
         fitted.save(store.root, context)
     result = ValidationResult(
         context, fitted, collect_report=rep, statistic=statistic, predictors=tuple(luts)
     )
     roles = ["calibration"] * len(calibration) + ["validation"] * len(validation)
-    for (name, arch), whole, role in zip(all_models, measured, roles, strict=True):
-        preds = {p: lut.predict(arch).latency_ms for p, lut in luts.items()}
-        result.models.append(ModelResult(name, encode_arch(arch), role, whole, preds))
+    for (name, arch), whole, role, s in zip(all_models, measured, roles, samples, strict=True):
+        # predicted at the device's speed of the moment the model was measured (drift reference)
+        preds = {p: lut.predict(arch, ref_ratio=s.drift.ref_ratio).latency_ms for p, lut in luts.items()}
+        result.models.append(
+            ModelResult(
+                name,
+                encode_arch(arch),
+                role,
+                whole,
+                preds,
+                s.drift.ref_ratio,
+                s.drift.remeasured,
+                s.drift.unstable,
+            )
+        )
     return result
 
 

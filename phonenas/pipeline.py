@@ -267,13 +267,20 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         if todo:
             samples = measure_models([decode_arch(m.arch) for m in todo], *resolve_lut(runtime, dtype), meter,
                                      cache, cfg.export_workers,
-                                     on_progress=_phase_progress(progress, "", f" {label}"))
-            done |= {m.name: {"arch": m.arch, "median_ms": summarize(s).median_ms}
+                                     on_progress=_phase_progress(progress, "", f" {label}"),
+                                     nominal_ms=lut.reference_ms)
+            done |= {m.name: {"arch": m.arch, "median_ms": summarize(s).median_ms, "ref_ratio": s.drift.ref_ratio,
+                              "remeasured": s.drift.remeasured, "unstable": s.drift.unstable}
                      for m, s in zip(todo, samples, strict=True)}
             _write_json(path, done)
         for m in models:
             m.measured_ms[label] = float(done[m.name]["median_ms"])
-            m.predicted_ms[label] = lut.predict(decode_arch(m.arch)).latency_ms
+            if done[m.name].get("unstable"):
+                log.warning("%s %s: the device was unstable while it was measured (drift reference), even after "
+                            "%d re-measurements", m.name, label, done[m.name].get("remeasured", 0))
+            # predicted at the speed the drift reference saw while the model was measured
+            ratio = float(done[m.name].get("ref_ratio", 1.0))
+            m.predicted_ms[label] = lut.predict(decode_arch(m.arch), ref_ratio=ratio).latency_ms
 
 
 def deploy_models(cfg: DemoConfig, models: list[ModelRecord], progress: Progress) -> pd.DataFrame:

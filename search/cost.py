@@ -29,6 +29,12 @@ class CostModel(Protocol):
         ...
 
 
+# Optional: a cost model may also define ``model_cost(mparams)``, a whole-model term as a function of the
+# model's weights in millions (e.g. a LUT's cache spill). Called with a float for one architecture (exact)
+# and with a 0-d tensor holding the *expected* weights inside the supernet (a differentiable surrogate
+# that equals the exact term for a one-hot child).
+
+
 class MacsCost:
     """MACs (in millions) from shape propagation: the FLOPs cost of FBNet, needs no measurements."""
 
@@ -43,4 +49,7 @@ class MacsCost:
 
 def arch_cost(model: CostModel, arch: ArchSpec) -> float:
     """Cost of a whole architecture: sum over its layers plus the model overhead."""
-    return sum(model.layer_costs(profile_arch(arch).layers)) + model.model_overhead()
+    layers = profile_arch(arch).layers
+    total = sum(model.layer_costs(layers)) + model.model_overhead()
+    term = getattr(model, "model_cost", None)
+    return total + float(term(sum(la.params for la in layers) / 1e6)) if term is not None else total

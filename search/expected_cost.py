@@ -57,6 +57,9 @@ class ExpectedCost(nn.Module):
             sizes = [len(space.variable(v).values) for v in t.variables]
             table = flat[idx].reshape(sizes)
             self.register_buffer(f"table_{i}", table.float(), persistent=False)
+        # optional whole-model term of the weights (see search.cost): exact for a child, E[weights] inside
+        self.model_term = getattr(model, "model_cost", None)
+        self.weights_m = ExpectedCost(space, ParamsCost()) if self.model_term is not None else None
 
     def tables(self) -> list[Tensor]:
         return [getattr(self, f"table_{i}") for i in range(len(self.layer_names))]
@@ -79,7 +82,13 @@ class ExpectedCost(nn.Module):
         ]
 
     def child_cost(self, choices: Mapping[str, int]) -> float:
-        return sum(self.child_layer_costs(choices)) + self.overhead
+        cost = sum(self.child_layer_costs(choices)) + self.overhead
+        if self.model_term is not None and self.weights_m is not None:
+            cost += float(self.model_term(self.weights_m.child_cost(choices)))
+        return cost
 
     def forward(self, weights: Mapping[str, Tensor]) -> Tensor:
-        return self.layer_costs(weights).sum() + self.overhead
+        cost = self.layer_costs(weights).sum() + self.overhead
+        if self.model_term is not None and self.weights_m is not None:
+            cost = cost + self.model_term(self.weights_m(weights))
+        return cost

@@ -266,13 +266,14 @@ def show(
     if lut.frame().empty:
         raise PhoneNASError(f"the LUT store {store} is empty; run `phonenas lut collect` first")
     t = Table(title=f"LUT {store}")
-    for c in ("context", "entries", "median ms", "call ms", "correction"):
+    for c in ("context", "entries", "predicted", "median ms", "call ms", "correction"):
         t.add_column(c, overflow="fold")
     for s in summarize_store(lut, flt):
         corr = s.correction
         t.add_row(
             s.context.label(),
             str(s.entries),
+            str(s.predicted),
             f"{s.median_min_ms:.4f}-{s.median_max_ms:.4f}" if s.entries else "-",
             f"{s.call_ms:.4f}" if s.call_ms is not None else "-",
             f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})"
@@ -336,6 +337,9 @@ def predict(
             f"{100 * lc.cost_ms / total:.1f}%",
             lc.source if lc.source != "interpolated" else "[yellow]interpolated[/yellow]",
         )
+    if pred.spill_ms:
+        t.add_row("cache spill", "model weights", "", f"{pred.spill_ms:.4f}",
+                  f"{100 * pred.spill_ms / total:.1f}%", "")
     t.add_row(
         "overhead",
         "per-model call",
@@ -349,6 +353,11 @@ def predict(
         f"predicted latency: [bold]{pred.latency_ms:.4f} ms[/bold] (plain sum {pred.plain_sum_ms:.4f} ms; "
         f"correction: {pred.correction.method})"
         + (" [yellow]includes interpolated layers[/yellow]" if pred.interpolated else "")
+    )
+    counts = pred.counts
+    _out.print(
+        f"layers: {counts.get('lut', 0)} measured, {counts.get('predicted', 0)} predicted by the block model"
+        + (f", {counts['interpolated']} interpolated" if counts.get("interpolated") else "")
     )
 
 

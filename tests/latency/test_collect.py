@@ -9,6 +9,7 @@ from pathlib import Path
 from latency.collect import collect
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey
+from latency.reference import REFERENCE_KEY
 from latency.store import LUTStore
 from tests.support.lut_fakes import FakeMeter, fake_exporter
 
@@ -27,11 +28,18 @@ def test_collect_measures_each_key_once_and_resumes(tmp_path):
         LUTStore(tmp_path / "lut"), KEYS[:12], "executorch", "fp32", FakeMeter(mlog), _cache(tmp_path, elog)
     )
     assert rep2.measured == 2 and rep2.skipped == 10
-    measured = mlog.read_text().split()
+    ref = _cache(tmp_path, elog).path_for(REFERENCE_KEY, "executorch", Dtype.FP32).name
+    calls = mlog.read_text().split()
+    measured = [a for a in calls if a != ref]
     assert len(measured) == len(set(measured)) == 12 + 1  # + the call-overhead probe, once
-    assert len(elog.read_text().split()) == 13
+    # the drift reference: the nominal reading + readings between the blocks of both runs (how many
+    # depends on the wall time; its share is tested on a fake clock in test_drift.py)
+    assert calls.count(ref) >= 1 + 2 * 2
+    assert len(elog.read_text().split()) == 13 + 1  # + the reference, exported once
     df = LUTStore(tmp_path / "lut").frame()
     assert (df["entry"] == "layer").sum() == 12 and (df["entry"] == "overhead").sum() == 1
+    assert (df["entry"] == "reference").sum() == 1
+    assert (df["ref_ratio"] > 0).all() and (df["remeasured"] == 0).all()
     # another dtype is another context: measured afresh, exports cached per dtype
     rep3 = collect(store, KEYS[:2], "executorch", "int8", FakeMeter(mlog), _cache(tmp_path, elog))
     assert rep3.measured == 2
@@ -91,7 +99,9 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert not df.duplicated(["entry", "in_ch"]).any()
     # earlier rows survive unchanged
     assert set(rows_before["row_id"]) <= set(df["row_id"])
-    measured = (tmp_path / "measure.log").read_text().split()
+    ref = _cache(tmp_path, tmp_path / "x.log").path_for(REFERENCE_KEY, "executorch", Dtype.FP32).name
+    measured = [a for a in (tmp_path / "measure.log").read_text().split() if a != ref]
+    measured_before = [a for a in measured_before if a != ref]
     stored_before = {k for k in _artifact_names(tmp_path, rows_before)}
     # nothing stored before the kill was measured again; at most the in-flight key was measured twice
     again = measured[len(measured_before) :]

@@ -129,8 +129,9 @@ def test_correction_fit_with_cache_spill_recovers_known_terms(ctx, knot_index, t
     assert back_path.exists() and Correction.load(tmp_path, ctx).free_mparams == fit.free_mparams
 
 
-def test_search_cost_is_per_layer_and_prediction_is_per_model(ctx):
-    """LUTCost costs candidates one by one (no model-level spill from summing every candidate's weights)."""
+def test_search_cost_has_every_term_of_predict_the_cache_spill_included(ctx):
+    """Issue 11 item 4: the search's cost of an arch (layer tables + overhead + spill of the model's
+    weights) equals ``LUT.predict``; the spill is a model-level term, never a sum of per-layer hinges."""
 
     archs = [small_arch(c, False) for c in (16, 160)]
     lut = _lut(ctx, archs, ms=lambda k: 0.5)
@@ -140,10 +141,11 @@ def test_search_cost_is_per_layer_and_prediction_is_per_model(ctx):
     lut = LUT(ctx, lut.entries, correction=spill)
     whole = lut.predict(archs[1])
     assert whole.latency_ms == pytest.approx(0.5 * len(layers) + spill.spill_ms(total))
-    per_layer = LUTCost(lut).layer_costs(layers)
-    assert sum(per_layer) == pytest.approx(
-        0.5 * len(layers) + sum(spill.spill_ms(la.params / 1e6) for la in layers)
-    )
+    cost = LUTCost(lut)
+    assert sum(cost.layer_costs(layers)) == pytest.approx(0.5 * len(layers))  # per layer: no spill share
+    assert spill.spill_ms(total) > 0 and cost.model_cost(total) == pytest.approx(spill.spill_ms(total))
+    for arch in archs:
+        assert arch_cost(cost, arch) == pytest.approx(lut.predict(arch).latency_ms)
 
 
 @pytest.mark.parametrize("probe_ms", [0.005, 0.02])  # the probe equals the true per-block saving, or overstates it

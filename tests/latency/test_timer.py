@@ -93,7 +93,11 @@ class ScriptedMeter:
         return Provenance(device_model="scripted")
 
     def measure(self, artifact, input_chw, runtime):
+        from latency.reference import REFERENCE_KEY
+
         name = artifact.read_text()
+        if name == REFERENCE_KEY.label():  # the drift reference: a steady device
+            return [1.0] * 5
         self.calls.append(name)
         return [next(self.medians[name])] * 5
 
@@ -126,14 +130,20 @@ def test_collect_times_blocks_in_interleaved_rounds_and_keeps_the_lowest_median(
 def test_whole_models_are_timed_in_rounds_too(tmp_path, monkeypatch):
     from deploy import Dtype
     from latency import validate
+    from latency.export import ArtifactCache
     from search.arch import decode_arch
+
+    def export(key, runtime, dtype, out_path):
+        out_path.write_text(key.label())
+        return out_path
 
     arch = decode_arch("r16:stem_k3_c8_s2_relu:ir_k3_e3_c8_s1_relu:head_c16_relu:n10")
     art = tmp_path / "m.pte"
     art.write_text("m")
     monkeypatch.setattr(validate, "model_artifact", lambda cache, a, rt, dt: art)
     meter = ScriptedMeter({"m": [0.5, 0.4]}, rounds=2)
-    out = validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=None)
+    cache = ArtifactCache(tmp_path / "art", ("t",), export)
+    out = validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=cache)
     assert out == [[0.4] * 5] and meter.calls == ["m", "m"]
 
 

@@ -1,0 +1,174 @@
+"""A full-space LUT in minutes: measured designed sample + learned block model + boundary correction.
+
+Per (runtime, dtype) context, into a new store: :func:`latency.active.learn_block_latency` over every
+candidate layer of ``--space`` (designed sample, then the most uncertain layers, until the held-out
+error stops improving or ``--budget-min`` minus the correction's share is spent; predictions stored for
+the rest), then the boundary correction fitted on ``--calib`` random children measured whole. The wall
+time covers all of it. Afterwards (not timed) ``--heldout`` random candidates the model predicted are
+measured to report an independent held-out block RMSPE.
+
+    python -m benchmarks.lut_scale --space fbnetv2-f --budget-min 30 --work /tmp/phonenas-lut-scale
+
+Writes ``--out`` .json/.md (default benchmarks/results/lut_scale) with the machine, the settings and the
+load average; a smoke run (another space, a small budget) says so in its settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--space", default="fbnetv2-f")
+    ap.add_argument("--contexts", nargs="*", default=list(CONTEXTS))
+    ap.add_argument("--budget-min", type=float, default=30.0, help="wall budget per context (target <= 30)")
+    ap.add_argument(
+        "--correction-share", type=float, default=0.2, help="of the budget kept for the correction"
+    )
+    ap.add_argument("--initial", type=int, default=300, help="designed sample size")
+    ap.add_argument("--batch", type=int, default=60, help="layers measured per active step")
+    ap.add_argument("--calib", type=int, default=6, help="random children measured whole for the correction")
+    ap.add_argument(
+        "--heldout", type=int, default=40, help="predicted layers measured afterwards (not timed)"
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved timing rounds")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/phonenas-lut-scale"))
+    ap.add_argument("--out", type=Path, default=RESULTS / "lut_scale")
+    args = ap.parse_args(argv)
+
+    from latency.export import toolchain_versions
+
+    out: dict = {
+        "benchmark": "lut_scale",
+        "space": args.space,
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "toolchain": toolchain_versions(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "target": "full LUT per context (measured sample + predictor + correction) in <= 30 min wall",
+        "load_avg_start": os.getloadavg(),
+        "contexts": [],
+    }
+    root = args.work / time.strftime("%Y%m%d-%H%M%S")
+    for spec in args.contexts:
+        entry = run_context(spec, root, args)
+        out["contexts"].append(entry)
+        out["load_avg_end"] = os.getloadavg()
+        _write(out, args.out)
+        print(f"{spec}: {entry}", flush=True)
+    return out
+
+
+def run_context(spec: str, root: Path, args) -> dict:
+    import numpy as np
+    import torch
+
+    from latency.active import learn_block_latency
+    from latency.block_model import rmspe_pct
+    from latency.collect import collect
+    from latency.export import ArtifactCache
+    from latency.keys import keys_from_layers, resolve_lut
+    from latency.lut import LUT
+    from latency.meters import HostMeter
+    from latency.store import LUTStore
+    from latency.validate import validate
+    from search.space import get_space
+
+    runtime, dtype = resolve_lut(spec.split(":")[0], spec.split(":")[1])
+    space = get_space(args.space)
+    store = LUTStore(root / f"{runtime.value}-{dtype.value}")
+    cache = ArtifactCache(root / "artifacts")
+    meter = HostMeter(args.threads, rounds=args.rounds)
+    t0 = time.perf_counter()
+    keys = keys_from_layers(space.candidate_layers())
+    budget_s = 60 * args.budget_min * (1 - args.correction_share)
+    rep = learn_block_latency(
+        store,
+        keys,
+        runtime,
+        dtype,
+        meter,
+        cache,
+        budget_s=budget_s,
+        initial=args.initial,
+        batch=args.batch,
+        export_workers=args.export_workers,
+        seed=args.seed,
+    )
+    assert rep.context is not None
+    if args.calib:
+        g = torch.Generator().manual_seed(args.seed + 1)
+        calibration = [(f"calib{i}", space.sample_arch(g)) for i in range(args.calib)]
+        validate(store, [], calibration, runtime, dtype, meter, cache, args.export_workers, fit_weights=True)
+    wall_min = (time.perf_counter() - t0) / 60
+    lut = LUT.from_store(store, rep.context)
+    entry: dict = {
+        "runtime": runtime.value,
+        "dtype": dtype.value,
+        "wall_min": round(wall_min, 2),
+        "measured": sum(k in lut.entries for k in keys),
+        "predicted": sum(k in lut.predicted for k in keys),
+        "model": rep.model,
+        "model_version": rep.model_version,
+        "cv_heldout_rmspe_pct": rep.heldout_rmspe_pct,
+        "model_scores_pct": rep.scores,
+        "stop": rep.stop,
+        "heldout_block_rmspe_pct": None,
+    }
+    predicted = sorted(lut.predicted)
+    if args.heldout and predicted:
+        rng = np.random.default_rng(args.seed + 2)
+        check = [predicted[int(i)] for i in rng.permutation(len(predicted))[: args.heldout]]
+        collect(store, check, runtime, dtype, meter, cache, args.export_workers)
+        after = LUT.from_store(store, rep.context, predicted=False)
+        got = [k for k in check if k in after.entries]
+        entry["heldout_block_rmspe_pct"] = rmspe_pct(
+            np.array([lut.predicted[k] for k in got]), np.array([after.entries[k] for k in got])
+        )
+        entry["heldout_n"] = len(got)
+    entry["load_avg_after"] = os.getloadavg()
+    return entry
+
+
+def _write(out: dict, stem: Path) -> None:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
+    s = out["settings"]
+    lines = [
+        f"# Full-space LUT: `{out['space']}`",
+        "",
+        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs); budget {s['budget_min']} min per context, "
+        f"designed sample {s['initial']}, active batch {s['batch']}, {s['calib']} calibration models, "
+        f"rounds {s['rounds']}. Load average at start {', '.join(f'{x:.1f}' for x in out['load_avg_start'])}. "
+        f"Target: {out['target']}.",
+        "",
+        "| runtime | dtype | wall min | measured | predicted | model | held-out block RMSPE % (n) | CV RMSPE % | "
+        "stop |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in out["contexts"]:
+        held = c["heldout_block_rmspe_pct"]
+        held_s = f"{held:.1f} ({c.get('heldout_n', 0)})" if held is not None else "-"
+        cv = c["cv_heldout_rmspe_pct"]
+        lines.append(
+            f"| {c['runtime']} | {c['dtype']} | {c['wall_min']} | {c['measured']} | {c['predicted']} | {c['model']} | "
+            f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {c['stop']} |"
+        )
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

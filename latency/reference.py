@@ -1,0 +1,220 @@
+"""Drift reference: a fixed block timed between the measurements to follow the device's speed.
+
+A shared VM, a phone under DVFS or thermal throttling, a laptop on battery: the same block runs 1.5-2x
+slower for seconds to minutes. A LUT collected through such stretches is wrong by the stretch's factor
+on the blocks it hit, and a whole model measured later is timed at yet another speed. So every timing
+session (:func:`latency.collect.collect`, :func:`latency.validate.measure_models`) interleaves readings
+of :data:`REFERENCE_KEY` - a small fixed layer exported through the same runtime and dtype, timed by
+the same meter, hence identical for host and adb devices - with its items:
+
+- an item's ``ref_ms`` is the reading just before it and its ``ref_ratio`` that over the context's
+  *nominal* reading (stored once per context as the ``reference`` entry). The LUT keeps entries in
+  nominal units (``median / ref_ratio``) and scales a prediction by the ratio of the moment it is
+  compared with.
+- the next reading checks the items timed since the last one: more than ``tolerance`` off the median
+  of the last ``window`` readings, or off the previous reading, means the device was unstable while
+  they ran: they are measured again (up to ``max_remeasure`` times) and the row records how often and
+  whether the kept measurement was still unstable.
+- readings are spaced so that they cost at most ``max_overhead`` of the session's time (a reading is
+  due once ``last reading's duration / max_overhead`` seconds have passed, and never sooner than
+  ``min_interval_s``): the overhead is bounded by construction whatever the meter's protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import TypeVar
+
+from latency.keys import BlockKey, Runtime
+from latency.store import Drift
+from search.arch import Act, LayerKind
+
+log = logging.getLogger(__name__)
+
+# ~0.1-0.3 ms on a phone core or this VM at fp32: long enough to time stably, short enough to be cheap
+REFERENCE_KEY = BlockKey(LayerKind.IR, 3, 16, 64, 16, 28, 1, False, Act.RELU)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reading:
+    ms: float  # median of the reference's samples
+    t: float  # clock at the end of the reading
+    cost_s: float  # how long the reading took
+    stable: bool  # within tolerance of the recent median
+
+
+@dataclass
+class DriftReference:
+    """Readings of the reference artifact through ``measure`` (the meter's ``measure`` bound to it).
+
+    ``nominal_ms``: the context's nominal reading (None: the first reading becomes it)."""
+
+    measure: Callable[[], Sequence[float]]
+    nominal_ms: float | None = None
+    tolerance: float = 0.10
+    window: int = 3
+    max_overhead: float = 0.06
+    min_interval_s: float = 1.0
+    max_remeasure: int = 3
+    clock: Callable[[], float] = time.perf_counter
+    readings: list[Reading] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tolerance < 1 or self.window < 1 or not 0 < self.max_overhead <= 1:
+            raise ValueError(
+                f"drift reference needs 0 < tolerance < 1, window >= 1, 0 < max_overhead <= 1 (got "
+                f"{self.tolerance}, {self.window}, {self.max_overhead})"
+            )
+        self.spent_s = 0.0
+
+    @property
+    def last(self) -> Reading | None:
+        return self.readings[-1] if self.readings else None
+
+    def read(self) -> Reading:
+        t0 = self.clock()
+        samples = list(self.measure())
+        t1 = self.clock()
+        ms = float(median(samples))
+        if not (ms > 0 and math.isfinite(ms)):
+            raise RuntimeError(f"the drift reference read {ms} ms; the meter returned no usable samples")
+        recent = [r.ms for r in self.readings[-(self.window - 1) :]] if self.window > 1 else []
+        med = float(median([*recent, ms]))
+        stable = abs(ms / med - 1.0) <= self.tolerance
+        reading = Reading(ms, t1, t1 - t0, stable)
+        self.readings.append(reading)
+        self.spent_s += t1 - t0
+        if self.nominal_ms is None:
+            self.nominal_ms = ms
+        if not stable:
+            log.info(
+                "drift reference %.4f ms is %.0f%% off its recent median %.4f ms",
+                ms,
+                100 * (ms / med - 1),
+                med,
+            )
+        return reading
+
+    def due(self) -> bool:
+        last = self.last
+        if last is None:
+            return True
+        gap = max(self.min_interval_s, last.cost_s / self.max_overhead)
+        return self.clock() - last.t >= gap
+
+    def steady(self, before: Reading, after: Reading) -> bool:
+        """Was the device steady while items were timed between two readings: ``after`` is stable and
+        the device did not move by more than the tolerance since ``before``."""
+        return after.stable and abs(after.ms / before.ms - 1.0) <= self.tolerance
+
+    def ratio(self, ref_ms: float) -> float:
+        assert self.nominal_ms is not None
+        return ref_ms / self.nominal_ms
+
+
+@dataclass(frozen=True)
+class Timed:
+    """An item's kept samples with the drift reference's view of them."""
+
+    samples_ms: list[float]
+    drift: Drift
+
+    @property
+    def normalized_median_ms(self) -> float:
+        return float(median(self.samples_ms)) / self.drift.ref_ratio
+
+
+def time_with_reference(
+    items: Sequence[T],
+    measure: Callable[[T], list[float]],
+    drift: DriftReference,
+    rounds: int = 1,
+    on_final: Callable[[int, Timed], None] | None = None,
+    on_error: Callable[[int, BaseException], None] | None = None,
+    on_step: Callable[[int, str, float | None], None] | None = None,
+) -> dict[int, Timed]:
+    """Time every item ``rounds`` times in interleaved rounds between reference readings.
+
+    A measurement's ratio is the reading just before it; the next reading checks it: if that reading
+    says the device was unstable (off the recent median, or moved since the reading before), the items
+    timed in between are measured again (``drift.max_remeasure`` times at most, then kept and flagged
+    ``unstable``). Across rounds the lowest *normalized* median of the confirmed measurements wins.
+
+    ``on_final(i, timed)`` fires as soon as item ``i`` is measured in the last round - nothing measured
+    waits for the next reading, so a killed session loses at most the item in flight - and fires again
+    with a higher ``remeasured`` count when the item had to be measured again (stores keep the most
+    re-measured row). An item whose ``measure`` raises is reported to ``on_error`` once and dropped.
+    ``on_step(i, status, median_ms)`` follows every measurement ("timed", "measured" or "unstable")."""
+    confirmed: dict[int, Timed] = {}
+    tries: dict[int, int] = {}
+    failed: set[int] = set()
+    for r in range(rounds):
+        last_round = r == rounds - 1
+        queue = deque(i for i in range(len(items)) if i not in failed)
+        pending: list[tuple[int, Timed]] = []
+        before = drift.last or drift.read()
+        while queue or pending:
+            if queue and not (pending and drift.due()):
+                i = queue.popleft()
+                try:
+                    samples = [float(s) for s in measure(items[i])]
+                except Exception as e:  # noqa: BLE001 - one bad item must not stop a long session
+                    failed.add(i)
+                    if on_error:
+                        on_error(i, e)
+                    continue
+                n = tries.get(i, 0)
+                timed = Timed(samples, Drift(before.ms, drift.ratio(before.ms), n, False))
+                pending.append((i, timed))
+                if (
+                    last_round and n < drift.max_remeasure and on_final
+                ):  # provisional: superseded if re-measured
+                    on_final(i, _kept(confirmed.get(i), timed, n))
+                if on_step:
+                    on_step(i, "measured" if last_round else "timed", float(median(samples)))
+                continue
+            after = drift.read()
+            ok = drift.steady(before, after)
+            retry = []
+            for i, timed in pending:
+                n = tries.get(i, 0)
+                if not ok and n < drift.max_remeasure:
+                    tries[i] = n + 1
+                    retry.append(i)
+                    if on_step:
+                        on_step(i, "unstable", None)
+                    continue
+                if not ok:
+                    timed = Timed(timed.samples_ms, Drift(timed.drift.ref_ms, timed.drift.ref_ratio, n, True))
+                confirmed[i] = _kept(confirmed.get(i), timed, n)
+                if last_round and n >= drift.max_remeasure and on_final:
+                    on_final(i, confirmed[i])
+            queue.extendleft(reversed(retry))
+            pending = []
+            before = after
+    return confirmed
+
+
+def _kept(prev: Timed | None, new: Timed, tries: int) -> Timed:
+    """The lower normalized median of two measurements of one item, carrying the item's re-measure count."""
+    best = new if prev is None or new.normalized_median_ms < prev.normalized_median_ms else prev
+    return Timed(best.samples_ms, _with_tries(best.drift, tries))
+
+
+def _with_tries(d: Drift, tries: int) -> Drift:
+    return Drift(d.ref_ms, d.ref_ratio, tries, d.unstable)
+
+
+def reference_measure(meter: object, artifact: Path, runtime: Runtime) -> Callable[[], list[float]]:
+    """The meter's ``measure`` bound to the reference artifact (host and adb meters alike)."""
+    chw = REFERENCE_KEY.input_chw
+    return lambda: meter.measure(artifact, chw, runtime)  # type: ignore[attr-defined]

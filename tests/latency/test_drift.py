@@ -1,0 +1,189 @@
+"""Drift reference: a deterministic fake device that slows down 1.5x for a stretch, or never settles."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from deploy import Dtype
+from latency.collect import ReferenceSettings, collect
+from latency.export import OVERHEAD_KEY, ArtifactCache
+from latency.keys import BlockKey, keys_from_archs
+from latency.lut import LUT
+from latency.reference import REFERENCE_KEY, DriftReference, time_with_reference
+from latency.store import LUTStore, migrate
+from search.arch import LayerKind, profile_arch
+from tests.support.lut_fakes import small_arch
+
+ARCHS = [small_arch(c, se) for c in range(16, 81, 8) for se in (False, True)]
+KEYS = keys_from_archs(ARCHS)
+
+
+def true_ms(key: BlockKey) -> float:
+    """The device's latency of a layer at its nominal speed (a smooth function of its shape)."""
+    if key == REFERENCE_KEY:
+        return 0.2
+    if key == OVERHEAD_KEY:
+        return 0.01
+    return 0.02 + key.to_layer().macs / 2e6
+
+
+class DriftingMeter:
+    """Times in a fake clock: every call costs ``cost_s``; the device runs ``speed(t)`` times slower."""
+
+    device_id = "drift"
+    rounds = 1
+
+    def __init__(self, speed, cost_s: float = 0.5) -> None:
+        self.speed = speed
+        self.cost_s = cost_s
+        self.t = 0.0
+        self.calls: list[str] = []
+        self.by_label = {k.label(): k for k in [*KEYS, REFERENCE_KEY, OVERHEAD_KEY]}
+
+    def clock(self) -> float:
+        return self.t
+
+    def context(self, runtime, dtype, probe):
+        from latency.keys import Context
+
+        return Context("drift", runtime, "0", dtype, 1, "")
+
+    def provenance(self):
+        from latency.store import Provenance
+
+        return Provenance(device_model="drift")
+
+    def measure(self, artifact, input_chw, runtime):
+        key = self.by_label[artifact.read_text()]
+        factor = self.speed(self.t, self.calls)
+        self.t += self.cost_s
+        self.calls.append("ref" if key == REFERENCE_KEY else key.label())
+        base = true_ms(key) * factor
+        return [base * f for f in (0.99, 1.0, 1.0, 1.01, 1.0)]
+
+
+def _export(key, runtime, dtype, out_path):
+    out_path.write_text(key.label())
+    return out_path
+
+
+def _collect(tmp_path, meter, **settings):
+    store = LUTStore(tmp_path / "lut")
+    cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    ref = ReferenceSettings(clock=meter.clock, **settings)
+    rep = collect(store, KEYS, "executorch", "fp32", meter, cache, reference=ref)
+    return store, rep
+
+
+def _truth(arch) -> float:
+    return sum(
+        true_ms(BlockKey.from_layer(la)) for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP
+    )
+
+
+def test_normalized_lut_predicts_right_through_a_slow_stretch_and_reference_stays_cheap(tmp_path):
+    # 1.5x slower from t=5 s to t=25 s of a ~33 s collection: about half the blocks are timed slow
+    meter = DriftingMeter(lambda t, n: 1.5 if 5.0 <= t < 25.0 else 1.0)
+    store, rep = _collect(tmp_path, meter)
+    assert rep.measured == len(KEYS) and not rep.failed
+    df = store.frame()
+    layers = df[df["entry"] == "layer"]
+    slow = layers[layers["ref_ratio"] > 1.4]
+    assert len(slow) >= len(KEYS) // 4, "the stretch must hit a good share of the blocks"
+    lut = LUT.from_store(store, rep.context, corrected=False)
+    raw = LUT.from_store(store, rep.context, corrected=False, normalized=False)
+    for k, ms in lut.entries.items():
+        assert ms == pytest.approx(true_ms(k), rel=0.02), k.label()
+    raw_err = max(abs(raw.predict(a).latency_ms / _truth(a) - 1) for a in ARCHS)
+    norm_err = max(abs(lut.predict(a).latency_ms / _truth(a) - 1) for a in ARCHS)
+    assert raw_err > 0.10 and norm_err < 0.02, (raw_err, norm_err)
+    # blocks timed across a speed change were measured again, and the rows say so
+    assert (layers["remeasured"] > 0).sum() >= 1 and not layers["unstable"].any()
+    assert rep.remeasured == int(layers["remeasured"].sum())
+    # a whole-model prediction at a known current speed is scaled by the reference's ratio
+    assert lut.predict(ARCHS[0], ref_ratio=1.5).latency_ms == pytest.approx(1.5 * _truth(ARCHS[0]), rel=0.02)
+    # overhead: the reference's readings are a small share of the timing calls
+    timing = meter.calls[meter.calls.index(OVERHEAD_KEY.label()) + 1 :]
+    assert timing.count("ref") / len(timing) <= 0.10, (timing.count("ref"), len(timing))
+
+
+def test_measurements_on_a_device_that_never_settles_are_remeasured_then_flagged(tmp_path):
+    # the device alternates between nominal and 1.6x at every reading: never stable for long
+    meter = DriftingMeter(lambda t, calls: 1.6 if calls.count("ref") % 2 else 1.0)
+    store, rep = _collect(tmp_path, meter, max_remeasure=2, min_interval_s=0.0, max_overhead=1.0)
+    layers = store.frame().query("entry == 'layer'")
+    assert len(layers) == len(KEYS)
+    assert layers["unstable"].all() and (layers["remeasured"] == 2).all()
+    assert rep.unstable == len(KEYS)
+
+
+def test_time_with_reference_keeps_the_lowest_normalized_median_across_rounds():
+    t = {"now": 0.0}
+    speeds = iter([1.0, 1.0, 1.8, 1.8, 1.8])  # reference readings; round 2 runs 1.8x slower
+
+    def read():
+        t["now"] += 1
+        return [0.2 * next(speeds)] * 3
+
+    # a loose tolerance: this test is about the rounds, not about instability
+    drift = DriftReference(
+        read, 0.2, tolerance=0.9, clock=lambda: t["now"], min_interval_s=0.0, max_overhead=1.0
+    )
+    raw = {0: [1.0, 1.7], 1: [2.0, 3.8]}  # item 0: round 2 is slower in ms but faster at nominal speed
+    calls = {0: 0, 1: 0}
+
+    def measure(i):
+        t["now"] += 1
+        calls[i] += 1
+        return [raw[i][calls[i] - 1]] * 3
+
+    finals = {}
+    out = time_with_reference([0, 1], measure, drift, rounds=2, on_final=lambda i, x: finals.update({i: x}))
+    assert out[0].normalized_median_ms == pytest.approx(1.7 / 1.8) and out[
+        0
+    ].drift.ref_ratio == pytest.approx(1.8)
+    assert out[1].normalized_median_ms == pytest.approx(2.0) and out[1].drift.ref_ratio == pytest.approx(1.0)
+    assert set(finals) == {0, 1}
+
+
+def test_drift_reference_reads_through_the_meter_and_whole_models_scale_by_it(tmp_path, monkeypatch):
+    from latency import validate
+    from search.arch import decode_arch
+
+    arch = decode_arch("r16:stem_k3_c8_s2_relu:ir_k3_e3_c8_s1_relu:head_c16_relu:n10")
+    art = tmp_path / "m.pte"
+    art.write_text("model")
+    monkeypatch.setattr(validate, "model_artifact", lambda cache, a, rt, dt: art)
+    meter = DriftingMeter(lambda t, n: 1.5)  # the whole day slower than when the LUT was collected
+    meter.by_label["model"] = REFERENCE_KEY  # the model costs what the reference costs, at nominal speed
+    cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    ref = ReferenceSettings(clock=meter.clock)
+    (out,) = validate.measure_models(
+        [arch], "executorch", Dtype.FP32, meter, cache, nominal_ms=0.2, reference=ref
+    )
+    assert sorted(out)[2] == pytest.approx(0.3) and out.drift.ref_ratio == pytest.approx(1.5)
+
+
+def test_schema_1_parts_are_migrated_on_read(tmp_path):
+    from tests.support.lut_fakes import CTX, fake_row
+
+    row = fake_row(CTX, KEYS[0], 0.5)
+    v1 = {
+        k: v
+        for k, v in row.items()
+        if k
+        not in ("ref_ms", "ref_ratio", "remeasured", "unstable", "source", "model_version", "uncertainty")
+    }
+    v1["schema_version"] = 1
+    root = tmp_path / "lut"
+    root.mkdir()
+    pd.DataFrame([v1]).to_parquet(root / "part-00000000000000000001-1-abc.parquet", index=False)
+    df = LUTStore(root).frame()
+    assert df["schema_version"].tolist() == [SCHEMA_VERSION] and df["ref_ratio"].tolist() == [1.0]
+    assert df["source"].tolist() == ["measured"] and df["remeasured"].tolist() == [0]
+    future = pd.DataFrame([{**v1, "schema_version": 9}])
+    from latency.store import LUTStoreError
+
+    with pytest.raises(LUTStoreError, match="schema version"):
+        migrate(future, "x")
