@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_drift import DriftingMeter, _export
 
 from latency.active import learn_block_latency
 from latency.block_model import design_sample, features, fit_block_model, most_uncertain, rmspe_pct
@@ -14,6 +13,8 @@ from latency.keys import Context, keys_from_layers
 from latency.lut import LUT
 from latency.store import LUTStore
 from search.space import get_space
+from tests.support.drift_fakes import DriftingMeter, true_ms
+from tests.support.drift_fakes import export_label as _export
 
 CTX = Context("syn", "executorch", "0", "fp32", 1, "")
 
@@ -80,7 +81,6 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
     keys = keys_from_layers(get_space("digits").candidate_layers())
     meter = DriftingMeter(lambda t, calls: 1.0)
     meter.by_label.update({k.label(): k for k in keys})
-    import test_drift  # the fake device's latency: test_drift.true_ms (MAC-linear)
 
     store = LUTStore(tmp_path / "lut")
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
@@ -105,7 +105,7 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
     assert (pred["model_version"] == rep.model_version).all() and pred["uncertainty"].notna().all()
     lut = LUT.from_store(store, rep.context, corrected=False)
     assert len(lut.entries) == rep.measured and len(lut.predicted) == rep.predicted
-    truth = np.array([test_drift.true_ms(k) for k in lut.predicted])
+    truth = np.array([true_ms(k) for k in lut.predicted])
     assert rmspe_pct(np.array(list(lut.predicted.values())), truth) <= 5.0
     # a second run (resume) measures nothing new and supersedes the predictions with a refit
     rep2 = learn_block_latency(

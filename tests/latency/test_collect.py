@@ -6,6 +6,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from deploy import Dtype
 from latency.collect import collect
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey

@@ -12,6 +12,7 @@ Conventions (pytest runs with ``--import-mode=importlib`` and ``pythonpath = [".
 
 Modules:
 - ``deploy_tiny``: a tiny seeded 1x16x16 model, torch references, module counting (deploy tests);
+- ``drift_fakes``: a fake device whose speed drifts on purpose (drift reference, block model);
 - ``lut_fakes``: a LUT ``Context``, fake rows/arches, a logging ``FakeMeter`` and exporter (latency tests);
 - ``fake_runners``: shell-script runner stand-ins that misbehave on purpose (android_bench fault tests);
 - ``search_tiny``: the tiny search space and the cut-down digits data (search tests, DDP ranks);
