@@ -35,7 +35,9 @@ def devices(
     adb_port: int | None = typer.Option(
         None, "--adb-port", help="adb server port [default: $ANDROID_ADB_SERVER_PORT or 5037]."
     ),
-    ios: bool = typer.Option(True, "--ios/--no-ios", help="Also list iPhones through usbmuxd."),
+    ios: bool = typer.Option(
+        True, "--ios/--no-ios", help="Also list iPhones (devicectl on macOS, usbmuxd elsewhere)."
+    ),
 ) -> None:
     """List attached phones: model, SoC, ABI, OS, per-core max frequency (big cores), governor, temps.
 
@@ -117,7 +119,7 @@ def devices(
     if not ios:
         return
     if listing.ios.devices:
-        t = Table(title="iOS devices (usbmuxd)")
+        t = Table(title=f"iOS devices ({listing.ios.source})")
         for col in ("UDID", "connection", "model", "name", "iOS", "note"):
             t.add_column(col)
         for d in listing.ios.devices:
@@ -126,4 +128,5 @@ def devices(
     if listing.ios.note:
         console.print(f"iOS: {listing.ios.note}")
     elif listing.ios.available and not listing.ios.devices:
-        console.print("iOS: usbmuxd is running, no iPhone attached.")
+        where = "usbmuxd is running" if listing.ios.source == "usbmuxd" else "devicectl is available"
+        console.print(f"iOS: {where}, no iPhone attached.")

@@ -71,7 +71,7 @@ def _runner(path: Path | None, runtime):
 
 def _meters(
     devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None,
-    runner=None,
+    runner=None, ios_app: Path | None = None, compute_units: str = "all",
 ):
     from latency.keys import parse_core_mask
     from latency.meters import DeviceMeter, HostMeter, Meter
@@ -83,6 +83,12 @@ def _meters(
             timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
             cpu_set = parse_core_mask(cpus)
             meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing))
+        elif _is_iphone(d):  # an iPhone UDID: the PhoneNASBench app through xcrun devicectl (macOS)
+            from latency.ios_meter import ios_meter
+
+            meters.append(
+                ios_meter(d, threads=threads, runs=runs, compute_units=compute_units, app_path=ios_app)
+            )
         else:
             import android_bench as ab
 
@@ -93,11 +99,19 @@ def _meters(
     return meters
 
 
+def _is_iphone(device: str) -> bool:
+    from android_bench.ios_app import looks_like_ios_udid
+
+    return looks_like_ios_udid(device)
+
+
 @app.command()
 def collect(
     device: Annotated[
         list[str] | None,
-        typer.Option("--device", help="'host' or an adb serial; repeat for several devices."),
+        typer.Option(
+            "--device", help="'host', an adb serial or an iPhone UDID (macOS); repeat for several devices."
+        ),
     ] = None,
     runtime: str = RUNTIME,
     dtype: str = DTYPE,
@@ -129,14 +143,28 @@ def collect(
             "and cached by hash (docs/android_runners.md). Default: the device's Python runtimes.",
         ),
     ] = None,
+    ios_app: Annotated[
+        Path | None,
+        typer.Option(
+            "--ios-app",
+            help="iPhones: the built PhoneNASBench.app, installed when its hash changed (docs/ios.md). "
+            "Default: the app already installed on the phone.",
+        ),
+    ] = None,
+    compute_units: str = typer.Option(
+        "all", "--compute-units", help="iPhones, Core ML: cpuOnly | cpuAndGPU | cpuAndNeuralEngine | all."
+    ),
 ) -> None:
     """Measure every layer a search space (or arch) can produce that the store does not have yet.
 
     Re-running the same command resumes: nothing stored is measured again.
 
-    Example:
+    Examples:
 
       phonenas lut collect --device host --runtime executorch --dtype int8 --space digits
+
+      phonenas lut collect --device 00008110-001A2B3C4D5E801E --runtime coreml --dtype fp16 --space digits
+      --ios-app ios/build/Build/Products/Release-iphoneos/PhoneNASBench.app   (macOS; docs/ios.md)
     """
     from latency.collect import collect as run_collect
     from latency.collect import collect_many
@@ -150,7 +178,9 @@ def collect(
     keys = keys[:limit] if limit else keys
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")
-    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt))
+    meters = _meters(
+        device, threads, cpus, runs, adb_host, adb_port, _runner(runner, rt), ios_app, compute_units
+    )
     _out.print(f"{len(keys)} layer keys, {Runtime(rt).value} {DType(dt).value}, store {store}")
     with progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
