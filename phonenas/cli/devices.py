@@ -68,6 +68,7 @@ def devices(
             "adb_note": listing.adb_note,
             "ios": {
                 "available": listing.ios.available,
+                "source": listing.ios.source,
                 "note": listing.ios.note,
                 "devices": [vars(d) for d in listing.ios.devices],
             },
