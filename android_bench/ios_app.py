@@ -51,6 +51,7 @@ __all__ = [
     "IosModelResult",
     "IosRunnerOutput",
     "app_bundle_sha256",
+    "documents_relative",
     "host_is_macos",
     "ios_device_info",
     "looks_like_ios_udid",
@@ -380,7 +381,7 @@ class IosAppDevice:
         opts = dict(zip(argv[1::2], argv[2::2], strict=False))
         try:
             manifest = {
-                "models": [_doc_rel(opts["--model"])],
+                "models": [documents_relative(opts["--model"])],
                 "warmup": int(opts["--warmup"]),
                 "runs": int(opts["--runs"]),
                 "threads": int(opts["--threads"]),
@@ -459,7 +460,7 @@ class IosAppDevice:
             self._sleep(min(2.0, max(0.1, self.poll_s)))
 
 
-def _doc_rel(remote: str) -> str:
+def documents_relative(remote: str) -> str:
     """Container path -> path relative to Documents (what the app resolves)."""
     p = PurePosixPath(remote)
     if p.parts[:1] != ("Documents",):

@@ -111,6 +111,8 @@ def collect(
     report.export_s = time.perf_counter() - t0
     report.failed.extend(failed.items())
     todo = [k for k in todo if k in artifacts]
+    if todo and hasattr(meter, "prepare"):  # meters that time many artifacts per device call (iPhone app)
+        meter.prepare([artifacts[k] for k in todo])
     t1 = time.perf_counter()
     # interleaved rounds (meter.rounds): a slow stretch of the device hits different blocks each round;
     # the lowest median is kept and each row is appended the moment its last round is timed

@@ -159,6 +159,7 @@ def test_model_the_app_cannot_load(iphones: FakeIphones, tmp_path: Path) -> None
     assert iphones.count("device", "process", "launch") == 1  # a bad model is not retried
 
 
+@pytest.mark.slow
 def test_two_iphones_through_run_workers(iphones: FakeIphones, tmp_path: Path) -> None:
     iphones.write([phone(), phone(UDID2, "7B2C3D4E-aaaa-bbbb-cccc-ddddeeeeffff", name="Second")])
     app = build_app(tmp_path)
@@ -222,6 +223,7 @@ _RESUME_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_resume_after_the_host_is_killed(iphones: FakeIphones, tmp_path: Path) -> None:
     """Kill the driver while the app is timing; the re-run keeps what was written, measures the rest,
     and the orphaned app run does not disturb it (the next launch terminates any running instance)."""
@@ -258,3 +260,31 @@ def test_resume_after_the_host_is_killed(iphones: FakeIphones, tmp_path: Path) -
     assert iphones.count("device", "install", "app") == 1  # the app was not reinstalled
     time.sleep(0.2)
     assert iphones.live_apps() == []
+
+
+def test_measure_batch_one_launch_for_many_models(iphones: FakeIphones, tmp_path: Path) -> None:
+    from android_bench.ios_batch import measure_batch
+
+    device, info, sha = open_ios_device(UDID, app_path=build_app(tmp_path), poll_s=0.05)
+    models = [blob(tmp_path, f"k{i}", 3000 * (i + 1)) for i in range(3)]
+    out = measure_batch(device, runner(tmp_path, sha), models, FAST, info=info)
+    assert iphones.count("device", "process", "launch") == 1
+    for m in models:
+        meas = out[m]
+        assert isinstance(meas, ab.Measurement) and len(meas.samples_ms) == FAST.runs
+        assert meas.artifact == m.name and "timed in a batch of 3" in meas.notes
+
+    # the app dies in the batch: every model is timed alone with measure_artifact's retries, and fails
+    iphones.update(app_behaviour="crash")
+    before = iphones.count("device", "process", "launch")
+    out = measure_batch(device, runner(tmp_path, sha), models[:2], FAST, info=info)
+    assert all(isinstance(out[m], ab.RunnerCrashed) for m in models[:2])
+    assert iphones.count("device", "process", "launch") - before == 1 + 2 * (1 + FAST.max_retries)
+
+    # a model the app cannot load is reported for that model; a locked phone stops the batch
+    iphones.update(app_behaviour="bad-model")
+    out = measure_batch(device, runner(tmp_path, sha), models[:1], FAST, info=info)
+    assert isinstance(out[models[0]], AppReportedError)
+    iphones.update(app_behaviour="ok", locked=True)
+    with pytest.raises(DeviceLocked):
+        measure_batch(device, runner(tmp_path, sha), models, FAST, info=info)
