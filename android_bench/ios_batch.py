@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from android_bench.errors import DeviceError
 from android_bench.info import DeviceInfo
@@ -27,7 +28,7 @@ from android_bench.ios_app import (
     parse_ios_result,
 )
 from android_bench.measure import Measurement, MeasurementProtocol, PushCache, measure_artifact
-from android_bench.runners import file_sha256
+from android_bench.runners import Runner, file_sha256
 from android_bench.stats import summarize
 
 __all__ = ["measure_batch"]
@@ -54,12 +55,16 @@ def measure_batch(
     paths = [Path(a) for a in dict.fromkeys(artifacts)]
     runner_sha = file_sha256(runner.local_path)
     started_at, t0 = time.time(), time.monotonic()
-    stamp = cache.ensure(device, runner.local_path, runner_sha, timeout_s=protocol.push_timeout_s, executable=True)
+    stamp = cache.ensure(
+        device, runner.local_path, runner_sha, timeout_s=protocol.push_timeout_s, executable=True
+    )
     remote: dict[Path, tuple[str, str]] = {}
     for p in paths:
         sha = file_sha256(p)
         remote[p] = (sha, cache.ensure(device, p, sha, timeout_s=protocol.push_timeout_s, executable=False))
-    argv = runner.argv(stamp, "Documents/x", warmup=protocol.warmup, runs=protocol.runs, threads=protocol.threads)
+    argv = runner.argv(
+        stamp, "Documents/x", warmup=protocol.warmup, runs=protocol.runs, threads=protocol.threads
+    )
     opts = dict(zip(argv[1::2], argv[2::2], strict=False))
     manifest = {
         "models": [documents_relative(r) for _, r in remote.values()],
@@ -74,7 +79,9 @@ def measure_batch(
     try:
         text = device.run_manifest(manifest, protocol.run_timeout_s * max(1, len(paths)))
         if text is None:
-            log.warning("%s: the app died during a batch of %d; timing them one by one", device.id, len(paths))
+            log.warning(
+                "%s: the app died during a batch of %d; timing them one by one", device.id, len(paths)
+            )
         else:
             parsed = {r.model: r for r in parse_ios_result(text, runs=protocol.runs)}
     except DeviceError as exc:
@@ -87,7 +94,9 @@ def measure_batch(
         sha, rem = remote[p]
         res = parsed.get(documents_relative(rem))
         if res is not None and res.output is None:
-            out[p] = AppReportedError(f"PhoneNASBench could not time {res.model}: {res.error}", device_id=device.id)
+            out[p] = AppReportedError(
+                f"PhoneNASBench could not time {res.model}: {res.error}", device_id=device.id
+            )
             continue
         if res is None or res.output is None:
             continue
@@ -107,7 +116,8 @@ def measure_batch(
     for p in paths:
         if p not in out:
             try:
-                out[p] = measure_artifact(device, runner, p, protocol, info=info, cache=cache, sleep=sleep)
+                as_runner = cast(Runner, runner)  # a frozen dataclass: its ``name`` is read-only
+                out[p] = measure_artifact(device, as_runner, p, protocol, info=info, cache=cache, sleep=sleep)
             except DeviceError as exc:
                 if not exc.transient and not isinstance(exc, AppReportedError):
                     raise  # locked, untrusted, app missing: every other model would fail the same way

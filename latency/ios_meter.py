@@ -56,14 +56,22 @@ class IosMeter(DeviceMeter):
         self._ready.clear()
 
     def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+        from android_bench.ios_app import IosAppDevice
         from android_bench.ios_batch import measure_batch
 
         artifact = Path(artifact)
-        if artifact not in self._ready and artifact in self._queue and self.batch_size > 1:
+        device, protocol = self.device, self.protocol
+        if (
+            isinstance(device, IosAppDevice)
+            and protocol is not None
+            and self.batch_size > 1
+            and artifact not in self._ready
+            and artifact in self._queue
+        ):
             start = self._queue.index(artifact)
             packed = {self._packed(a): a for a in self._queue[start : start + self.batch_size]}
             results = measure_batch(
-                self.device, self.runner, list(packed), self.protocol, info=self._device_info(), cache=self._cache
+                device, self.runner, list(packed), protocol, info=self._device_info(), cache=self._cache
             )
             self._ready.update((packed[p], r) for p, r in results.items())
         if artifact in self._ready:

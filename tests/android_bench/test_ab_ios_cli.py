@@ -87,7 +87,9 @@ def test_lut_collect_coreml_packs_the_mlpackage(iphones: FakeIphones, tmp_path: 
         assert any(m.name.endswith("Manifest.json") for m in tar.getmembers())
     rows = LUTStore(store).frame()
     assert set(rows["runtime"].astype(str)) == {"coreml"} and set(rows["device_id"]) == {UDID}
-    manifests = [json.loads(p.read_text()) for p in (iphones.container() / "Documents/phonenas/manifests").iterdir()]
+    manifests = [
+        json.loads(p.read_text()) for p in (iphones.container() / "Documents/phonenas/manifests").iterdir()
+    ]
     assert {m["compute_units"] for m in manifests} == {"cpuOnly"}
 
 

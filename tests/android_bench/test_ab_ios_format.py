@@ -35,7 +35,9 @@ def test_batch_result_sections() -> None:
     assert coreml.output.samples_ms == (0.28125, 0.279583, 0.283042, 0.280125)
     assert coreml.output.runtime == "coreml"
     assert coreml.output.runtime_version == "iOS 17.5.1 (computeUnits cpuAndNeuralEngine)"
-    assert coreml.output.init_ms == pytest.approx(412.733958) and coreml.output.first_ms == pytest.approx(1.912042)
+    assert coreml.output.init_ms == pytest.approx(412.733958) and coreml.output.first_ms == pytest.approx(
+        1.912042
+    )
     assert (coreml.output.thermal_before, coreml.output.thermal_after) == ("nominal", "fair")
     assert coreml.output.notes == ("thermal_state nominal -> fair", "compute_units cpuAndNeuralEngine")
     assert failed.output is None and "Invalid program" in failed.error and failed.model.endswith("block.pte")
@@ -117,9 +119,10 @@ def test_pack_model_is_reproducible_ustar(tmp_path: Path) -> None:
         members = tar.getmembers()
         assert members[0].name == "block.mlpackage" and members[0].isdir()  # what Tar.swift takes as the top
         assert {m.type for m in members} <= {tarfile.REGTYPE, tarfile.DIRTYPE}  # all Tar.swift handles
-        assert tar.extractfile("block.mlpackage/Data/com.apple.CoreML/weights/weight.bin").read() == bytes(
-            range(256)
-        ) * 8
+        assert (
+            tar.extractfile("block.mlpackage/Data/com.apple.CoreML/weights/weight.bin").read()
+            == bytes(range(256)) * 8
+        )
     plain = tmp_path / "x.pte"
     plain.write_bytes(b"pte")
     assert pack_model(plain, tmp_path / "c") == plain

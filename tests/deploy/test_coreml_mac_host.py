@@ -37,7 +37,9 @@ def test_host_meter_refuses_coreml_off_macos(tmp_path: Path) -> None:
     check_runtime_on_host(Runtime.EXECUTORCH)  # the others are fine anywhere
     with pytest.raises(RuntimeUnavailable, match="Core ML timing needs macOS") as exc:
         check_runtime_on_host("coreml")
-    assert "\n" not in str(exc.value) and "run `phonenas lut collect --runtime coreml` on a Mac" in str(exc.value)
+    assert "\n" not in str(exc.value) and "run `phonenas lut collect --runtime coreml` on a Mac" in str(
+        exc.value
+    )
     meter = HostMeter(rounds=1)
     with pytest.raises(RuntimeUnavailable):
         meter.context(Runtime.COREML, DType.FP16, tmp_path / "probe.mlpackage")
