@@ -1,4 +1,4 @@
-// Core ML: the host packs the .mlpackage folder into a reproducible tar (android_bench.ios_app.pack_model);
+// Core ML: the host packs the .mlpackage folder into a reproducible tar (android_bench.ios_runner.pack_model);
 // it is unpacked into tmp/, compiled on the phone (MLModel.compileModel), loaded with the manifest's
 // MLModelConfiguration.computeUnits and run with inputs of ones of the declared shapes and types.
 

@@ -1,4 +1,4 @@
-// Unpacks the uncompressed ustar archive android_bench.ios_app.pack_model writes for a .mlpackage
+// Unpacks the uncompressed ustar archive android_bench.ios_runner.pack_model writes for a .mlpackage
 // folder (regular files and folders only, relative paths, no links).
 
 import Foundation
