@@ -10,11 +10,17 @@ Devices (``Device`` protocol: ``id``, ``work_dir``, ``push(local, remote, timeou
                                                     server from $ANDROID_ADB_SERVER_HOST/PORT or 127.0.0.1:5037
     open_device("host" | serial) -> Device          what a --device option should call
     discover_devices(host, port) -> list[AdbDevice] ready Android devices
-    list_devices(...) -> DeviceListing              Android (with DeviceInfo) + iPhones (usbmuxd)
+    list_devices(...) -> DeviceListing              Android (with DeviceInfo) + iPhones (devicectl on
+                                                    macOS, usbmuxd elsewhere)
+    IosAppDevice(udid)                              an iPhone running PhoneNASBench, driven through
+                                                    ``xcrun devicectl`` (macOS + Xcode 15); open it with
+    open_ios_device(udid, app_path=None) -> (IosAppDevice, DeviceInfo, app sha256); time with IosAppRunner()
 
 Errors (all ``DeviceError(RuntimeError)`` with ``.cmd``, ``.rc``, ``.stderr``, ``.device_id``,
 ``.transient``): DeviceNotFound, DeviceDisconnected*, CommandTimeout*, StorageFull, RunnerNotFound,
-RunnerCrashed*, OutputParseError*, ThermalTimeout*   (* transient: retried by measure_artifact)
+RunnerCrashed*, OutputParseError*, ThermalTimeout*   (* transient: retried by measure_artifact);
+iPhones add DeviceLocked, HostNotTrusted, AppNotInstalled (a RunnerNotFound), AppReportedError,
+IosHostUnsupported (timing an iPhone off macOS)
 
 Metadata:
     read_device_info(device) -> DeviceInfo  (frozen: model, manufacturer, soc, hardware, abi,
@@ -54,6 +60,7 @@ Typical LUT collection (the latency package owns keys and the store):
 
 from android_bench.adb import AdbDevice, AdbDeviceEntry, list_adb_devices
 from android_bench.device import Device, HostDevice, ShellResult
+from android_bench.devicectl import AppNotInstalled, Devicectl, DeviceLocked, HostNotTrusted
 from android_bench.discovery import (
     DeviceListing,
     DiscoveredAndroid,
@@ -80,6 +87,14 @@ from android_bench.info import (
     read_temperature_c,
 )
 from android_bench.ios import IosDevice, IosListing, list_ios_devices
+from android_bench.ios_app import (
+    AppReportedError,
+    IosAppDevice,
+    IosAppRunner,
+    IosHostUnsupported,
+    open_ios_device,
+    parse_ios_result,
+)
 from android_bench.measure import Measurement, MeasurementProtocol, PushCache, measure_artifact
 from android_bench.runners import (
     PYTHON_RUNNER_SCRIPT,
@@ -97,6 +112,16 @@ from android_bench.stats import LatencyStats, summarize
 from android_bench.workers import ItemFailure, WorkerReport, run_workers
 
 __all__ = [
+    "parse_ios_result",
+    "open_ios_device",
+    "IosHostUnsupported",
+    "IosAppRunner",
+    "IosAppDevice",
+    "HostNotTrusted",
+    "Devicectl",
+    "DeviceLocked",
+    "AppReportedError",
+    "AppNotInstalled",
     "PYTHON_RUNNER_SCRIPT",
     "AdbDevice",
     "AdbDeviceEntry",

@@ -1,6 +1,8 @@
-"""iPhones attached through usbmuxd (listing only; see docs/ios.md for the benchmark design).
+"""Listing attached iPhones: through ``xcrun devicectl`` on macOS, through usbmuxd elsewhere.
 
-Listing talks to usbmuxd directly (its plist protocol, stdlib only): ``ListDevices`` on
+On macOS (where iPhones can also be timed, see :mod:`android_bench.ios_app` and docs/ios.md) the
+listing comes from ``xcrun devicectl list devices`` (Xcode 15+); without Xcode it falls back to usbmuxd.
+On Linux it talks to usbmuxd directly (its plist protocol, stdlib only): ``ListDevices`` on
 ``/var/run/usbmuxd`` (or ``$USBMUXD_SOCKET_ADDRESS``). Model and iOS version need a lockdown session,
 which comes from pymobiledevice3 when it is installed; without it the entry says so.
 """
@@ -15,7 +17,14 @@ import socket
 import struct
 from dataclasses import dataclass
 
-__all__ = ["IosDevice", "IosListing", "list_ios_devices", "usbmuxd_address"]
+__all__ = [
+    "IosDevice",
+    "IosListing",
+    "list_devicectl_devices",
+    "list_ios_devices",
+    "list_usbmuxd_devices",
+    "usbmuxd_address",
+]
 
 _DEFAULT_SOCKET = "/var/run/usbmuxd"
 _PLIST_MESSAGE = 8
@@ -35,8 +44,9 @@ class IosDevice:
 @dataclass(frozen=True)
 class IosListing:
     devices: tuple[IosDevice, ...]
-    available: bool  # usbmuxd reachable
+    available: bool  # usbmuxd (or devicectl) reachable
     note: str = ""
+    source: str = "usbmuxd"  # "usbmuxd" | "devicectl"
 
 
 def usbmuxd_address() -> str | tuple[str, int]:
@@ -83,6 +93,50 @@ def _lockdown_values(udid: str) -> dict:
 
 
 def list_ios_devices(timeout_s: float = 3.0) -> IosListing:
+    """Attached iPhones/iPads: devicectl on macOS, else usbmuxd. Never invents entries: nothing
+    reachable -> empty listing + note."""
+    from android_bench.ios_app import host_is_macos
+
+    if host_is_macos():
+        listing = list_devicectl_devices()
+        if listing.available:
+            return listing
+    return list_usbmuxd_devices(timeout_s)
+
+
+def list_devicectl_devices(timeout_s: float = 30.0) -> IosListing:
+    """iPhones through ``xcrun devicectl list devices`` (macOS with Xcode 15+)."""
+    from android_bench.devicectl import Devicectl
+    from android_bench.errors import DeviceError
+
+    try:
+        found = Devicectl().list_devices(timeout_s)
+    except DeviceError as exc:
+        return IosListing((), False, f"xcrun devicectl failed: {exc}", "devicectl")
+    devices = []
+    for d in found:
+        notes = []
+        if d.pairing_state and d.pairing_state != "paired":
+            notes.append(f"{d.pairing_state}: unlock it and accept 'Trust This Computer'")
+        if d.developer_mode and d.developer_mode != "enabled":
+            notes.append("enable Developer Mode (Settings > Privacy & Security)")
+        if d.tunnel_state and d.tunnel_state != "connected":
+            notes.append(f"tunnel {d.tunnel_state}")
+        devices.append(
+            IosDevice(
+                udid=d.udid or d.identifier,
+                connection=d.transport,
+                model=d.model,
+                name=d.name,
+                ios_version=d.os_version,
+                cpu_arch=d.cpu,
+                note="; ".join(notes),
+            )
+        )
+    return IosListing(tuple(devices), True, "", "devicectl")
+
+
+def list_usbmuxd_devices(timeout_s: float = 3.0) -> IosListing:
     """iPhones/iPads usbmuxd knows. Never invents entries: no usbmuxd -> empty listing + note."""
     address = usbmuxd_address()
     if isinstance(address, str) and not os.path.exists(address):

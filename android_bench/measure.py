@@ -307,6 +307,7 @@ def _measure_once(
         notes.append(f"robust cv {stats.robust_cv:.3f} above threshold after {attempts} attempts")
     if timed_out:
         notes.append("temperature gate timed out")
+    notes.extend(getattr(first, "notes", ()))  # runner-specific state (the iPhone app's thermal state)
     if protocol.cooldown_s > 0:
         sleep(protocol.cooldown_s)
     return Measurement(

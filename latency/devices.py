@@ -62,12 +62,18 @@ def meter_for(
     warmup: int | None = None,
     cooldown_s: float | None = None,
     remeasure: int | None = None,
+    ios_app: Path | None = None,
+    compute_units: str = "all",
 ) -> Meter:
     """A meter for ``device``: ``host`` (``cpus`` pins timing, ``runs`` fixes the timed runs) or an
     adb serial (reached through the adb server at ``adb_host:adb_port``; ``runner`` from
     :func:`native_runner`, default the device's Python runtimes). ``cpus`` applies to the host only.
     ``warmup`` (untimed runs), ``cooldown_s`` (rest per item) and ``remeasure`` (extra attempts for a
-    too-noisy item) override the protocol's defaults where given."""
+    too-noisy item) override the protocol's defaults where given. An iPhone UDID gets the PhoneNASBench
+    app's meter through ``xcrun devicectl`` (macOS; ``ios_app`` installs that build when its hash
+    changed, ``compute_units`` for Core ML)."""
+    from android_bench.ios_app import looks_like_ios_udid
+
     if device == HOST:
         timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
         timing = replace(
@@ -78,6 +84,10 @@ def meter_for(
         )
         cpu_set = parse_core_mask(cpus)
         return HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing)
+    if looks_like_ios_udid(device):
+        from latency.ios_meter import ios_meter
+
+        return ios_meter(device, threads=threads, runs=runs, compute_units=compute_units, app_path=ios_app)
     import android_bench as ab
 
     proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
@@ -101,10 +111,25 @@ def meters_for(
     warmup: int | None = None,
     cooldown_s: float | None = None,
     remeasure: int | None = None,
+    ios_app: Path | None = None,
+    compute_units: str = "all",
 ) -> list[Meter]:
     """One meter per device id (see :func:`meter_for`), every device checked before any is used."""
     return [
-        meter_for(d, threads, cpus, runs, adb_host, adb_port, runner, warmup, cooldown_s, remeasure)
+        meter_for(
+            d,
+            threads,
+            cpus,
+            runs,
+            adb_host,
+            adb_port,
+            runner,
+            warmup,
+            cooldown_s,
+            remeasure,
+            ios_app,
+            compute_units,
+        )
         for d in devices
     ]
 

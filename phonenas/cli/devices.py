@@ -36,7 +36,9 @@ def devices(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     adb_host: AdbHostOption = None,
     adb_port: AdbPortOption = None,
-    ios: bool = typer.Option(True, "--ios/--no-ios", help="Also list iPhones through usbmuxd."),
+    ios: bool = typer.Option(
+        True, "--ios/--no-ios", help="Also list iPhones (devicectl on macOS, usbmuxd elsewhere)."
+    ),
 ) -> None:
     """List attached phones: model, SoC, ABI, OS, per-core max frequency (big cores), governor, temps.
 
@@ -67,6 +69,7 @@ def devices(
             "adb_note": listing.adb_note,
             "ios": {
                 "available": listing.ios.available,
+                "source": listing.ios.source,
                 "note": listing.ios.note,
                 "devices": [vars(d) for d in listing.ios.devices],
             },
@@ -93,11 +96,12 @@ def devices(
             ("iOS", d.ios_version or "?"),
             ("note", d.note or "-"),
         ]
-        console.print(_block(f"{d.udid} (iOS, usbmuxd)", rows))
+        console.print(_block(f"{d.udid} (iOS, {listing.ios.source})", rows))
     if listing.ios.note:
         console.print(f"iOS: {listing.ios.note}")
     elif listing.ios.available and not listing.ios.devices:
-        console.print("iOS: usbmuxd is running, no iPhone attached.")
+        where = "usbmuxd is running" if listing.ios.source == "usbmuxd" else "devicectl is available"
+        console.print(f"iOS: {where}, no iPhone attached.")
 
 
 def _android_rows(a) -> list[tuple[str, str]]:

@@ -86,13 +86,17 @@ def _meters(
     adb_port,
     runner=None,
     knobs=(None,) * 3,
+    ios_app: Path | None = None,
+    compute_units: str = "all",
 ):
     """Meters for the devices, each reachable and ready (checked before any work starts); ``knobs`` are
-    (warmup, cooldown_s, remeasure) overrides."""
+    (warmup, cooldown_s, remeasure) overrides; ``ios_app``/``compute_units`` apply to iPhones."""
     from latency.devices import meters_for
 
     try:
-        return meters_for(devices, threads, cpus, runs, adb_host, adb_port, runner, *knobs)
+        return meters_for(
+            devices, threads, cpus, runs, adb_host, adb_port, runner, *knobs, ios_app, compute_units
+        )
     except ValueError as e:
         raise PhoneNASError(str(e)) from None
 
@@ -172,14 +176,31 @@ def collect(
     adb_host: AdbHostOption = None,
     adb_port: AdbPortOption = None,
     runner: RunnerOption = None,
+    ios_app: Annotated[
+        Path | None,
+        typer.Option(
+            "--ios-app",
+            help="iPhones: the built PhoneNASBench.app, installed when its hash changed (docs/ios.md). "
+            "Default: the app already installed on the phone.",
+        ),
+    ] = None,
+    compute_units: Annotated[
+        str,
+        typer.Option(
+            "--compute-units", help="iPhones, Core ML: cpuOnly | cpuAndGPU | cpuAndNeuralEngine | all."
+        ),
+    ] = "all",
 ) -> None:
     """Measure every layer a search space (or arch) can produce that the store does not have yet.
 
     Re-running the same command resumes: nothing stored is measured again.
 
-    Example:
+    Examples:
 
       phonenas lut collect --device host --runtime executorch --dtype int8 --space digits
+
+      phonenas lut collect --device 00008110-001A2B3C4D5E801E --runtime coreml --dtype fp16 --space digits
+      --ios-app ios/build/Build/Products/Release-iphoneos/PhoneNASBench.app   (macOS; docs/ios.md)
     """
     from latency.collect import collect as run_collect
     from latency.collect import collect_many
@@ -192,7 +213,18 @@ def collect(
     if not space and not arch:
         raise PhoneNASError("nothing to collect: pass --space NAME (digits, fbnetv2-f) and/or --arch ARCH")
     native = _runner(runner, rt)
-    meters = _meters(device, threads, cpus, runs, adb_host, adb_port, native, (warmup, cooldown, remeasure))
+    meters = _meters(
+        device,
+        threads,
+        cpus,
+        runs,
+        adb_host,
+        adb_port,
+        native,
+        (warmup, cooldown, remeasure),
+        ios_app,
+        compute_units,
+    )
     _can_time(meters, rt)
     keys = _keys_for(space, arch, num_classes)
     keys = keys[:limit] if limit else keys
@@ -338,8 +370,14 @@ def predict(
             lc.source if lc.source != "interpolated" else "[yellow]interpolated[/yellow]",
         )
     if pred.spill_ms:
-        t.add_row("cache spill", "model weights", "", f"{pred.spill_ms:.4f}",
-                  f"{100 * pred.spill_ms / total:.1f}%", "")
+        t.add_row(
+            "cache spill",
+            "model weights",
+            "",
+            f"{pred.spill_ms:.4f}",
+            f"{100 * pred.spill_ms / total:.1f}%",
+            "",
+        )
     t.add_row(
         "overhead",
         "per-model call",

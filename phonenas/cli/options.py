@@ -47,7 +47,10 @@ DeviceFilter = Annotated[str | None, typer.Option("--device", help="Only LUTs of
 
 # ---- timing on devices
 DevicesOption = Annotated[
-    list[str] | None, typer.Option("--device", help="'host' or an adb serial; repeat for several devices.")
+    list[str] | None,
+    typer.Option(
+        "--device", help="'host', an adb serial or an iPhone UDID (macOS); repeat for several devices."
+    ),
 ]
 DeviceOption = Annotated[
     str, typer.Option("--device", help="'host' or an adb serial: where artifacts are timed.")

@@ -17,6 +17,7 @@ Modules:
 - ``fake_runners``: shell-script runner stand-ins that misbehave on purpose (android_bench fault tests);
 - ``search_tiny``: the tiny search space and the cut-down digits data (search tests, DDP ranks);
 - ``arch_strategies``: hypothesis strategies for valid arch/block specs;
+- ``ios_fixtures`` + ``fake_xcrun/``: fake iPhones (a fake ``xcrun devicectl`` on PATH and a stand-in app);
 - ``cli``: ``cli_error`` for the console entry point's failures.
 
 The loopback adbd (a phone without a phone) is part of the package: ``android_bench.testing``.

@@ -1,0 +1,109 @@
+"""Time LUT entries on an iPhone: the PhoneNASBench app through ``xcrun devicectl`` (macOS only).
+
+:class:`IosMeter` is a :class:`latency.meters.DeviceMeter` whose device is an
+:class:`android_bench.ios_app.IosAppDevice`, so collection, retries and resume are the Android ones.
+Two things differ: a Core ML ``.mlpackage`` is a folder, so it is packed into one reproducible
+``.mlpackage.tar`` (the app unpacks and compiles it), and only ``coreml`` and ``executorch`` run there.
+The Core ML compute units are part of the runtime version the app reports (``coreml iOS 17.5
+(computeUnits cpuAndNeuralEngine)``), so each choice is its own LUT context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latency.keys import Context, DType, Runtime
+from latency.meters import DeviceMeter, RuntimeUnavailable
+
+__all__ = ["IOS_RUNTIMES", "IosMeter", "ios_meter"]
+
+IOS_RUNTIMES = (Runtime.COREML, Runtime.EXECUTORCH)
+
+
+@dataclass
+class IosMeter(DeviceMeter):
+    """``prepare(artifacts)`` (called by the collection before timing) lets ``measure`` time the next
+    ``batch_size`` artifacts in one app launch (:func:`android_bench.ios_batch.measure_batch`); a kill
+    loses at most one batch, and what the batch did not settle is timed alone with the usual retries."""
+
+    pack_dir: Path | None = None
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._queue: list[Path] = []
+        self._ready: dict[Path, Any] = {}  # artifact -> Measurement or the DeviceError it failed with
+
+    def _packed(self, artifact: Path) -> Path:
+        from android_bench.ios_app import pack_model
+
+        if not artifact.is_dir():
+            return artifact
+        root = self.pack_dir or Path(tempfile.gettempdir()) / "phonenas-ios-packed"
+        key = hashlib.sha256(str(artifact.resolve()).encode()).hexdigest()[:16]
+        return pack_model(artifact, root / key)
+
+    def _measure(self, artifact: Path):
+        return super()._measure(self._packed(Path(artifact)))
+
+    def prepare(self, artifacts: Sequence[Path]) -> None:
+        self._queue = [Path(a) for a in artifacts]
+        self._ready.clear()
+
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+        from android_bench.ios_app import IosAppDevice
+        from android_bench.ios_batch import measure_batch
+
+        artifact = Path(artifact)
+        device, protocol = self.device, self.protocol
+        if (
+            isinstance(device, IosAppDevice)
+            and protocol is not None
+            and self.batch_size > 1
+            and artifact not in self._ready
+            and artifact in self._queue
+        ):
+            start = self._queue.index(artifact)
+            packed = {self._packed(a): a for a in self._queue[start : start + self.batch_size]}
+            results = measure_batch(
+                device, self.runner, list(packed), protocol, info=self._device_info(), cache=self._cache
+            )
+            self._ready.update((packed[p], r) for p, r in results.items())
+        if artifact in self._ready:
+            result = self._ready.pop(artifact)
+            if isinstance(result, Exception):
+                raise result
+            self._last = result
+            return [float(s) for s in result.samples_ms]
+        return super().measure(artifact, input_chw, runtime)
+
+    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
+        if Runtime(runtime) not in IOS_RUNTIMES:
+            raise RuntimeUnavailable(
+                f"iPhones time coreml or executorch with the PhoneNASBench app, not {Runtime(runtime).value}"
+            )
+        return super().context(runtime, dtype, probe)
+
+
+def ios_meter(
+    udid: str,
+    *,
+    threads: int = 1,
+    runs: int | None = None,
+    compute_units: str = "all",
+    app_path: Path | None = None,
+) -> IosMeter:
+    """Open the iPhone (macOS + Xcode, trusted, app installed or installed from ``app_path`` by hash)."""
+    import android_bench as ab
+    from android_bench.ios_app import IosAppRunner, open_ios_device
+
+    device, info, app_sha = open_ios_device(udid, app_path=app_path)
+    runner = IosAppRunner(app_sha256=app_sha, compute_units=compute_units)
+    # no host-side temperature gate or core pinning on iOS: the app waits for a nominal thermal state
+    protocol = ab.MeasurementProtocol(threads=threads, runs=runs or 50, affinity="none", max_temp_c=None)
+    return IosMeter(device, runner=runner, protocol=protocol, _info=info)

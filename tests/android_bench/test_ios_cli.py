@@ -1,0 +1,102 @@
+"""`phonenas devices` and `phonenas lut collect --device <iPhone UDID>` against the fake devicectl.
+
+The CLI runs in this process with ``host_is_macos`` answering True (the ``iphones`` fixture): the
+listing goes through ``xcrun devicectl list devices``, and collection exports real blocks, installs the
+stand-in app by hash, copies the blocks into its container and has it time them (ExecuTorch on this
+host for ``.pte``; Core ML packages are packed into ``.mlpackage.tar`` and only hashed, as this host
+has no Core ML runtime). Re-running resumes: nothing stored is measured again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.support import ios_fixtures
+from tests.support.ios_fixtures import UDID, FakeIphones, build_app
+
+iphones = ios_fixtures.iphones
+
+ARCH = "r32:stem_k3_c16_s2_hs:ir_k3_e3_c24_s2:head_c96_hs:n10"
+
+
+def test_devices_lists_iphones_through_devicectl(iphones: FakeIphones) -> None:
+    from phonenas.cli.main import app
+
+    iphones.update(pairingState="unpaired")
+    res = CliRunner().invoke(app, ["devices", "--adb-port", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output[res.output.index("{") :])
+    assert payload["ios"]["available"] and payload["ios"]["source"] == "devicectl"
+    (dev,) = payload["ios"]["devices"]
+    assert (dev["udid"], dev["model"], dev["ios_version"], dev["connection"]) == (
+        UDID, "iPhone15,2", "17.5.1", "wired"
+    )  # fmt: skip
+    assert "Trust This Computer" in dev["note"]
+    table = CliRunner().invoke(app, ["devices", "--adb-port", "1"], env={"COLUMNS": "200"})
+    assert "iOS devices (devicectl)" in table.output and UDID in table.output
+
+
+def _collect(store: Path, app_path: Path, runtime: str, dtype: str) -> list[str]:
+    return ["lut", "collect", "--device", UDID, "--runtime", runtime, "--dtype", dtype, "--arch", ARCH,
+            "--limit", "1", "--runs", "5", "--export-workers", "0", "--store", str(store),
+            "--ios-app", str(app_path)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_lut_collect_executorch_on_an_iphone(iphones: FakeIphones, tmp_path: Path) -> None:
+    from latency.store import LUTStore
+    from phonenas.cli.main import app
+
+    store, app_path = tmp_path / "lut", build_app(tmp_path / "build")
+    res = CliRunner().invoke(app, _collect(store, app_path, "executorch", "fp32"), env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert re.search(rf"{re.escape(UDID)}: measured 1\b", res.output), res.output
+    df = LUTStore(store).frame()
+    rows = df[df["device_id"] == UDID]
+    assert len(rows) >= 2 and set(rows["runtime"].astype(str)) == {"executorch"}  # the block + call overhead
+    assert all(n == 5 for n in rows["n"])
+    pushed = list((iphones.container() / "Documents/phonenas/blobs").rglob("*.pte"))
+    assert pushed  # the exported blocks really went into the app container
+    launches = iphones.count("device", "process", "launch")
+
+    again = CliRunner().invoke(app, _collect(store, app_path, "executorch", "fp32"), env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert re.search(rf"{re.escape(UDID)}: measured 0\b", again.output), again.output
+    assert iphones.count("device", "install", "app") == 1  # same build: not installed again
+    # only the runtime-version probe ran (re-measured at most twice when this busy host made it noisy)
+    assert 1 <= iphones.count("device", "process", "launch") - launches <= 3
+
+
+@pytest.mark.slow
+def test_lut_collect_coreml_packs_the_mlpackage(iphones: FakeIphones, tmp_path: Path) -> None:
+    from latency.store import LUTStore
+    from phonenas.cli.main import app
+
+    store = tmp_path / "lut"
+    args = [*_collect(store, build_app(tmp_path / "build"), "coreml", "fp16"), "--compute-units", "cpuOnly"]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    packed = sorted((iphones.container() / "Documents/phonenas/blobs").rglob("*.mlpackage.tar"))
+    assert packed
+    with tarfile.open(packed[0]) as tar:
+        assert any(m.name.endswith("Manifest.json") for m in tar.getmembers())
+    rows = LUTStore(store).frame()
+    assert set(rows["runtime"].astype(str)) == {"coreml"} and set(rows["device_id"]) == {UDID}
+    manifests = [
+        json.loads(p.read_text()) for p in (iphones.container() / "Documents/phonenas/manifests").iterdir()
+    ]
+    assert {m["compute_units"] for m in manifests} == {"cpuOnly"}
+
+
+def test_litert_is_refused_on_an_iphone(iphones: FakeIphones, tmp_path: Path) -> None:
+    from phonenas.cli.main import app
+
+    res = CliRunner().invoke(app, _collect(tmp_path / "lut", build_app(tmp_path), "litert", "fp32"))
+    assert res.exit_code != 0
+    assert "iPhones time coreml or executorch" in str(res.exception)
