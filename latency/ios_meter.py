@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latency.keys import Context, DType, Runtime
+from latency.keys import Context, context_target
 from latency.meters import DeviceMeter, RuntimeUnavailable
 
 __all__ = ["IOS_RUNTIMES", "IosMeter", "ios_meter"]
 
-IOS_RUNTIMES = (Runtime.COREML, Runtime.EXECUTORCH)
+IOS_RUNTIMES = ("coreml", "executorch")  # runtime families the PhoneNASBench app links
 
 
 @dataclass
@@ -55,7 +55,7 @@ class IosMeter(DeviceMeter):
         self._queue = [Path(a) for a in artifacts]
         self._ready.clear()
 
-    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: Runtime) -> list[float]:
+    def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: str) -> list[float]:
         from android_bench.ios_app import IosAppDevice
         from android_bench.ios_batch import measure_batch
 
@@ -82,10 +82,14 @@ class IosMeter(DeviceMeter):
             return [float(s) for s in result.samples_ms]
         return super().measure(artifact, input_chw, runtime)
 
-    def context(self, runtime: Runtime, dtype: DType, probe: Path) -> Context:
-        if Runtime(runtime) not in IOS_RUNTIMES:
+    def context(self, runtime: str, dtype: str, probe: Path) -> Context:
+        try:
+            family = context_target(runtime).runtime
+        except ValueError:
+            family = str(runtime)
+        if family not in IOS_RUNTIMES:
             raise RuntimeUnavailable(
-                f"iPhones time coreml or executorch with the PhoneNASBench app, not {Runtime(runtime).value}"
+                f"iPhones time coreml or executorch with the PhoneNASBench app, not {runtime}"
             )
         return super().context(runtime, dtype, probe)
 

@@ -39,7 +39,7 @@ def test_devices_lists_iphones_through_devicectl(iphones: FakeIphones) -> None:
     )  # fmt: skip
     assert "Trust This Computer" in dev["note"]
     table = CliRunner().invoke(app, ["devices", "--adb-port", "1"], env={"COLUMNS": "200"})
-    assert "iOS devices (devicectl)" in table.output and UDID in table.output
+    assert "(iOS, devicectl)" in table.output and UDID in table.output
 
 
 def _collect(store: Path, app_path: Path, runtime: str, dtype: str) -> list[str]:

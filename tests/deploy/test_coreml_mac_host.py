@@ -18,33 +18,32 @@ import numpy as np
 import pytest
 
 from deploy import DeployError, Dtype, TargetUnavailable, get_target
-from latency.export import SUFFIX, TARGETS, deploy_dtype
-from latency.keys import DType, Runtime
+from latency.export import deploy_dtype, lut_target
 from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host
 
 off_mac = pytest.mark.skipif(platform.system() == "Darwin", reason="checks the refusal off macOS")
 
 
 def test_latency_maps_coreml_to_the_deploy_target() -> None:
-    assert TARGETS[Runtime.COREML] == "coreml" and SUFFIX[Runtime.COREML] == ".mlpackage"
-    assert deploy_dtype(Runtime.COREML, DType.INT8) == "int8w"  # int8 weights, fp16 compute
-    assert deploy_dtype(Runtime.COREML, DType.FP16) == "fp16"
+    assert lut_target("coreml").name == "coreml" and lut_target("coreml").suffix == ".mlpackage"
+    assert deploy_dtype("coreml", Dtype.INT8) == "int8w"  # int8 weights, fp16 compute
+    assert deploy_dtype("coreml", Dtype.FP16) == "fp16"
     assert get_target("coreml").runtime_version().startswith("coremltools ")
 
 
 @off_mac
 def test_host_meter_refuses_coreml_off_macos(tmp_path: Path) -> None:
-    check_runtime_on_host(Runtime.EXECUTORCH)  # the others are fine anywhere
-    with pytest.raises(RuntimeUnavailable, match="Core ML timing needs macOS") as exc:
+    check_runtime_on_host("executorch")  # the others are fine anywhere
+    with pytest.raises(RuntimeUnavailable, match="timing needs macOS") as exc:
         check_runtime_on_host("coreml")
-    assert "\n" not in str(exc.value) and "run `phonenas lut collect --runtime coreml` on a Mac" in str(
+    assert "\n" not in str(exc.value) and "run `phonenas lut collect --runtime coreml` on macOS" in str(
         exc.value
     )
     meter = HostMeter(rounds=1)
     with pytest.raises(RuntimeUnavailable):
-        meter.context(Runtime.COREML, DType.FP16, tmp_path / "probe.mlpackage")
+        meter.context("coreml", Dtype.FP16, tmp_path / "probe.mlpackage")
     with pytest.raises(RuntimeUnavailable):  # refused before anything is loaded: the file need not exist
-        meter.measure(tmp_path / "missing.mlpackage", (1, 16, 16), Runtime.COREML)
+        meter.measure(tmp_path / "missing.mlpackage", (1, 16, 16), "coreml")
 
 
 @pytest.mark.slow
