@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, fields
 from enum import Enum
 
-from deploy.registry import UnknownTarget, lut_target, resolve
+from deploy.registry import lut_target, resolve
 from deploy.types import Dtype, TargetSpec
 from search.arch import Act, ArchSpec, LayerKind, LayerShape, profile_arch
 
@@ -28,11 +28,8 @@ class Runtime(str):
     ``Runtime("onnx") == "onnxruntime"``. ``.value`` is the name itself (enum-like)."""
 
     def __new__(cls, name: str) -> Runtime:
-        try:
-            target = resolve(str(name))
-            plain = resolve(target.runtime)
-        except UnknownTarget as e:
-            raise ValueError(str(e)) from None
+        target = resolve(str(name))  # UnknownTarget is a ValueError
+        plain = resolve(target.runtime)
         if target.delegate != plain.delegate:  # a name that means more than its runtime
             raise ValueError(
                 f"{target.name} is {target.runtime} with the {target.delegate} delegate: pass the name "
@@ -47,11 +44,9 @@ class Runtime(str):
 
 @functools.lru_cache(maxsize=256)
 def context_target(runtime: str, delegate: str | None = None) -> TargetSpec:
-    """The LUT target (deploy descriptor) a context's runtime + delegate stand for; ValueError if none."""
-    try:
-        return lut_target(runtime, delegate)
-    except UnknownTarget as e:
-        raise ValueError(str(e)) from None
+    """The LUT target (deploy descriptor) a context's runtime + delegate stand for (cached: contexts are
+    built for every stored row); :class:`~deploy.registry.UnknownTarget` (a ValueError) if none."""
+    return lut_target(runtime, delegate)
 
 
 def resolve_lut(runtime: str, dtype: str) -> tuple[str, Dtype]:
@@ -64,10 +59,13 @@ def resolve_lut(runtime: str, dtype: str) -> tuple[str, Dtype]:
 
 def lut_dtype(target: TargetSpec, dtype: str) -> Dtype:
     """``dtype`` as a LUT dtype of ``target`` (ValueError naming the ones it has)."""
-    value = Dtype(str(dtype).strip().lower())
+    have = [d.value for d in target.lut_dtypes]
+    listed = ", ".join(have[:-1]) + f" or {have[-1]}" if len(have) > 1 else "".join(have)
+    try:
+        value = Dtype(str(dtype).strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown dtype {dtype!r}; {target.name} LUTs are measured in {listed}") from None
     if value not in target.lut_dtypes:
-        have = [d.value for d in target.lut_dtypes]
-        listed = ", ".join(have[:-1]) + f" or {have[-1]}" if len(have) > 1 else "".join(have)
         raise ValueError(f"{target.name} LUTs are measured in {listed}, not {value.value}")
     return value
 
