@@ -43,3 +43,16 @@ def test_int8_weights_fit_avx2_pair_sums_and_act_se_stay_float(model, calib16, d
         assert "QuantizeLinear" not in after, f"{node.op_type} {node.name}: output re-quantized ({after})"
     n = compare(reference(model, digits16), t.load(path, threads=1).run(digits16.numpy()))
     assert numeric_failure(n, Dtype.INT8) == "", n
+
+
+def test_recipe_is_the_one_the_committed_benchmark_picked() -> None:
+    """INT8_RECIPE changes only with a re-run of benchmarks/onnx_int8_recipe.py (its rule picks it)."""
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    results = json.loads((Path(__file__).parents[2] / "benchmarks/results/onnx_int8_recipe.json").read_text())
+    picked = results["recipes"][results["chosen_by_rule"]]
+    assert {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(INT8_RECIPE).items()} == picked
+    summary = results["summary"][results["chosen_by_rule"]]
+    assert summary["all_pass"] and summary["max_avx2_pair_saturation"] == 0.0
