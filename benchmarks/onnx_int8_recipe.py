@@ -16,7 +16,8 @@ on 128 train images, ``deploy.data.eval_data``), and the median single-image lat
 in interleaved rounds so load changes hit every recipe alike. Latency is reported relative to fp32.
 
 Run: ``python -m benchmarks.onnx_int8_recipe`` (about 10 minutes on 2 cores)
--> ``benchmarks/results/onnx_int8_recipe.{json,md}``.
+-> ``benchmarks/results/onnx_int8_recipe.{json,md}``; ``--rerender`` re-derives the summary from the stored
+rows without measuring.
 """
 
 from __future__ import annotations
@@ -206,26 +207,12 @@ def main() -> None:
                 }
             )
         load.append(os.getloadavg()[0])
-    summary = {}
-    for rname in RECIPES:
-        rs = [r for r in rows if r["recipe"] == rname]
-        summary[rname] = {
-            "all_pass": all(r["passes"] for r in rs),
-            "min_cosine": min(r["cosine"] for r in rs),
-            "min_top1_agreement": min(r["top1_agreement"] for r in rs),
-            "geomean_speedup_vs_fp32": float(np.exp(np.mean([np.log(r["speedup_vs_fp32"]) for r in rs]))),
-            "max_avx2_pair_saturation": max(
-                (r["avx2_pair_saturation"] for r in rs if r["avx2_pair_saturation"] is not None), default=None
-            ),
-            "saturation_free_by_construction": RECIPES[rname].reduce_range or RECIPES[rname].weight == "u8",
-        }
-    # the rule: pass on every model, saturation-free on any x86 CPU (7-bit or u8 weights), then fastest
-    eligible = [k for k, v in summary.items() if v["all_pass"] and v["saturation_free_by_construction"]]
-    by_rule = max(eligible, key=lambda k: summary[k]["geomean_speedup_vs_fp32"]) if eligible else None
+    summary, by_rule = summarize(rows)
     chosen = next((k for k, v in RECIPES.items() if v == INT8_RECIPE), None)
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.processor() or platform.system()}",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.system()}",
         "cpu_flags": _cpu_flags(),
         "vnni": any("vnni" in f for f in _cpu_flags()),
         "onnxruntime": __import__("onnxruntime").__version__,
@@ -237,10 +224,50 @@ def main() -> None:
         "rows": rows,
         "summary": summary,
     }
+    _write(results)
+
+
+def _write(results: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "onnx_int8_recipe.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "onnx_int8_recipe.md").write_text(_markdown(results))
     print(_markdown(results))
+
+
+def summarize(rows: list[dict]) -> tuple[dict[str, dict], str | None]:
+    """Per-recipe summary and the recipe the selection rule picks.
+
+    The rule: QDQ format (what every ONNX Runtime execution provider a phone uses consumes - NNAPI,
+    XNNPACK, QNN, Core ML EP; QOperator's QLinear* ops are CPU-EP only), passing the deploy bound on every
+    model, saturation-free on any x86 CPU by construction (7-bit or u8 weights), then the fastest.
+    """
+    summary = {}
+    for rname in dict.fromkeys(r["recipe"] for r in rows):
+        rs = [r for r in rows if r["recipe"] == rname]
+        recipe = RECIPES[rname]
+        summary[rname] = {
+            "all_pass": all(r["passes"] for r in rs),
+            "min_cosine": min(r["cosine"] for r in rs),
+            "min_top1_agreement": min(r["top1_agreement"] for r in rs),
+            "geomean_speedup_vs_fp32": float(np.exp(np.mean([np.log(r["speedup_vs_fp32"]) for r in rs]))),
+            "max_avx2_pair_saturation": max(
+                (r["avx2_pair_saturation"] for r in rs if r["avx2_pair_saturation"] is not None), default=None
+            ),
+            "saturation_free_by_construction": recipe.reduce_range or recipe.weight == "u8",
+            "qdq": not recipe.qoperator,
+        }
+    eligible = [
+        k for k, v in summary.items() if v["all_pass"] and v["saturation_free_by_construction"] and v["qdq"]
+    ]
+    by_rule = max(eligible, key=lambda k: summary[k]["geomean_speedup_vs_fp32"]) if eligible else None
+    return summary, by_rule
+
+
+def rerender() -> None:
+    """Re-derive the summary and the rule's pick from the stored rows (no measuring); rewrite both files."""
+    results = json.loads((RESULTS / "onnx_int8_recipe.json").read_text())
+    results["summary"], results["chosen_by_rule"] = summarize(results["rows"])
+    _write(results)
 
 
 def _markdown(r: dict) -> str:
@@ -248,7 +275,8 @@ def _markdown(r: dict) -> str:
         "# ONNX Runtime int8 recipes on the demo's models",
         "",
         f"{r['date']} — {r['machine']} — onnxruntime {r['onnxruntime']} — CPU flags: "
-        f"{', '.join(r['cpu_flags']) or 'n/a'} (VNNI: {'yes' if r['vnni'] else 'no'}) — load average (1 min) "
+        f"{', '.join(r['cpu_flags']) or 'n/a'} (VNNI: {'yes' if r['vnni'] else 'no'}) — "
+        "load average (1 min) "
         f"{', '.join(f'{x:.1f}' for x in r['load_avg_1min'])} (start, after each model; shared machine)",
         "",
         f"Deploy bound: cosine >= {r['bounds']['cosine_min']}, top-1 agreement >= "
@@ -256,10 +284,13 @@ def _markdown(r: dict) -> str:
         "images). Latency: median single-image time, 1 thread, interleaved rounds; speed-up = fp32 / int8.",
         "",
         "AVX2 saturation: share of the u8 x s8 int16 pair sums of the dense convolutions that VPMADDUBSW (x86"
-        " without VNNI) would saturate, on 16 test images (computed from the quantized tensors; n/a: no u8 x s8"
-        " QDQ convs). Rule: pass on every model, saturation-free on any x86 (7-bit or u8 weights), then fastest.",
+        " without VNNI) would saturate, on 16 test images (computed from the quantized tensors; n/a: no"
+        " u8 x s8 QDQ convs). Rule: QDQ (every ORT execution provider consumes it; QOperator is CPU-EP"
+        " only), pass on every"
+        " model, saturation-free on any x86 (7-bit or u8 weights), then fastest.",
         "",
-        "| recipe | all pass | min cosine | min top-1 agreement | max AVX2 saturation | geomean speed-up vs fp32 |",
+        "| recipe | all pass | min cosine | min top-1 agreement | max AVX2 saturation "
+        "| geomean speed-up vs fp32 |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for k, s in r["summary"].items():
@@ -281,7 +312,8 @@ def _markdown(r: dict) -> str:
     ]
     for row in r["rows"]:
         lines.append(
-            f"| {row['model']} | {row['recipe']} | {row['cosine']:.4f} | {100 * row['top1_agreement']:.1f} % | "
+            f"| {row['model']} | {row['recipe']} | {row['cosine']:.4f} | "
+            f"{100 * row['top1_agreement']:.1f} % | "
             f"{100 * row['accuracy']:.1f} % ({100 * row['ref_accuracy']:.1f} %) | {row['int8_ms']:.3f} | "
             f"{row['fp32_ms']:.3f} |"
         )
@@ -290,4 +322,6 @@ def _markdown(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    rerender() if "--rerender" in sys.argv[1:] else main()

@@ -108,7 +108,7 @@ class ExportPool(ProcessPoolExecutor):
         )
 
     def wait_started(self, n: int, timeout_s: float = 120.0) -> list[int]:
-        """Pids of the first ``n`` workers to finish their initializer; ``TimeoutError`` after ``timeout_s``."""
+        """Pids of the first ``n`` workers to finish their initializer; TimeoutError after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while len(self.started_pids) < n:
             left = deadline - time.monotonic()

@@ -1,4 +1,4 @@
-"""A search space small enough to enumerate and digits cut down so a search epoch takes well under a second."""
+"""A search space small enough to enumerate, and digits cut down so a search epoch takes under a second."""
 
 from __future__ import annotations
 
