@@ -246,12 +246,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--label", default="model", help="Model label for --from-bundles.")
     p.add_argument("--n-verify", type=int, default=300)
+    p.add_argument(
+        "--torch-threads", type=int, default=2, help="torch threads for training and export (1 under load)."
+    )
     args = p.parse_args(argv)
     if args.from_bundles:
         write_results(rows_from_bundles(args.from_bundles, args.label), args.epochs, args.n_verify)
         print((RESULTS / "deploy_matrix.md").read_text())
         return
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.torch_threads)
     rows: list[dict] = []
     for name in args.models.split(","):
         label, arch = model_arch(name.strip(), args.searched)

@@ -85,9 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="Runtime threads when timing.")
     p.add_argument("--export-workers", type=int, default=2, help="Processes exporting blocks and models.")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--torch-threads", type=int, default=2, help="torch threads for search and training.")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.torch_threads)
     t0 = time.perf_counter()
     load = {"start": _load()}
     stage_s: dict[str, float] = {}
