@@ -51,7 +51,8 @@ class SearchConfig:
     tau_decay: float | None = (
         None  # a fixed per-epoch decay instead (FBNetV2's 0.956 never gets near one-hot)
     )
-    loss: SearchLoss = field(default_factory=lambda: SearchLoss("fbnet"))
+    # ref=None: resolved from the uniform supernet's expected cost (ref=1 zeroes the gradient of costs < 1)
+    loss: SearchLoss = field(default_factory=lambda: SearchLoss("fbnet", ref=None))
     seed: int = 0
     num_samples: int = 256  # children sampled from the learned distribution when deriving for a target
     tolerance: float = 0.05  # derived cost must land within +-tolerance of the target (LUT error needs room)

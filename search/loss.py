@@ -29,9 +29,9 @@ class SearchLoss:
     lam: float = 2.0
     alpha: float = 0.2
     beta: float = 0.6
-    # None: resolved by run_search to (uniform expected cost) / e^2; a fixed 1.0 (the paper's unit) makes
-    # every cost below 1 unit (sub-ms latencies, MMACs of tiny nets) clamp to a zero latency gradient
-    ref: float | None = None
+    # 1.0 is the paper's unit; None lets run_search pick (uniform expected cost) / e^2 (what SearchConfig
+    # uses): with ref 1.0 every cost below 1 unit (sub-ms latencies) clamps to a zero latency gradient
+    ref: float | None = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("fbnet", "target"):

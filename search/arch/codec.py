@@ -185,7 +185,12 @@ def arch_to_dict(a: ArchSpec) -> dict[str, Any]:
         "input_hw": a.input_hw,
         "in_ch": a.in_ch,
         "num_classes": a.num_classes,
-        "stem": {"out_ch": a.stem.out_ch, "kernel": a.stem.kernel, "stride": a.stem.stride, "act": a.stem.act.value},
+        "stem": {
+            "out_ch": a.stem.out_ch,
+            "kernel": a.stem.kernel,
+            "stride": a.stem.stride,
+            "act": a.stem.act.value,
+        },
         "stages": [[block(b) for b in stage] for stage in a.stages],
         "head": {"conv_ch": a.head.conv_ch, "hidden_ch": a.head.hidden_ch, "act": a.head.act.value},
     }
@@ -239,5 +244,7 @@ def arch_from_json(text: str) -> ArchSpec:
     try:
         d = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ArchError(f"arch JSON is not valid JSON ({e.msg} at line {e.lineno} col {e.colno}); is the file truncated?") from None
+        raise ArchError(
+            f"arch JSON is not valid JSON ({e.msg} at line {e.lineno} col {e.colno}); is the file truncated?"
+        ) from None
     return arch_from_dict(d)

@@ -149,8 +149,19 @@ def profile_arch(arch: ArchSpec) -> ArchProfile:
     """Every layer of ``arch`` (stem, blocks named ``s<stage>.b<block>``, head) with its input shape."""
     hw = _conv_out(arch.input_hw, arch.stem.stride)
     layers = [
-        LayerShape("stem", LayerKind.STEM, arch.in_ch, arch.stem.out_ch, arch.stem.out_ch, arch.input_hw, hw,
-                   arch.stem.kernel, arch.stem.stride, False, arch.stem.act)
+        LayerShape(
+            "stem",
+            LayerKind.STEM,
+            arch.in_ch,
+            arch.stem.out_ch,
+            arch.stem.out_ch,
+            arch.input_hw,
+            hw,
+            arch.stem.kernel,
+            arch.stem.stride,
+            False,
+            arch.stem.act,
+        )
     ]
     ch = arch.stem.out_ch
     for si, stage in enumerate(arch.stages):
@@ -159,7 +170,19 @@ def profile_arch(arch: ArchSpec) -> ArchProfile:
             layers.append(layer)
             ch, hw = layer.out_ch, layer.out_hw
     layers.append(
-        LayerShape("head", LayerKind.HEAD, ch, arch.head.conv_ch, arch.num_classes, hw, 1, 1, 1, False,
-                   arch.head.act, hidden_ch=arch.head.hidden_ch)
+        LayerShape(
+            "head",
+            LayerKind.HEAD,
+            ch,
+            arch.head.conv_ch,
+            arch.num_classes,
+            hw,
+            1,
+            1,
+            1,
+            False,
+            arch.head.act,
+            hidden_ch=arch.head.hidden_ch,
+        )
     )
     return ArchProfile(arch, tuple(layers))

@@ -165,7 +165,11 @@ class ArchSpec:
         object.__setattr__(self, "stages", stages)
         if isinstance(self.input_hw, bool) or not isinstance(self.input_hw, int) or self.input_hw < 8:
             raise ArchError(f"input_hw must be an int >= 8, got {self.input_hw!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
+        if (
+            isinstance(self.num_classes, bool)
+            or not isinstance(self.num_classes, int)
+            or self.num_classes < 1
+        ):
             raise ArchError(f"num_classes must be a positive int, got {self.num_classes!r}")
         if not stages:
             raise ArchError("an architecture needs at least one stage of blocks")

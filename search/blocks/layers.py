@@ -16,8 +16,15 @@ def make_act(act: Act | None) -> nn.Module:
 class ConvBnAct(nn.Module):
     """kxk conv ('same' padding, no bias) -> BatchNorm -> activation (Identity for a linear projection)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-                 act: Act | None = Act.RELU) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: Act | None = Act.RELU,
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_ch)

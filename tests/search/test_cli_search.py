@@ -131,7 +131,9 @@ def test_fbnetv2_f_models_are_members_of_the_fbnetv2_f_space(name):
 def test_space_contains_says_why_not():
     res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f", "--contains", "mobilenetv3_large"])
     assert res.exit_code == 1 and "NOT a member" in res.output and "hidden width" in res.output
-    res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f", "--contains", "fbnetv2_l1", "--json"])
+    res = runner.invoke(
+        app, ["search", "space", "--space", "fbnetv2-f", "--contains", "fbnetv2_l1", "--json"]
+    )
     assert res.exit_code == 1 and json.loads(res.output)["member"] is False
     res = runner.invoke(app, ["search", "space", "--space", "fbnetv2-f"], terminal_width=200)
     assert res.exit_code == 0 and "block" in res.output and "(`proj`)" in res.output

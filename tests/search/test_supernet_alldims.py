@@ -132,3 +132,25 @@ def test_mixed_activation_gradients_are_exact():
     assert torch.autograd.gradcheck(mixed_act, (z.requires_grad_(), w))
     ref = 0.3 * torch.relu(z) + 0.7 * torch.nn.functional.hardswish(z)
     assert torch.allclose(mixed_act(z, w), ref)
+
+
+def test_channel_mask_before_the_activation_is_exact_for_binary_masks_only_for_hswish():
+    """Documented deviation: the mask is folded into BN, i.e. applied BEFORE the activation. For 0/1
+    masks (every one-hot child) and for ReLU that equals the paper's act(BN(z)) * M; hard-swish at a soft
+    mask value differs (hswish(m a) != m hswish(a))."""
+    from search.supernet import _ConvBn
+
+    conv = _ConvBn(4, 4, 1, act=Act.HSWISH).eval()
+    relu = _ConvBn(4, 4, 1, act=Act.RELU).eval()
+    relu.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 4, 5, 5) * 3
+    with torch.no_grad():
+        for mask in (torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.tensor([0.3, 0.7, 1.0, 0.0])):
+            paper_relu = torch.relu(conv.bn(conv.conv(x))) * mask.view(1, -1, 1, 1)
+            assert torch.allclose(relu(x, mask), paper_relu, atol=1e-6)
+        binary = torch.tensor([1.0, 1.0, 0.0, 0.0])
+        paper = torch.nn.functional.hardswish(conv.bn(conv.conv(x))) * binary.view(1, -1, 1, 1)
+        assert torch.allclose(conv(x, binary), paper, atol=1e-6)
+        soft = torch.tensor([0.5, 0.5, 0.5, 0.5])
+        paper = torch.nn.functional.hardswish(conv.bn(conv.conv(x))) * soft.view(1, -1, 1, 1)
+        assert not torch.allclose(conv(x, soft), paper, atol=1e-3)
