@@ -219,7 +219,8 @@ def write_markdown(payload: dict, path: Path) -> None:
         f"Accuracy: test split of {s['data']}; every model trained from scratch for {s['train_epochs']} "
         f"epochs, mean over seeds {s['seeds']}. Searches: {s['search_epochs']} epochs each, target loss.",
         "",
-        "Load average (1/5/15 min) of this 2-core machine, shared with other jobs: "
+        "Load average (1/5/15 min) of this 2-core machine, shared with other jobs, at the start and after "
+        "each stage: "
         + "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in loads.items())
         + (
             ". Absolute latencies are inflated and noisy under that load; the models are measured "
