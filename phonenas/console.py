@@ -166,6 +166,14 @@ class _Tee(threading.Thread):
         os.close(self.read_fd)
 
 
+def _writes_to_fd(console: Console, fds: tuple[int, ...]) -> bool:
+    """True if ``console`` writes to one of the process's file descriptors ``fds``."""
+    try:
+        return console.file.fileno() in fds
+    except (AttributeError, OSError, ValueError):  # io.StringIO, click's test buffers
+        return False
+
+
 @contextlib.contextmanager
 def quiet_console(
     log_path: Path | str, console: Console | None = None, verbose: bool | None = None
@@ -200,7 +208,8 @@ def quiet_console(
         terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8", errors="replace")
         if terminal.isatty() and not os.isatty(0):  # rich sizes itself from fd 0/1/2: none is the tty now
             console.size = os.get_terminal_size(terminal.fileno())  # type: ignore[assignment]
-        console.file = terminal
+        if _writes_to_fd(console, (1, 2)):  # else (a test runner's buffer): leave it where it writes
+            console.file = terminal
         if verbose:
             tee = _Tee((log.fileno(), saved[1]))
             tee.start()

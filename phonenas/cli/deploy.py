@@ -13,6 +13,7 @@ from rich.table import Table
 from deploy.registry import specs
 from deploy.types import Dtype
 from phonenas.cli.options import DEFAULT_TARGETS, InputHwOption, TargetsOption
+from phonenas.console import LOG_NAME, quiet_console
 from phonenas.errors import PhoneNASError
 
 
@@ -177,7 +178,7 @@ def deploy(
             threads=threads,
             predicted_latency_ms=predicted,
         )
-        with _out.status("deploying ...") as status:
+        with quiet_console(out / LOG_NAME, _out), _out.status("deploying ...") as status:
             results = run_deploy(request, model, on_step=lambda s: status.update(s))
     except (DeployError, ValueError) as e:
         raise PhoneNASError(str(e)) from None

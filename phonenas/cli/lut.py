@@ -41,6 +41,7 @@ from phonenas.cli.options import (
     WarmupOption,
 )
 from phonenas.cli.progress import progress_bar
+from phonenas.console import LOG_NAME, quiet_console
 from phonenas.errors import PhoneNASError
 
 app = typer.Typer(
@@ -231,7 +232,7 @@ def collect(
     lut = LUTStore(store)
     art = ArtifactCache(cache or store / "artifacts")
     _out.print(f"{len(keys)} layer keys, {rt} {dt.value}, store {store}")
-    with progress_bar(_out) as bar:
+    with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_progress(dev: str, p) -> None:
@@ -470,7 +471,7 @@ def validate(
     )
     _can_time([meter], rt)
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
-    with progress_bar(_out) as bar:
+    with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_progress(phase: str, done: int, total: int) -> None:
