@@ -1,7 +1,8 @@
 """Device ids -> meters: the one factory behind every ``--device`` option.
 
-``host`` times in this process (:class:`~latency.meters.HostMeter`); anything else is an adb serial
-timed through android_bench (:class:`~latency.meters.DeviceMeter`). An adb device is checked when its
+``host`` times in this process (:class:`~latency.meters.HostMeter`); an iPhone UDID goes through the
+PhoneNASBench app and ``xcrun devicectl`` (:mod:`latency.ios_meter`, macOS); anything else is an adb
+serial timed through android_bench (:class:`~latency.meters.DeviceMeter`). A device is checked when its
 meter is made - server reachable, serial attached and ready - so a wrong ``--device`` fails at once
 with one line, before keys are enumerated or anything is exported.
 """

@@ -43,11 +43,11 @@ SOURCE_PREDICTED = "predicted"
 
 PROVENANCE_FIELDS = ("device_model", "device_soc", "os", "affinity", "toolchain", "protocol", "host")
 STAT_FIELDS = ("n", "median_ms", "trimmed_mean_ms", "p10_ms", "p90_ms", "std_ms", "min_ms")
-# drift reference (schema 2): the reference reading bracketing the measurement, its ratio to the context's
+# drift reference (schema 3): the reference reading bracketing the measurement, its ratio to the context's
 # nominal reading, how often the entry was re-measured because the device was unstable, and whether the
 # kept measurement was still taken while unstable
 DRIFT_FIELDS = ("ref_ms", "ref_ratio", "remeasured", "unstable")
-# block-latency model (schema 2): "measured" or "predicted", the predictor's version, its relative std
+# block-latency model (schema 3): "measured" or "predicted", the predictor's version, its relative std
 MODEL_FIELDS = ("source", "model_version", "uncertainty")
 COLUMNS: tuple[str, ...] = (
     "schema_version",
