@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 FEATURE_VERSION = 1
 MODELS = ("linear", "forest", "boosting", "interpolation")
-_KINDS = tuple(LayerKind)  # one-hot: stem, ir, skip, proj, head (whatever the enum holds)
+_KINDS = (LayerKind.STEM, LayerKind.IR, LayerKind.HEAD)
 _ACTS = tuple(Act)
 
 
