@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from deploy.pipeline import load_model
 from latency.timer import TimingProtocol
 from phonenas.pipeline import DemoConfig, run_demo
-from search.arch import Act, HeadSpec
+from search.arch import Act, HeadSpec, decode_arch
+from search.data import load_data
+from search.loop import evaluate
 from search.space import SearchSpace, StageChoices, StemChoices
 
 
@@ -26,6 +29,10 @@ def _micro_space() -> SearchSpace:
         HeadSpec(conv_ch=16),
         num_classes=10,
     )
+
+
+def model_hw(arch: str) -> int:
+    return decode_arch(arch).input_hw
 
 
 class _Recorder:
@@ -59,11 +66,12 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     for m in result.models:
         assert set(m.measured_ms) == {"executorch int8", "litert fp32"}
         assert all(v > 0 for v in m.measured_ms.values()) and all(v > 0 for v in m.predicted_ms.values())
-        # TODO(issue 15): a bound above chance needs >= 5 training epochs (1 epoch: every model at 0.10; 5:
-        # 0.71 / 0.85), and then the micro space's tiny searched model (head c16) fails its int8 checks on
-        # ExecuTorch, LiteRT and ONNX alike (ONNX top-1 agreement 96.5-97 % at 5 epochs, 98.0-99.5 % at 15);
-        # the micro space needs a larger model before this can assert e.g. > 0.3.
-        assert 0.0 <= m.test_acc <= 1.0
+        # The reported accuracy is the saved model's on the test split, recomputed here. (One training
+        # epoch keeps this test in minutes, and then every micro model is near chance, so a bound above
+        # chance cannot be asserted here: tests/search/test_loop.py asserts learning, > 0.5 at 30 epochs.)
+        model = load_model(decode_arch(m.arch), cfg.out / "models" / m.name / "weights.pt")
+        data = load_data(cfg.data, size=model_hw(m.arch), channels=decode_arch(m.arch).in_ch, seed=cfg.seed)
+        assert m.test_acc == pytest.approx(evaluate(model, data.split("test"), model_hw(m.arch)), abs=1e-9)
     # every target got a bundle; each artifact passed or (Core ML off macOS) says why it cannot run here
     deploy = result.deploy
     assert set(deploy["target"]) == {"executorch", "coreml", "tflite", "onnx"}
