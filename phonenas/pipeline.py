@@ -38,7 +38,10 @@ class DemoConfig:
     space: str | SearchSpace = "digits"  # a preset name or a SearchSpace
     data: str = "digits"
     contexts: tuple[tuple[str, str], ...] = DEMO_CONTEXTS
-    target_quantiles: tuple[float, ...] = (0.25, 0.7)  # latency targets: quantiles of the space's predicted latency
+    target_quantiles: tuple[float, ...] = (
+        0.25,
+        0.7,
+    )  # latency targets: quantiles of the space's predicted latency
     calib_archs: int = 6  # random children measured whole to fit each LUT's boundary correction
     search_epochs: int = 12
     train_epochs: int = 15
@@ -145,17 +148,36 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     luts = {}
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)
-        rep = collect(store, keys, runtime, dtype, meter, cache, cfg.export_workers,
-                      on_progress=_layer_progress(progress, f"LUT {name}"))
+        rep = collect(
+            store,
+            keys,
+            runtime,
+            dtype,
+            meter,
+            cache,
+            cfg.export_workers,
+            on_progress=_layer_progress(progress, f"LUT {name}"),
+        )
         if rep.failed:
             first = rep.failed[0]
-            raise RuntimeError(f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}")
+            raise RuntimeError(
+                f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}"
+            )
         log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
         if rep.context is None:
             raise RuntimeError(f"LUT {name}: the collection reported no context")
         if calibration and Correction.load(store.root, rep.context) is None:
-            validate(store, [], calibration, runtime, dtype, meter, cache, cfg.export_workers,
-                     on_progress=_phase_progress(progress, f"calibrate {name}: "))
+            validate(
+                store,
+                [],
+                calibration,
+                runtime,
+                dtype,
+                meter,
+                cache,
+                cfg.export_workers,
+                on_progress=_phase_progress(progress, f"calibrate {name}: "),
+            )
         luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
     store.compact()
     return store, cache, meter, luts
@@ -190,6 +212,7 @@ def search_and_train(cfg: DemoConfig, lut, targets: list[float], progress: Progr
     from search.data import load_data
     from search.loop import SearchConfig, run_search
     from search.loss import SearchLoss
+
     space = resolve_space(cfg)
     bundle = load_data(cfg.data, size=max(space.resolutions), seed=cfg.seed)
     records = []
@@ -198,10 +221,19 @@ def search_and_train(cfg: DemoConfig, lut, targets: list[float], progress: Progr
         run_dir = cfg.out / "search" / f"target_{target:g}ms"
 
         def compute(target=target, run_dir=run_dir, name=name) -> dict:
-            search_cfg = SearchConfig(epochs=cfg.search_epochs, loss=SearchLoss("target", target=target, lam=2.0, ref=1.0),
-                                      seed=cfg.seed)
-            result = run_search(space, bundle, LUTCost(lut), search_cfg, run_dir / "checkpoint.pt",
-                                on_step=lambda s, t: progress.update(f"search {name}", s, t))
+            search_cfg = SearchConfig(
+                epochs=cfg.search_epochs,
+                loss=SearchLoss("target", target=target, lam=2.0, ref=1.0),
+                seed=cfg.seed,
+            )
+            result = run_search(
+                space,
+                bundle,
+                LUTCost(lut),
+                search_cfg,
+                run_dir / "checkpoint.pt",
+                on_step=lambda s, t: progress.update(f"search {name}", s, t),
+            )
             return {"arch": encode_arch(result.arch), "predicted_ms": result.cost, "rule": result.rule}
 
         found = _json_cache(run_dir / "result.json", compute)
@@ -209,8 +241,9 @@ def search_and_train(cfg: DemoConfig, lut, targets: list[float], progress: Progr
     return records
 
 
-def train_model(cfg: DemoConfig, name: str, kind: str, arch_text: str, progress: Progress,
-                target_ms: float | None = None) -> ModelRecord:
+def train_model(
+    cfg: DemoConfig, name: str, kind: str, arch_text: str, progress: Progress, target_ms: float | None = None
+) -> ModelRecord:
     """Train ``arch_text`` for ``cfg.train_epochs`` on the data at its resolution; cached per model."""
     from search.arch import decode_arch
 
@@ -224,8 +257,13 @@ def train_model(cfg: DemoConfig, name: str, kind: str, arch_text: str, progress:
 
         arch = decode_arch(arch_text)
         data = load_data(cfg.data, size=arch.input_hw, channels=arch.in_ch, seed=cfg.seed)
-        res = train_dense(arch, data, cfg.train_epochs, cfg.seed,
-                          on_epoch=lambda e, _loss: progress.update(f"train {name}", e, cfg.train_epochs))
+        res = train_dense(
+            arch,
+            data,
+            cfg.train_epochs,
+            cfg.seed,
+            on_epoch=lambda e, _loss: progress.update(f"train {name}", e, cfg.train_epochs),
+        )
         model_dir.mkdir(parents=True, exist_ok=True)
         torch.save(res.model.state_dict(), model_dir / "weights.pt")
         return {"arch": arch_text, "val_acc": res.val_acc, "test_acc": res.test_acc}
@@ -241,8 +279,10 @@ def baseline_archs(cfg: DemoConfig) -> dict[str, str]:
 
     space = resolve_space(cfg)
     hw = max(space.resolutions)
-    return {f"mbv3s_x{w:g}": encode_arch(mobilenet_v3_small(w, hw, space.num_classes, space.in_ch))
-            for w in cfg.baseline_widths}
+    return {
+        f"mbv3s_x{w:g}": encode_arch(mobilenet_v3_small(w, hw, space.num_classes, space.in_ch))
+        for w in cfg.baseline_widths
+    }
 
 
 def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
@@ -265,19 +305,36 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         done = json.loads(path.read_text()) if path.exists() else {}
         todo = [m for m in models if done.get(m.name, {}).get("arch") != m.arch]
         if todo:
-            samples = measure_models([decode_arch(m.arch) for m in todo], *resolve_lut(runtime, dtype), meter,
-                                     cache, cfg.export_workers,
-                                     on_progress=_phase_progress(progress, "", f" {label}"),
-                                     nominal_ms=lut.reference_ms)
-            done |= {m.name: {"arch": m.arch, "median_ms": summarize(s).median_ms, "ref_ratio": s.drift.ref_ratio,
-                              "remeasured": s.drift.remeasured, "unstable": s.drift.unstable}
-                     for m, s in zip(todo, samples, strict=True)}
+            samples = measure_models(
+                [decode_arch(m.arch) for m in todo],
+                *resolve_lut(runtime, dtype),
+                meter,
+                cache,
+                cfg.export_workers,
+                on_progress=_phase_progress(progress, "", f" {label}"),
+                nominal_ms=lut.reference_ms,
+            )
+            done |= {
+                m.name: {
+                    "arch": m.arch,
+                    "median_ms": summarize(s).median_ms,
+                    "ref_ratio": s.drift.ref_ratio,
+                    "remeasured": s.drift.remeasured,
+                    "unstable": s.drift.unstable,
+                }
+                for m, s in zip(todo, samples, strict=True)
+            }
             _write_json(path, done)
         for m in models:
             m.measured_ms[label] = float(done[m.name]["median_ms"])
             if done[m.name].get("unstable"):
-                log.warning("%s %s: the device was unstable while it was measured (drift reference), even after "
-                            "%d re-measurements", m.name, label, done[m.name].get("remeasured", 0))
+                log.warning(
+                    "%s %s: the device was unstable while it was measured (drift reference), even after "
+                    "%d re-measurements",
+                    m.name,
+                    label,
+                    done[m.name].get("remeasured", 0),
+                )
             # predicted at the speed the drift reference saw while the model was measured
             ratio = float(done[m.name].get("ref_ratio", 1.0))
             m.predicted_ms[label] = lut.predict(decode_arch(m.arch), ref_ratio=ratio).latency_ms
@@ -298,21 +355,39 @@ def deploy_models(cfg: DemoConfig, models: list[ModelRecord], progress: Progress
 
         def compute(m=m, arch=arch, out_dir=out_dir, i=i) -> dict:
             model = load_model(arch, cfg.out / "models" / m.name / "weights.pt")
-            request = DeployRequest(arch, cfg.deploy_targets, (Dtype.INT8,), out_dir, eval_data(cfg.data, arch),
-                                    weights=f"phonenas demo, {cfg.train_epochs} epochs on {cfg.data}",
-                                    device="host", threads=cfg.threads)
-            results = deploy(request, model, on_step=lambda s: progress.update(f"deploy {m.name}: {s}", i, len(searched)))
-            return {"rows": [
-                {"model": m.name, "target": r.target, "dtype": c.dtype.value, "status": c.status,
-                 "size_kb": round(r.size_bytes.get(c.dtype.value, 0) / 1024, 1),
-                 "export_s": round(r.export_s.get(c.dtype.value, float("nan")), 2),
-                 "host_ms": c.latency_ms,
-                 "cosine": c.numerics.cosine if c.numerics else None,
-                 "top1_agree": c.numerics.top1_agreement if c.numerics else None,
-                 "acc_drop_pts": c.numerics.accuracy_drop_pts if c.numerics else None,
-                 "note": (c.reason or "; ".join(c.warnings))[:140],
-                 "bundle": str(r.path)}
-                for r in results for c in r.checks]}
+            request = DeployRequest(
+                arch,
+                cfg.deploy_targets,
+                (Dtype.INT8,),
+                out_dir,
+                eval_data(cfg.data, arch),
+                weights=f"phonenas demo, {cfg.train_epochs} epochs on {cfg.data}",
+                device="host",
+                threads=cfg.threads,
+            )
+            results = deploy(
+                request, model, on_step=lambda s: progress.update(f"deploy {m.name}: {s}", i, len(searched))
+            )
+            return {
+                "rows": [
+                    {
+                        "model": m.name,
+                        "target": r.target,
+                        "dtype": c.dtype.value,
+                        "status": c.status,
+                        "size_kb": round(r.size_bytes.get(c.dtype.value, 0) / 1024, 1),
+                        "export_s": round(r.export_s.get(c.dtype.value, float("nan")), 2),
+                        "host_ms": c.latency_ms,
+                        "cosine": c.numerics.cosine if c.numerics else None,
+                        "top1_agree": c.numerics.top1_agreement if c.numerics else None,
+                        "acc_drop_pts": c.numerics.accuracy_drop_pts if c.numerics else None,
+                        "note": (c.reason or "; ".join(c.warnings))[:140],
+                        "bundle": str(r.path),
+                    }
+                    for r in results
+                    for c in r.checks
+                ]
+            }
 
         rows += _json_cache(out_dir / "deploy.json", compute)["rows"]
     return pd.DataFrame(rows)
@@ -327,8 +402,13 @@ def block_table(models: list[ModelRecord], luts) -> pd.DataFrame:
         layers = profile_arch(decode_arch(m.arch)).layers
         for (runtime, dtype), lut in luts.items():
             for cost in lut.layer_costs(layers):
-                rows.append({"layer": f"{m.name} {cost.name} {cost.key.label()}"[:70],
-                             "context": _label(runtime, dtype), "latency_ms": cost.cost_ms})
+                rows.append(
+                    {
+                        "layer": f"{m.name} {cost.name} {cost.key.label()}"[:70],
+                        "context": _label(runtime, dtype),
+                        "latency_ms": cost.cost_ms,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -354,10 +434,19 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoResult:
     timed("measure", lambda: measure(cfg, models, luts, cache, meter, progress))
     deploy_df = timed("deploy", lambda: deploy_models(cfg, models, progress))
     blocks = block_table(models, luts)
-    html, md = timed("report", lambda: write_report(_report_data(cfg, models, blocks, deploy_df, stage_s), cfg.out))
-    (cfg.out / "summary.json").write_text(json.dumps(
-        {"config": {k: str(v) for k, v in asdict(cfg).items()}, "stage_s": stage_s,
-         "models": [asdict(m) for m in models]}, indent=1))
+    html, md = timed(
+        "report", lambda: write_report(_report_data(cfg, models, blocks, deploy_df, stage_s), cfg.out)
+    )
+    (cfg.out / "summary.json").write_text(
+        json.dumps(
+            {
+                "config": {k: str(v) for k, v in asdict(cfg).items()},
+                "stage_s": stage_s,
+                "models": [asdict(m) for m in models],
+            },
+            indent=1,
+        )
+    )
     return DemoResult(cfg, models, blocks, deploy_df, stage_s, html, md)
 
 
@@ -378,16 +467,38 @@ def _not_runnable_here(targets: tuple[str, ...]) -> list[str]:
     return notes
 
 
-def _report_data(cfg: DemoConfig, models: list[ModelRecord], blocks: pd.DataFrame, deploy_df: pd.DataFrame,
-                 stage_s: dict[str, float]) -> ReportData:
+def _report_data(
+    cfg: DemoConfig,
+    models: list[ModelRecord],
+    blocks: pd.DataFrame,
+    deploy_df: pd.DataFrame,
+    stage_s: dict[str, float],
+) -> ReportData:
     pareto, prediction = [], []
     for m in models:
         for label, ms in m.measured_ms.items():
             runtime, dtype = label.split(" ")
-            pareto.append({"model": m.name, "kind": m.kind, "runtime": runtime, "dtype": dtype,
-                           "latency_ms": ms, "accuracy": m.test_acc, "target_ms": m.target_ms, "arch": m.arch})
-            prediction.append({"model": m.name, "runtime": runtime, "dtype": dtype,
-                               "predicted_ms": m.predicted_ms[label], "measured_ms": ms})
+            pareto.append(
+                {
+                    "model": m.name,
+                    "kind": m.kind,
+                    "runtime": runtime,
+                    "dtype": dtype,
+                    "latency_ms": ms,
+                    "accuracy": m.test_acc,
+                    "target_ms": m.target_ms,
+                    "arch": m.arch,
+                }
+            )
+            prediction.append(
+                {
+                    "model": m.name,
+                    "runtime": runtime,
+                    "dtype": dtype,
+                    "predicted_ms": m.predicted_ms[label],
+                    "measured_ms": ms,
+                }
+            )
     search_ctx = _label(*cfg.contexts[0])
     notes = [
         f"Searched on the {search_ctx} LUT of this computer; latency targets are quantiles "
@@ -395,8 +506,19 @@ def _report_data(cfg: DemoConfig, models: list[ModelRecord], blocks: pd.DataFram
         f"{cfg.train_epochs} epochs for every model (same budget for baselines).",
         *_not_runnable_here(cfg.deploy_targets),
     ]
-    summary = {"device": "host (this computer)", "space": resolve_space(cfg).name, "data": cfg.data,
-               "contexts": ", ".join(_label(*c) for c in cfg.contexts),
-               "stage times (s)": ", ".join(f"{k} {v}" for k, v in stage_s.items())}
-    return ReportData("PhoneNAS demo report", pd.DataFrame(pareto), pd.DataFrame(prediction), blocks, deploy_df,
-                      summary, notes)
+    summary = {
+        "device": "host (this computer)",
+        "space": resolve_space(cfg).name,
+        "data": cfg.data,
+        "contexts": ", ".join(_label(*c) for c in cfg.contexts),
+        "stage times (s)": ", ".join(f"{k} {v}" for k, v in stage_s.items()),
+    }
+    return ReportData(
+        "PhoneNAS demo report",
+        pd.DataFrame(pareto),
+        pd.DataFrame(prediction),
+        blocks,
+        deploy_df,
+        summary,
+        notes,
+    )

@@ -30,8 +30,11 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for name, cols in (("pareto", PARETO_COLUMNS), ("prediction", PREDICTION_COLUMNS),
-                           ("block_latency", BLOCK_COLUMNS)):
+        for name, cols in (
+            ("pareto", PARETO_COLUMNS),
+            ("prediction", PREDICTION_COLUMNS),
+            ("block_latency", BLOCK_COLUMNS),
+        ):
             missing = set(cols) - set(getattr(self, name).columns)
             if missing:
                 raise ValueError(f"report table {name!r} lacks columns {sorted(missing)}")
@@ -57,10 +60,17 @@ def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
             k = sub[sub["kind"] == kind].sort_values("latency_ms")
             if k.empty:
                 continue
-            ax.plot(k["latency_ms"], 100 * k["accuracy"], marker=marker, color=color, label=kind, lw=1.5, ms=7)
+            ax.plot(
+                k["latency_ms"], 100 * k["accuracy"], marker=marker, color=color, label=kind, lw=1.5, ms=7
+            )
             for _, row in k.iterrows():
-                ax.annotate(str(row["model"]), (row["latency_ms"], 100 * row["accuracy"]), fontsize=7,
-                            xytext=(4, 4), textcoords="offset points")
+                ax.annotate(
+                    str(row["model"]),
+                    (row["latency_ms"], 100 * row["accuracy"]),
+                    fontsize=7,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
         ax.set_title(f"{runtime} {dtype}")
         ax.set_xlabel("measured latency (ms)")
         ax.set_ylabel("top-1 accuracy (%)")
@@ -82,7 +92,9 @@ def plot_prediction(df: pd.DataFrame, path: Path) -> Path:
     hi = max(float(df["measured_ms"].max()), float(df["predicted_ms"].max())) * 1.15 if len(df) else 1.0
     xs = [0.0, hi]
     ax.plot(xs, xs, color="black", lw=1, label="exact")
-    ax.fill_between(xs, [0.9 * x for x in xs], [1.1 * x for x in xs], color="#2ca02c", alpha=0.15, label="+-10%")
+    ax.fill_between(
+        xs, [0.9 * x for x in xs], [1.1 * x for x in xs], color="#2ca02c", alpha=0.15, label="+-10%"
+    )
     for (runtime, dtype), sub in df.groupby(["runtime", "dtype"]):
         ax.scatter(sub["measured_ms"], sub["predicted_ms"], s=22, label=f"{runtime} {dtype}")
     ax.set_xlim(0, hi)
@@ -100,7 +112,9 @@ def plot_prediction(df: pd.DataFrame, path: Path) -> Path:
 
 def plot_block_heatmap(df: pd.DataFrame, path: Path) -> Path:
     plt = _plt()
-    table = df.pivot_table(index="layer", columns="context", values="latency_ms", aggfunc="median", sort=False)
+    table = df.pivot_table(
+        index="layer", columns="context", values="latency_ms", aggfunc="median", sort=False
+    )
     table = table * 1000.0  # microseconds read better than 0.00x ms
     fig_h = max(3.0, 0.28 * len(table) + 1.5)
     fig, ax = plt.subplots(figsize=(4.5 + 1.3 * max(1, table.shape[1]), fig_h))
@@ -143,7 +157,8 @@ def _html_table(df: pd.DataFrame) -> str:
         return "<p><em>(none)</em></p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False)
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in df.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
@@ -164,8 +179,12 @@ def write_report(data: ReportData, out_dir: Path) -> tuple[Path, Path]:
     ]
     tables = [
         ("Models", data.pareto),
-        ("LUT prediction", data.prediction.assign(
-            error_pct=100 * (data.prediction["predicted_ms"] / data.prediction["measured_ms"] - 1))),
+        (
+            "LUT prediction",
+            data.prediction.assign(
+                error_pct=100 * (data.prediction["predicted_ms"] / data.prediction["measured_ms"] - 1)
+            ),
+        ),
         ("Deploy", data.deploy),
     ]
     md = [f"# {data.title}\n"]
@@ -180,7 +199,9 @@ def write_report(data: ReportData, out_dir: Path) -> tuple[Path, Path]:
 
     summary = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in data.summary.items())
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in data.notes)
-    figs = "".join(f"<h2>{html.escape(t)}</h2><img src='{p.name}' alt='{html.escape(t)}'>" for t, p in figures)
+    figs = "".join(
+        f"<h2>{html.escape(t)}</h2><img src='{p.name}' alt='{html.escape(t)}'>" for t, p in figures
+    )
     tabs = "".join(f"<h2>{html.escape(t)}</h2>{_html_table(df)}" for t, df in tables)
     html_path = out_dir / "report.html"
     html_path.write_text(

@@ -54,9 +54,13 @@ def test_imports_follow_design_table(module: str, path: Path) -> None:
         top = name.split(".")[0]
         if top in OURS:
             target = _owner(name)
-            assert target == owner or target in ALLOWED[owner], f"{module} imports {name}: {owner} may not import {target}"
+            assert target == owner or target in ALLOWED[owner], (
+                f"{module} imports {name}: {owner} may not import {target}"
+            )
         if owner in NO_TORCH:
-            assert top not in ("torch", "torchvision", "executorch"), f"{module} imports {name}; {owner} must stay torch-free"
+            assert top not in ("torch", "torchvision", "executorch"), (
+                f"{module} imports {name}; {owner} must stay torch-free"
+            )
     if owner in STDLIB_ONLY:
         import sys
 
@@ -68,6 +72,11 @@ def test_imports_follow_design_table(module: str, path: Path) -> None:
 
 
 def test_search_never_imports_latency() -> None:
-    bad = [(m, n) for m, p in _modules() if _owner(m) in ("search", "search.arch") for n in _imports(p)
-           if n.split(".")[0] == "latency"]
+    bad = [
+        (m, n)
+        for m, p in _modules()
+        if _owner(m) in ("search", "search.arch")
+        for n in _imports(p)
+        if n.split(".")[0] == "latency"
+    ]
     assert not bad, f"search must ask the CostModel protocol, not import latency: {bad}"

@@ -142,7 +142,9 @@ def _lut_jobs(
     ctxs = [
         c
         for c in store.contexts()
-        if ContextFilter(runtime=runtime).matches(c)  # registry names: onnx = onnxruntime, executorch = XNNPACK
+        if ContextFilter(runtime=runtime).matches(
+            c
+        )  # registry names: onnx = onnxruntime, executorch = XNNPACK
         and (dtype is None or c.dtype.value == dtype.lower())
         and (threads is None or c.threads == threads)
         and (device == "all" or c.device_id == device)

@@ -148,7 +148,9 @@ def test_search_cost_has_every_term_of_predict_the_cache_spill_included(ctx):
         assert arch_cost(cost, arch) == pytest.approx(lut.predict(arch).latency_ms)
 
 
-@pytest.mark.parametrize("probe_ms", [0.005, 0.02])  # the probe equals the true per-block saving, or overstates it
+@pytest.mark.parametrize(
+    "probe_ms", [0.005, 0.02]
+)  # the probe equals the true per-block saving, or overstates it
 def test_select_correction_keeps_the_measured_overhead_unless_loo_says_otherwise(ctx, probe_ms):
     from latency.correction import predict_whole, select_correction
 

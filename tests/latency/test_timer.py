@@ -169,7 +169,9 @@ def test_host_meter_times_the_runners_bare_call_when_offered(monkeypatch, tmp_pa
             calls.append("prepare")
             return lambda: calls.append("bare")
 
-    monkeypatch.setattr(deploy, "get_target", lambda name: types.SimpleNamespace(load=lambda p, threads=1: Runner()))
+    monkeypatch.setattr(
+        deploy, "get_target", lambda name: types.SimpleNamespace(load=lambda p, threads=1: Runner())
+    )
     monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [fn(), 1.0][1:] * 3)
     assert meters.HostMeter().measure(tmp_path / "m.tflite", (1, 4, 4), "litert") == [1.0] * 3
     assert calls == ["prepare", "bare"]

@@ -24,7 +24,9 @@ def test_zoo_list_shows_every_model():
     out = _ok(["zoo", "list"])
     for name in ZOO:
         assert name in out
-    assert "56.23M" in out and "56.41M" in out and "-0.32" in out  # fbnetv2_f1 (exact proj skips) ours / published / delta
+    assert (
+        "56.23M" in out and "56.41M" in out and "-0.32" in out
+    )  # fbnetv2_f1 (exact proj skips) ours / published / delta
 
 
 def test_zoo_list_json():

@@ -52,9 +52,16 @@ class _Recorder:
 def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     # Short timing (one round of 10 fixed runs) keeps the test in the minutes; the pipeline is the same.
     cfg = DemoConfig(
-        out=tmp_path / "demo", space=_micro_space(), target_quantiles=(0.5,), search_epochs=3, train_epochs=1,
-        baseline_widths=(0.5,), export_workers=0, calib_archs=2,
-        timing=TimingProtocol(warmup=2, min_runs=10, max_runs=10), meter_rounds=1,
+        out=tmp_path / "demo",
+        space=_micro_space(),
+        target_quantiles=(0.5,),
+        search_epochs=3,
+        train_epochs=1,
+        baseline_widths=(0.5,),
+        export_workers=0,
+        calib_archs=2,
+        timing=TimingProtocol(warmup=2, min_runs=10, max_runs=10),
+        meter_rounds=1,
     )
     rec = _Recorder()
     result = run_demo(cfg, rec)
