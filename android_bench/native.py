@@ -24,7 +24,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["RUNNER_SOURCE", "NativeBuildError", "build_native_runner", "executorch_package_dir"]
+__all__ = [
+    "RUNNER_SOURCE",
+    "NativeBuildError",
+    "build_native_runner",
+    "executorch_package_dir",
+    "runner_for_abi",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +84,26 @@ def source_hash(et_dir: Path | None = None) -> str:
     return h.hexdigest()
 
 
+def _find_cmake() -> str:
+    """cmake from this Python's environment (the ``cmake`` wheel of the dev extra), else PATH."""
+    local = Path(sys.executable).parent / "cmake"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    found = shutil.which("cmake")
+    if found is None:
+        raise NativeBuildError(
+            "cmake not found; install the dev extra (pip install -e '.[dev]' brings the cmake wheel) "
+            "or a system cmake >= 3.19, and a C++17 compiler"
+        )
+    return found
+
+
 def build_native_runner(build_dir: str | Path | None = None, *, force: bool = False) -> Path:
     """Return ``<build_dir>/phonenas-runner``, building it first when missing or out of date."""
     build_dir = Path(build_dir or DEFAULT_BUILD_DIR)
     if not (RUNNER_SOURCE / "CMakeLists.txt").is_file():
         raise NativeBuildError(f"runner sources not found at {RUNNER_SOURCE} (a source checkout is needed)")
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        raise NativeBuildError("cmake not found on PATH; install cmake (>= 3.19) and a C++17 compiler")
+    cmake = _find_cmake()
     et_dir = executorch_package_dir()
     digest = source_hash(et_dir)
     binary = build_dir / BINARY_NAME
@@ -121,6 +139,27 @@ def build_native_runner(build_dir: str | Path | None = None, *, force: bool = Fa
             if old != tree and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
         return binary
+
+
+_HOST_ABI = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}
+
+
+def runner_for_abi(abi: str, build_dir: str | Path | None = None) -> Path:
+    """The phonenas-runner binary for a device ABI: this host's build (built on demand) when the ABI
+    matches the host (``host``, the loopback phone), else the cross-compiled
+    ``<build_dir>/android-<abi>/phonenas-runner`` of docs/android_runners.md."""
+    import platform
+
+    build_dir = Path(build_dir or DEFAULT_BUILD_DIR)
+    if abi in ("", "host") or _HOST_ABI.get(platform.machine().lower()) == abi:
+        return build_native_runner(build_dir)
+    cross = build_dir / f"android-{abi}" / BINARY_NAME
+    if cross.is_file():
+        return cross
+    raise NativeBuildError(
+        f"no phonenas-runner for ABI {abi}: cross-compile it with the NDK into {cross} "
+        "(docs/android_runners.md, 'phonenas-runner for a phone') or pass --runner PATH"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,15 +53,26 @@ def _keys_for(space: str | None, archs: list[str]):
     return list(dict.fromkeys(keys))
 
 
+NATIVE_RUNNER = "phonenas-runner"  # --runner value: PhoneNAS's own runner, built/resolved per device ABI
+
+
 def _runner(path: Path | None, runtime):
-    """A native runner binary for phones: LiteRT's benchmark_model or ExecuTorch's executor_runner."""
+    """A native runner: phonenas-runner (executorch; ``--runner phonenas-runner`` picks the build for
+    each device's ABI), or your own executor_runner (executorch) / benchmark_model (litert)."""
     import android_bench as ab
     from latency.keys import Runtime
 
     if path is None:
         return None  # the Python-runtime runner (devices with Python + runtimes)
+    native = path.name.startswith(NATIVE_RUNNER)
+    if native and Runtime(runtime) is not Runtime.EXECUTORCH:
+        raise PhoneNASError(f"phonenas-runner times ExecuTorch only; use --runtime executorch, not {runtime}")
+    if native and str(path) == NATIVE_RUNNER and not path.is_file():
+        return NATIVE_RUNNER  # resolved per device in _meters
     if not path.is_file():
         raise PhoneNASError(f"runner {path} not found; build it as in docs/android_runners.md and pass its path")
+    if native:
+        return ab.NativeRunner(path)
     if Runtime(runtime) is Runtime.LITERT:
         return ab.BenchmarkModelRunner(path)
     if Runtime(runtime) is Runtime.EXECUTORCH:
@@ -69,27 +80,38 @@ def _runner(path: Path | None, runtime):
     raise PhoneNASError(f"--runner works with --runtime executorch or litert, not {Runtime(runtime).value}")
 
 
+def _device_runner(runner, device):
+    """Resolve ``--runner phonenas-runner`` for one device: the host build or the NDK build for its ABI."""
+    import android_bench as ab
+
+    if runner != NATIVE_RUNNER:
+        return runner
+    abi = "host" if isinstance(device, ab.HostDevice) else ab.read_device_info(device).abi
+    try:
+        return ab.NativeRunner(ab.native.runner_for_abi(abi))
+    except ab.NativeBuildError as e:
+        raise PhoneNASError(str(e)) from None
+
+
 def _meters(
     devices: list[str], threads: int, cpus: str, runs: int | None, adb_host: str | None, adb_port: int | None,
     runner=None,
 ):
+    import android_bench as ab
     from latency.keys import parse_core_mask
     from latency.meters import DeviceMeter, HostMeter, Meter
     from latency.timer import TimingProtocol
 
     meters: list[Meter] = []
     for d in devices:
-        if d == "host":
+        if d == "host" and runner is None:
             timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
             cpu_set = parse_core_mask(cpus)
             meters.append(HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing))
         else:
-            import android_bench as ab
-
+            dev = ab.HostDevice() if d == "host" else ab.AdbDevice(d, host=adb_host, port=adb_port)
             proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
-            meters.append(
-                DeviceMeter(ab.AdbDevice(d, host=adb_host, port=adb_port), runner=runner, protocol=proto)
-            )
+            meters.append(DeviceMeter(dev, runner=_device_runner(runner, dev), protocol=proto))
     return meters
 
 
@@ -125,8 +147,10 @@ def collect(
         Path | None,
         typer.Option(
             "--runner",
-            help="Phones: your executor_runner (executorch) or benchmark_model (litert) binary, pushed once "
-            "and cached by hash (docs/android_runners.md). Default: the device's Python runtimes.",
+            help="A native runner, pushed once and cached by hash (docs/android_runners.md): "
+            "'phonenas-runner' (executorch; many blocks per process, built for this host automatically) "
+            "or a path to phonenas-runner / executor_runner (executorch) / benchmark_model (litert). "
+            "Default: the device's Python runtimes.",
         ),
     ] = None,
 ) -> None:
