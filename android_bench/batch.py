@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import posixpath
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -63,15 +64,20 @@ def _run_once(
     remotes: Sequence[str],
     mask: int | None,
     protocol: MeasurementProtocol,
-) -> dict[str, RunnerOutput | DeviceError]:
-    """One process over ``remotes``; returns what it finished (others absent: not reached)."""
-    text = "".join(r + "\n" for r in remotes)
+) -> dict[int, RunnerOutput | DeviceError]:
+    """One process over ``remotes``; returns what it finished by position (others absent: not reached).
+
+    The manifest lists the blobs relative to its own directory (``<work_dir>/manifests``), so the
+    same file works wherever the device maps its paths."""
+    manifest_dir = f"{device.work_dir}/manifests"
+    text = "".join(posixpath.relpath(r, manifest_dir) + "\n" for r in remotes)
+    manifest = f"{manifest_dir}/{hashlib.sha256(text.encode()).hexdigest()[:24]}.txt"
     with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="manifest-", delete=False) as f:
         f.write(text)
     local = Path(f.name)
     try:
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        manifest = PushCache().ensure(device, local, sha, timeout_s=protocol.push_timeout_s, executable=False)
+        device.shell(["mkdir", "-p", manifest_dir], timeout_s=30.0).check(device.id)
+        device.push(local, manifest, timeout_s=protocol.push_timeout_s)
     finally:
         local.unlink(missing_ok=True)
     argv = runner.batch_argv(
@@ -90,26 +96,28 @@ def _run_once(
         raise OutputParseError(
             exc.message, output=exc.output, cmd=argv, rc=res.rc, stderr=res.stderr, device_id=device.id
         ) from exc
-    out: dict[str, RunnerOutput | DeviceError] = {}
+    out: dict[int, RunnerOutput | DeviceError] = {}
     died = res.rc not in (0, 3)
     for rec in bench.models:
+        if not 0 <= rec.index < len(remotes):
+            raise OutputParseError(f"runner reported model {rec.index} of a {len(remotes)}-model manifest",
+                                   output=res.stdout, cmd=argv, device_id=device.id)
         if rec.output is not None:
             if protocol.runs and rec.output.count != protocol.runs:
-                out[rec.path] = OutputParseError(
+                out[rec.index] = OutputParseError(
                     f"expected {protocol.runs} runs, runner printed {rec.output.count}", device_id=device.id
                 )
             else:
-                out[rec.path] = rec.output
+                out[rec.index] = rec.output
         elif died and rec is bench.models[-1] and not bench.complete:
-            out[rec.path] = RunnerCrashed(
+            out[rec.index] = RunnerCrashed(
                 f"runner died while timing this model: {rec.error}",
                 cmd=argv, rc=res.rc, stderr=res.stderr, device_id=device.id,
             )
         else:
             # a model-level failure (load error, missing operator): deterministic, not retried
-            err = DeviceError(f"runner failed on this model: {rec.error}", cmd=argv, rc=res.rc,
-                              stderr=res.stderr, device_id=device.id)
-            out[rec.path] = err
+            out[rec.index] = DeviceError(f"runner failed on this model: {rec.error}", cmd=argv, rc=res.rc,
+                                         stderr=res.stderr, device_id=device.id)
     if died and not out:
         res.check(device.id)
     return out
@@ -155,13 +163,13 @@ def measure_batch(
                 runner_remote = cache.ensure(
                     device, runner.local_path, runner_sha, timeout_s=protocol.push_timeout_s, executable=True
                 )
-                remote_of = {
-                    cache.ensure(device, paths[i], shas[i], timeout_s=protocol.push_timeout_s, executable=False): i
+                remotes = [
+                    cache.ensure(device, paths[i], shas[i], timeout_s=protocol.push_timeout_s, executable=False)
                     for i in chunk
-                }
+                ]
                 temps = _wait_for_temperature(device, info, protocol, sleep)
                 processes += 1
-                got = _run_once(device, runner, runner_remote, list(remote_of), mask, protocol)
+                got = _run_once(device, runner, runner_remote, remotes, mask, protocol)
             except DeviceError as exc:
                 if isinstance(exc, CommandTimeout):
                     _best_effort_kill(device, f"{device.work_dir}/blobs/{runner_sha[:24]}")
@@ -179,8 +187,8 @@ def measure_batch(
                     device.recover(protocol.recover_timeout_s)
                 continue
             done = set()
-            for remote, i in remote_of.items():
-                r = got.get(remote)
+            for pos, i in enumerate(chunk):
+                r = got.get(pos)
                 if r is None:
                     continue
                 done.add(i)

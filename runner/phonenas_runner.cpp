@@ -222,6 +222,8 @@ bool read_manifest(const std::string& path, std::vector<std::string>* models) {
   if (!in) {
     return false;
   }
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
   std::string line;
   while (std::getline(in, line)) {
     size_t a = line.find_first_not_of(" \t\r");
@@ -229,7 +231,11 @@ bool read_manifest(const std::string& path, std::vector<std::string>* models) {
       continue;
     }
     size_t b = line.find_last_not_of(" \t\r");
-    models->push_back(line.substr(a, b - a + 1));
+    std::string entry = line.substr(a, b - a + 1);
+    if (entry[0] != '/' && !dir.empty()) {
+      entry = dir + "/" + entry; // relative entries: relative to the manifest
+    }
+    models->push_back(entry);
   }
   return true;
 }
