@@ -100,8 +100,12 @@ def _run_once(
     died = res.rc not in (0, 3)
     for rec in bench.models:
         if not 0 <= rec.index < len(remotes):
-            raise OutputParseError(f"runner reported model {rec.index} of a {len(remotes)}-model manifest",
-                                   output=res.stdout, cmd=argv, device_id=device.id)
+            raise OutputParseError(
+                f"runner reported model {rec.index} of a {len(remotes)}-model manifest",
+                output=res.stdout,
+                cmd=argv,
+                device_id=device.id,
+            )
         if rec.output is not None:
             if protocol.runs and rec.output.count != protocol.runs:
                 out[rec.index] = OutputParseError(
@@ -112,12 +116,20 @@ def _run_once(
         elif died and rec is bench.models[-1] and not bench.complete:
             out[rec.index] = RunnerCrashed(
                 f"runner died while timing this model: {rec.error}",
-                cmd=argv, rc=res.rc, stderr=res.stderr, device_id=device.id,
+                cmd=argv,
+                rc=res.rc,
+                stderr=res.stderr,
+                device_id=device.id,
             )
         else:
             # a model-level failure (load error, missing operator): deterministic, not retried
-            out[rec.index] = DeviceError(f"runner failed on this model: {rec.error}", cmd=argv, rc=res.rc,
-                                         stderr=res.stderr, device_id=device.id)
+            out[rec.index] = DeviceError(
+                f"runner failed on this model: {rec.error}",
+                cmd=argv,
+                rc=res.rc,
+                stderr=res.stderr,
+                device_id=device.id,
+            )
     if died and not out:
         res.check(device.id)
     return out
@@ -164,7 +176,9 @@ def measure_batch(
                     device, runner.local_path, runner_sha, timeout_s=protocol.push_timeout_s, executable=True
                 )
                 remotes = [
-                    cache.ensure(device, paths[i], shas[i], timeout_s=protocol.push_timeout_s, executable=False)
+                    cache.ensure(
+                        device, paths[i], shas[i], timeout_s=protocol.push_timeout_s, executable=False
+                    )
                     for i in chunk
                 ]
                 temps = _wait_for_temperature(device, info, protocol, sleep)
@@ -176,11 +190,13 @@ def measure_batch(
                 if not exc.transient or retries >= protocol.max_retries:
                     for i in chunk:
                         errors[i] = exc
-                    pending = pending[len(chunk):]
+                    pending = pending[len(chunk) :]
                     continue
                 delay = protocol.backoff_s * (2**retries)
                 retries += 1
-                log.warning("%s: batch of %d: %s; retry %d in %.1f s", device.id, len(chunk), exc, retries, delay)
+                log.warning(
+                    "%s: batch of %d: %s; retry %d in %.1f s", device.id, len(chunk), exc, retries, delay
+                )
                 sleep(delay)
                 if isinstance(exc, DeviceDisconnected):
                     cache.forget(device.id)
@@ -214,16 +230,18 @@ def measure_batch(
                 stalls += 1
                 if stalls > protocol.max_retries:
                     for i in chunk:
-                        errors.setdefault(i, RunnerCrashed("runner made no progress on this batch",
-                                                           device_id=device.id))
-                    pending = pending[len(chunk):]
+                        errors.setdefault(
+                            i, RunnerCrashed("runner made no progress on this batch", device_id=device.id)
+                        )
+                    pending = pending[len(chunk) :]
                 continue
             pending = [i for i in pending if i not in done]
 
     run_round(list(range(len(paths))))
     for _ in range(protocol.remeasure_attempts):
         noisy = [
-            i for i, (o, _) in best.items()
+            i
+            for i, (o, _) in best.items()
             if summarize(o.samples_ms, protocol.trim_fraction).robust_cv > protocol.cv_threshold
         ]
         if not noisy:

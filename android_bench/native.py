@@ -53,7 +53,9 @@ def executorch_package_dir() -> Path:
         )
     root = Path(list(spec.submodule_search_locations)[0])
     if not (root / "lib" / "cmake" / "executorch" / "executorch-config.cmake").is_file():
-        raise NativeBuildError(f"{root} has no lib/cmake/executorch/executorch-config.cmake (executorch >= 1.5)")
+        raise NativeBuildError(
+            f"{root} has no lib/cmake/executorch/executorch-config.cmake (executorch >= 1.5)"
+        )
     return root
 
 
@@ -118,8 +120,15 @@ def build_native_runner(build_dir: str | Path | None = None, *, force: bool = Fa
         nice = [shutil.which("nice") or "nice", "-n", "10"] if shutil.which("nice") else []
         gen = ["-G", "Ninja"] if shutil.which("ninja") else []
         configure = [
-            *nice, cmake, "-S", str(RUNNER_SOURCE), "-B", str(tree), *gen,
-            "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={et_dir}",
+            *nice,
+            cmake,
+            "-S",
+            str(RUNNER_SOURCE),
+            "-B",
+            str(tree),
+            *gen,
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DCMAKE_PREFIX_PATH={et_dir}",
             f"-DPython3_EXECUTABLE={sys.executable}",
         ]
         build = [*nice, cmake, "--build", str(tree), "-j", jobs]
@@ -129,7 +138,8 @@ def build_native_runner(build_dir: str | Path | None = None, *, force: bool = Fa
             if res.returncode != 0:
                 tail = (res.stdout + res.stderr).strip().splitlines()[-15:]
                 raise NativeBuildError(
-                    f"phonenas-runner build failed ({' '.join(cmd[len(nice):len(nice) + 2])}):\n" + "\n".join(tail)
+                    f"phonenas-runner build failed ({' '.join(cmd[len(nice) : len(nice) + 2])}):\n"
+                    + "\n".join(tail)
                 )
         tmp = build_dir / (BINARY_NAME + ".tmp")
         shutil.copy2(tree / BINARY_NAME, tmp)

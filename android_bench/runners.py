@@ -79,8 +79,8 @@ class RunnerOutput:
 
     @property
     def sample_kind(self) -> str:
-        """"per_run" (raw samples), "invocation_median" (the tool's own median of this invocation's
-        runs) or "invocation_mean" (only its mean was printed)."""
+        """How to read the samples: ``per_run`` (raw samples), ``invocation_median`` (the tool's own
+        median of this invocation's runs) or ``invocation_mean`` (only its mean was printed)."""
         if self.samples_ms:
             return "per_run"
         return "invocation_median" if self.median_ms is not None else "invocation_mean"
@@ -105,7 +105,8 @@ class OpTime:
 class Runner(Protocol):
     """A way to time a model file on a device."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def local_path(self) -> Path:
@@ -420,6 +421,22 @@ class BenchOutput:
     complete: bool  # the final "done" line (v2) / "end" line (v1) was printed
 
 
+@dataclass
+class _Block:
+    """One model's records while parsing."""
+
+    index: int
+    path: str
+    load: float | None = None
+    warm: list[float] = field(default_factory=list)
+    runs: list[float] = field(default_factory=list)
+    end: int | None = None
+    ops: list[OpTime] = field(default_factory=list)
+    error: str = ""
+    profile_error: str = ""
+    etdump: str = ""
+
+
 def parse_bench_output(text: str) -> BenchOutput:
     """Parse the ``phonenas-bench`` format (stdout of phonenas_bench_runner / phonenas-runner).
 
@@ -458,45 +475,36 @@ def parse_bench_output(text: str) -> BenchOutput:
     runner = runtime = rt_version = ""
     threads = 0
     models: list[ModelRecord] = []
-    cur: dict[str, object] | None = None
+    cur: _Block | None = None
     complete = False
 
-    def new_model(index: int, path: str) -> dict[str, object]:
-        return {"index": index, "path": path, "load": None, "warm": [], "runs": [], "end": None,
-                "ops": [], "error": "", "profile_error": "", "etdump": ""}
-
-    def close(m: dict[str, object] | None) -> None:
+    def close(m: _Block | None) -> None:
         if m is None:
             return
-        runs = list(m["runs"])  # type: ignore[call-overload]
-        warm = list(m["warm"])  # type: ignore[call-overload]
-        error = str(m["error"])
+        error = m.error
         out = None
         if not error:
-            if m["end"] is None:
+            if m.end is None:
                 error = "output ends before this model's 'end' line (runner died or was killed)"
-            elif m["end"] != len(runs) or not runs:
-                error = f"runner announced {m['end']} runs but printed {len(runs)}"
+            elif m.end != len(m.runs) or not m.runs:
+                error = f"runner announced {m.end} runs but printed {len(m.runs)}"
             else:
                 out = RunnerOutput(
-                    mean_ms=sum(runs) / len(runs),
-                    samples_ms=tuple(runs),
-                    count=len(runs),
-                    min_ms=min(runs),
-                    max_ms=max(runs),
-                    init_ms=m["load"],  # type: ignore[arg-type]
-                    first_ms=warm[0] if warm else None,
+                    mean_ms=sum(m.runs) / len(m.runs),
+                    samples_ms=tuple(m.runs),
+                    count=len(m.runs),
+                    min_ms=min(m.runs),
+                    max_ms=max(m.runs),
+                    init_ms=m.load,
+                    first_ms=m.warm[0] if m.warm else None,
                     runtime=runtime,
                     runtime_version=rt_version,
-                    ops=tuple(m["ops"]),  # type: ignore[call-overload]
+                    ops=tuple(m.ops),
                 )
-        models.append(
-            ModelRecord(int(m["index"]), str(m["path"]), out, error,  # type: ignore[call-overload]
-                        str(m["profile_error"]), str(m["etdump"]))
-        )
+        models.append(ModelRecord(m.index, m.path, out, error, m.profile_error, m.etdump))
 
     if version == 1:
-        cur = new_model(0, "")
+        cur = _Block(0, "")
     for ln in lines[start + 1 :]:
         key, _, value = ln.partition(" ")
         try:
@@ -511,29 +519,29 @@ def parse_bench_output(text: str) -> BenchOutput:
             elif key == "model" and version == 2:
                 close(cur)
                 idx, _, path = value.partition(" ")
-                cur = new_model(int(idx), path)
+                cur = _Block(int(idx), path)
             elif cur is None:
                 continue
             elif key == "load_ms":
-                cur["load"] = float(value)
+                cur.load = float(value)
             elif key == "warmup_ms":
-                cur["warm"].append(float(value))  # type: ignore[attr-defined]
+                cur.warm.append(float(value))
             elif key == "run_ms":
-                cur["runs"].append(_positive(float(value), "run time", text))  # type: ignore[attr-defined]
+                cur.runs.append(_positive(float(value), "run time", text))
             elif key == "end":
-                cur["end"] = int(value)
+                cur.end = int(value)
                 if version == 1:
                     complete = True
                     break
             elif key == "error":
-                cur["error"] = value or "runner reported an error"
+                cur.error = value or "runner reported an error"
             elif key == "op":
                 i, med, kind, handle, name = (value.split(" ", 4) + [""] * 5)[:5]
-                cur["ops"].append(OpTime(int(i), float(med), kind, int(handle), name))  # type: ignore[attr-defined]
+                cur.ops.append(OpTime(int(i), float(med), kind, int(handle), name))
             elif key == "profile_error":
-                cur["profile_error"] = value
+                cur.profile_error = value
             elif key == "etdump":
-                cur["etdump"] = value
+                cur.etdump = value
             elif key == "done":
                 complete = True
                 break
@@ -547,7 +555,9 @@ def parse_python_runner_output(text: str, *, runs: int | None = None) -> RunnerO
     """Parse one model's ``phonenas-bench`` output (version 1, or a one-model version 2)."""
     bench = parse_bench_output(text)
     if len(bench.models) != 1:
-        raise OutputParseError(f"expected one model in the runner output, found {len(bench.models)}", output=text)
+        raise OutputParseError(
+            f"expected one model in the runner output, found {len(bench.models)}", output=text
+        )
     rec = bench.models[0]
     if rec.output is None:
         if bench.version == 1 and "before this model's 'end'" in rec.error:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from phonenas.cli import arch, demo, deploy, devices, lut, search, zoo
+from phonenas.cli import arch, demo, deploy, devices, explain, lut, search, zoo  # noqa: F401 (explain: `lut explain`)
 
 app = typer.Typer(
     name="phonenas",

@@ -47,7 +47,9 @@ def test_lut_collect_native_runner_batches_on_loopback_phone(phone: Phone, tmp_p
     assert len(rows) == 4 and (rows["n"] == 10).all()
     assert set(rows["runtime_version"].astype(str)) == {rows["runtime_version"].iloc[0]}
     assert str(rows["runtime_version"].iloc[0]).startswith("1.5.1")  # printed by the runner
-    assert all('"runner": "phonenas-runner"' in p and '"sample_kind": "per_run"' in p for p in rows["protocol"])
+    assert all(
+        '"runner": "phonenas-runner"' in p and '"sample_kind": "per_run"' in p for p in rows["protocol"]
+    )
 
     again = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
