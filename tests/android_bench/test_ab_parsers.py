@@ -162,7 +162,9 @@ def test_runner_argv() -> None:
         "--cpu_threads=2",
     ]
     # default: the same command, wrapped so logcat's ExecuTorch lines of its pid are appended
-    wrapped = ExecutorRunner(Path("/x/executor_runner")).argv("/d/er", "/d/m.pte", warmup=3, runs=10, threads=2)
+    wrapped = ExecutorRunner(Path("/x/executor_runner")).argv(
+        "/d/er", "/d/m.pte", warmup=3, runs=10, threads=2
+    )
     assert wrapped[:2] == ["sh", "-c"] and "logcat -d -v raw --pid=$pid -s ExecuTorch:V" in wrapped[2]
     assert wrapped[4:] == ["/d/er", "--model_path=/d/m.pte", "--num_executions=13", "--cpu_threads=2"]
     bm = BenchmarkModelRunner(Path("/x/benchmark_model"))
@@ -224,7 +226,9 @@ def test_benchmark_model_run_count_is_checked() -> None:
     with pytest.raises(OutputParseError, match="31 of the 50"):
         parse_benchmark_model_output(read("benchmark_model_cut_short.txt"), runs=50)
     with pytest.raises(OutputParseError, match="31 of the 50"):
-        BenchmarkModelRunner(Path("/x/bm")).parse(read("benchmark_model_cut_short.txt"), "", warmup=5, runs=50)
+        BenchmarkModelRunner(Path("/x/bm")).parse(
+            read("benchmark_model_cut_short.txt"), "", warmup=5, runs=50
+        )
 
 
 def test_litert_next_benchmark_model_is_refused_with_the_target_to_build() -> None:
