@@ -27,7 +27,10 @@ Metadata:
         os_version, sdk, num_cores, max_freq_khz, governors, thermal_zones, battery_temp_c;
         properties big_cores, big_core_mask, governor, temperature_c; to_dict())
 
-Runners (argv builder + pure parser; binaries come from the user, pushed once, cached by sha256):
+Runners (argv builder + pure parser; binaries pushed once, cached by sha256):
+    NativeRunner(path, profile=False, batch_size=64)  phonenas-runner (runner/, C++): many .pte per
+        process, raw samples, load time, ExecuTorch version, ETDump per-op profile -> parse_bench_output;
+        build_native_runner() builds it for this host against the executorch wheel (cached by hash)
     ExecutorRunner(path)          ExecuTorch executor_runner      -> parse_executor_runner_output
     BenchmarkModelRunner(path)    LiteRT benchmark_model          -> parse_benchmark_model_output
     PythonRuntimeRunner(interpreter="python3")  resources/phonenas_bench_runner timing .pte
@@ -47,6 +50,9 @@ Measuring:
       Pass one ``PushCache()`` and the device's ``DeviceInfo`` across items of a run to avoid
       re-probing. Raises the last DeviceError after retries; the caller moves on to the next item.
 
+Batch mode (NativeRunner): measure_batch(device, runner, artifacts, protocol, info=None, cache=None)
+    -> BatchResult(results: one Measurement or DeviceError per artifact, processes, wall_s, profiles)
+
 Many devices:
     run_workers(devices, items_or_fn(device)->items, fn(device, item)->R, on_result(device, item, R))
         -> WorkerReport(completed, failures: [ItemFailure], skipped, abandoned)
@@ -59,6 +65,7 @@ Typical LUT collection (the latency package owns keys and the store):
 """
 
 from android_bench.adb import AdbDevice, AdbDeviceEntry, list_adb_devices
+from android_bench.batch import BatchResult, measure_batch
 from android_bench.device import Device, HostDevice, ShellResult
 from android_bench.devicectl import AppNotInstalled, Devicectl, DeviceLocked, HostNotTrusted
 from android_bench.discovery import (
@@ -78,6 +85,7 @@ from android_bench.errors import (
     RunnerNotFound,
     StorageFull,
     ThermalTimeout,
+    UnsupportedRunner,
 )
 from android_bench.info import (
     DeviceInfo,
@@ -96,14 +104,20 @@ from android_bench.ios_app import (
     parse_ios_result,
 )
 from android_bench.measure import Measurement, MeasurementProtocol, PushCache, measure_artifact
+from android_bench.native import NativeBuildError, build_native_runner
 from android_bench.runners import (
     PYTHON_RUNNER_SCRIPT,
     BenchmarkModelRunner,
+    BenchOutput,
     ExecutorRunner,
+    ModelRecord,
+    NativeRunner,
+    OpTime,
     PythonRuntimeRunner,
     Runner,
     RunnerOutput,
     file_sha256,
+    parse_bench_output,
     parse_benchmark_model_output,
     parse_executor_runner_output,
     parse_python_runner_output,
@@ -125,6 +139,8 @@ __all__ = [
     "PYTHON_RUNNER_SCRIPT",
     "AdbDevice",
     "AdbDeviceEntry",
+    "BatchResult",
+    "BenchOutput",
     "BenchmarkModelRunner",
     "CommandTimeout",
     "Device",
@@ -142,6 +158,10 @@ __all__ = [
     "LatencyStats",
     "Measurement",
     "MeasurementProtocol",
+    "ModelRecord",
+    "NativeBuildError",
+    "NativeRunner",
+    "OpTime",
     "OutputParseError",
     "PushCache",
     "PythonRuntimeRunner",
@@ -153,14 +173,18 @@ __all__ = [
     "StorageFull",
     "ThermalTimeout",
     "ThermalZone",
+    "UnsupportedRunner",
     "WorkerReport",
+    "build_native_runner",
     "discover_devices",
     "file_sha256",
     "list_adb_devices",
     "list_devices",
     "list_ios_devices",
     "measure_artifact",
+    "measure_batch",
     "open_device",
+    "parse_bench_output",
     "parse_benchmark_model_output",
     "parse_device_report",
     "parse_executor_runner_output",

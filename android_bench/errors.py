@@ -19,6 +19,7 @@ __all__ = [
     "RunnerNotFound",
     "StorageFull",
     "ThermalTimeout",
+    "UnsupportedRunner",
 ]
 
 _STDERR_TAIL_CHARS = 2000
@@ -103,3 +104,8 @@ class ThermalTimeout(DeviceError):
     """The device did not cool below the temperature gate within the allowed time."""
 
     transient = True
+
+
+class UnsupportedRunner(DeviceError):
+    """The runner binary is not one PhoneNAS can drive (e.g. the wrong ``benchmark_model``); the message
+    says which one to build. Not retried."""

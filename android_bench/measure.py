@@ -23,7 +23,7 @@ from android_bench.info import DeviceInfo, read_device_info, read_temperature_c
 from android_bench.runners import Runner, RunnerOutput, file_sha256
 from android_bench.stats import LatencyStats, summarize
 
-__all__ = ["Measurement", "MeasurementProtocol", "PushCache", "measure_artifact"]
+__all__ = ["Measurement", "MeasurementProtocol", "PushCache", "measure_artifact", "runtime_version_of"]
 
 log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -73,7 +73,7 @@ class Measurement:
     runtime: str
     runtime_version: str
     samples_ms: tuple[float, ...]
-    sample_kind: str  # "per_run" or "invocation_mean" (runner printed only a summary)
+    sample_kind: str  # "per_run", or one number per invocation: "invocation_median" / "invocation_mean"
     stats: LatencyStats
     warmup: int
     runs: int
@@ -129,6 +129,15 @@ class PushCache:
     def forget(self, device_id: str) -> None:
         """Drop what we know about a device (after a reboot /data/local/tmp may have been wiped)."""
         self._known = {k: v for k, v in self._known.items() if k[0] != device_id}
+
+
+def runtime_version_of(runner: Runner, output: RunnerOutput, runner_sha: str) -> str:
+    """The runtime version a row records: what the runner printed, else what the user declared
+    (``runner.runtime_version``), else ``<runner name>@<sha256 prefix>`` so builds stay apart."""
+    if output.runtime_version:
+        return output.runtime_version
+    declared = str(getattr(runner, "runtime_version", "") or "")
+    return declared or f"{runner.name}@{runner_sha[:12]}"
 
 
 def _core_mask(protocol: MeasurementProtocol, info: DeviceInfo) -> int | None:
@@ -198,6 +207,11 @@ def _collect(
         outputs.append(_invoke(device, runner, runner_remote, model_remote, mask, protocol))
     if all(o.per_run for o in outputs):
         return tuple(s for o in outputs for s in o.samples_ms), "per_run", outputs[0]
+    # summary-only runners: one number per invocation, the tool's own median where it prints one
+    kinds = {o.sample_kind for o in outputs}
+    kind = kinds.pop() if len(kinds) == 1 else "invocation_mean"
+    if kind == "invocation_median":
+        return tuple(o.summary_ms for o in outputs), kind, outputs[0]
     return tuple(o.mean_ms for o in outputs), "invocation_mean", outputs[0]
 
 
@@ -317,7 +331,7 @@ def _measure_once(
         runner=runner.name,
         runner_sha256=runner_sha,
         runtime=first.runtime or runtime,
-        runtime_version=first.runtime_version,
+        runtime_version=runtime_version_of(runner, first, runner_sha),
         samples_ms=samples,
         sample_kind=kind,
         stats=stats,

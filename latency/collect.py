@@ -287,6 +287,8 @@ def collect(
         on_final=final,
         on_error=error,
         on_step=step,
+        # batch runners (phonenas-runner) time a round's artifacts many per process
+        on_round=(lambda keys: meter.plan([artifacts[k] for k in keys])) if hasattr(meter, "plan") else None,
     )
     report.reference_s = drift.spent_s - ref_s0
     report.measured = len(finals)

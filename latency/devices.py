@@ -25,21 +25,46 @@ class DeviceUnavailable(RuntimeError):
     """The device cannot be reached or is not ready; the message names the device and the fix."""
 
 
+NATIVE_RUNNER = "phonenas-runner"  # --runner value: PhoneNAS's own runner, resolved per device ABI
+
+
 def native_runner(path: Path | None, runtime: str) -> Any:
     """The android_bench runner for a native benchmark binary at ``path`` (``None``: the device's
-    Python runtimes). Which runner a runtime uses is declared by its target (``native_runner``)."""
+    Python runtimes). ``phonenas-runner`` (the bare name) is PhoneNAS's own batch runner, resolved per
+    device by :func:`device_runner` (built here for this host); a path whose name starts with it is that
+    runner built by hand. Other binaries: the runner the target declares (``native_runner``)."""
     import android_bench as ab
     from deploy.registry import specs
 
     if path is None:
         return None
+    target = context_target(runtime)
+    native = path.name.startswith(NATIVE_RUNNER)
+    if native and target.runtime != "executorch":
+        raise ValueError(f"phonenas-runner times ExecuTorch only; use --runtime executorch, not {runtime}")
+    if native and str(path) == NATIVE_RUNNER and not path.is_file():
+        return NATIVE_RUNNER  # resolved per device in meter_for
     if not path.is_file():
         raise ValueError(f"runner {path} not found; build it as in docs/android_runners.md and pass its path")
-    target = context_target(runtime)
+    if native:
+        return ab.NativeRunner(path)
     if not target.native_runner:
         have = " or ".join(s.name for s in specs() if s.native_runner)
         raise ValueError(f"--runner works with --runtime {have}, not {target.name}")
     return getattr(ab, target.native_runner)(path)
+
+
+def device_runner(runner: Any, device: Any) -> Any:
+    """Resolve ``--runner phonenas-runner`` for one device: the host build or the NDK build for its ABI."""
+    import android_bench as ab
+
+    if runner != NATIVE_RUNNER:
+        return runner
+    abi = "host" if isinstance(device, ab.HostDevice) else ab.read_device_info(device).abi
+    try:
+        return ab.NativeRunner(ab.native.runner_for_abi(abi))
+    except ab.NativeBuildError as e:
+        raise ValueError(str(e)) from None
 
 
 def open_adb_device(serial: str, adb_host: str | None = None, adb_port: int | None = None) -> Any:
@@ -75,7 +100,7 @@ def meter_for(
     changed, ``compute_units`` for Core ML)."""
     from android_bench.ios_app import looks_like_ios_udid
 
-    if device == HOST:
+    if device == HOST and runner is None:
         timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
         timing = replace(
             timing,
@@ -98,7 +123,9 @@ def meter_for(
         cooldown_s=proto.cooldown_s if cooldown_s is None else cooldown_s,
         remeasure_attempts=proto.remeasure_attempts if remeasure is None else remeasure,
     )
-    return DeviceMeter(open_adb_device(device, adb_host, adb_port), runner=runner, protocol=proto)
+    # the host with a native runner (phonenas-runner) is timed like a phone: one process per batch
+    dev = ab.HostDevice() if device == HOST else open_adb_device(device, adb_host, adb_port)
+    return DeviceMeter(dev, runner=device_runner(runner, dev), protocol=proto)
 
 
 def meters_for(

@@ -141,6 +141,7 @@ def time_with_reference(
     on_final: Callable[[int, Timed], None] | None = None,
     on_error: Callable[[int, BaseException], None] | None = None,
     on_step: Callable[[int, str, float | None], None] | None = None,
+    on_round: Callable[[list[T]], None] | None = None,
 ) -> dict[int, Timed]:
     """Time every item ``rounds`` times in interleaved rounds between reference readings.
 
@@ -153,13 +154,17 @@ def time_with_reference(
     waits for the next reading, so a killed session loses at most the item in flight - and fires again
     with a higher ``remeasured`` count when the item had to be measured again (stores keep the most
     re-measured row). An item whose ``measure`` raises is reported to ``on_error`` once and dropped.
-    ``on_step(i, status, median_ms)`` follows every measurement ("timed", "measured" or "unstable")."""
+    ``on_step(i, status, median_ms)`` follows every measurement ("timed", "measured" or "unstable").
+    ``on_round(items)`` announces each round's items, in order, before the first is measured (batch
+    runners time many of them per process)."""
     confirmed: dict[int, Timed] = {}
     tries: dict[int, int] = {}
     failed: set[int] = set()
     for r in range(rounds):
         last_round = r == rounds - 1
         queue = deque(i for i in range(len(items)) if i not in failed)
+        if on_round:
+            on_round([items[i] for i in queue])
         pending: list[tuple[int, Timed]] = []
         before = drift.last or drift.read()
         while queue or pending:

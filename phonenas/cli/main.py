@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from phonenas.cli import arch, demo, deploy, devices, lut, search, zoo
+from phonenas.cli import arch, demo, deploy, devices, explain, lut, search, zoo  # noqa: F401 (explain: `lut explain`)
 from phonenas.console import configure_logging
 
 app = typer.Typer(

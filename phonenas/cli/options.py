@@ -86,8 +86,10 @@ RunnerOption = Annotated[
     Path | None,
     typer.Option(
         "--runner",
-        help="Phones: your executor_runner (executorch) or benchmark_model (litert) binary, pushed once "
-        "and cached by hash (docs/android_runners.md). Default: the device's Python runtimes.",
+        help="A native runner, pushed once and cached by hash (docs/android_runners.md): "
+        "'phonenas-runner' (executorch; many blocks per process, built for this host automatically) "
+        "or a path to phonenas-runner / executor_runner (executorch) / benchmark_model (litert). "
+        "Default: the device's Python runtimes.",
     ),
 ]
 CacheOption = Annotated[

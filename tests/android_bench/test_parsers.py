@@ -154,17 +154,24 @@ def test_parsers_never_return_non_positive(text: str) -> None:
 
 
 def test_runner_argv() -> None:
-    et = ExecutorRunner(Path("/x/executor_runner"))
+    et = ExecutorRunner(Path("/x/executor_runner"), logcat=False)
     assert et.argv("/d/er", "/d/m.pte", warmup=3, runs=10, threads=2) == [
         "/d/er",
         "--model_path=/d/m.pte",
         "--num_executions=13",
         "--cpu_threads=2",
     ]
+    # default: the same command, wrapped so logcat's ExecuTorch lines of its pid are appended
+    wrapped = ExecutorRunner(Path("/x/executor_runner")).argv(
+        "/d/er", "/d/m.pte", warmup=3, runs=10, threads=2
+    )
+    assert wrapped[:2] == ["sh", "-c"] and "logcat -d -v raw --pid=$pid -s ExecuTorch:V" in wrapped[2]
+    assert wrapped[4:] == ["/d/er", "--model_path=/d/m.pte", "--num_executions=13", "--cpu_threads=2"]
     bm = BenchmarkModelRunner(Path("/x/benchmark_model"))
     argv = bm.argv("/d/bm", "/d/m.tflite", warmup=5, runs=50, threads=1)
     assert argv[:2] == ["/d/bm", "--graph=/d/m.tflite"]
     assert "--num_runs=50" in argv and "--warmup_runs=5" in argv and "--num_threads=1" in argv
+    assert "--max_secs=3600" in argv  # the tool's 150 s default would cut long runs short
     py = PythonRuntimeRunner()
     assert py.argv("/d/r.py", "/d/m.onnx", warmup=1, runs=2, threads=1)[:3] == [
         "python3",
@@ -174,3 +181,78 @@ def test_runner_argv() -> None:
     assert py.runtime_for(Path("a.tflite")) == "litert"
     with pytest.raises(ValueError):
         py.runtime_for(Path("a.mlpackage"))
+
+
+# ---- upstream runners, fixed (issue 13 item 4) ----------------------------------------------------
+# executor_runner_logcat.txt: the lines of executor_runner_iterations.txt as `logcat -v raw` prints them
+# for a runner built with the Android PAL (pytorch/executorch v1.4.1
+# runtime/platform/default/android.cpp: __android_log_print(level, "ExecuTorch", "%s", message), no
+# prefix), after the marker our sh wrapper echoes. executor_runner_silent.txt: the wrapper's output
+# when the runner logged nothing at all (EXECUTORCH_ENABLE_LOGGING=OFF).
+# benchmark_model_litert_next.txt: google-ai-edge/LiteRT v2.2.0 litert/tools/benchmark_litert_model.h
+# BenchmarkLoggingListener::OnBenchmarkEnd ("\n========== BENCHMARK RESULTS ==========",
+# "Inference (avg):      %.2f ms (%d runs)", ...) through LITERT_LOG (litert/c/internal/litert_logging.cc:
+# "<SEVERITY>: " + message on stderr), plus the base tflite/tools/benchmark/benchmark_model.cc Run()
+# stat lines and its "Unconsumed cmdline flags" warning for --use_xnnpack.
+# benchmark_model_cut_short.txt: benchmark_model_litert.txt as printed when --max_secs stopped the
+# regular runs after 31 of 50 (tflite/tools/benchmark/benchmark_model.cc v2.2.0 Run(): the loop ends at
+# max_finish_us; "count=" reports the runs done).
+def test_executor_runner_reads_logcat_when_stdout_is_silent() -> None:
+    runner = ExecutorRunner(Path("/x/executor_runner"))
+    out = runner.parse(read("executor_runner_logcat.txt"), "", warmup=3, runs=10)
+    direct = parse_executor_runner_output(read("executor_runner_iterations.txt"), warmup=3, runs=10)
+    assert out.samples_ms == direct.samples_ms and out.init_ms == direct.init_ms
+
+
+def test_executor_runner_prefers_stdout_over_logcat() -> None:
+    text = read("executor_runner_iterations.txt") + read("executor_runner_logcat.txt")
+    out = ExecutorRunner(Path("/x/er")).parse(text, "", warmup=3, runs=10)
+    assert out.count == 10  # not 20: the logcat copy of the same lines is ignored
+
+
+def test_executor_runner_silent_says_how_to_build() -> None:
+    with pytest.raises(OutputParseError, match="EXECUTORCH_PAL_DEFAULT=posix"):
+        ExecutorRunner(Path("/x/er")).parse(read("executor_runner_silent.txt"), "", warmup=3, runs=10)
+
+
+def test_benchmark_model_uses_the_tools_median() -> None:
+    out = parse_benchmark_model_output(read("benchmark_model_litert.txt"), runs=50)
+    assert out.sample_kind == "invocation_median" and out.summary_ms == pytest.approx(21.257)
+    tf2 = parse_benchmark_model_output(read("benchmark_model_tf2_no_percentiles.txt"))
+    assert tf2.sample_kind == "invocation_mean" and tf2.summary_ms == pytest.approx(9.85948)
+
+
+def test_benchmark_model_run_count_is_checked() -> None:
+    with pytest.raises(OutputParseError, match="31 of the 50"):
+        parse_benchmark_model_output(read("benchmark_model_cut_short.txt"), runs=50)
+    with pytest.raises(OutputParseError, match="31 of the 50"):
+        BenchmarkModelRunner(Path("/x/bm")).parse(
+            read("benchmark_model_cut_short.txt"), "", warmup=5, runs=50
+        )
+
+
+def test_litert_next_benchmark_model_is_refused_with_the_target_to_build() -> None:
+    from android_bench import UnsupportedRunner
+
+    with pytest.raises(UnsupportedRunner, match=r"//tflite/tools/benchmark:benchmark_model") as ei:
+        parse_benchmark_model_output(read("benchmark_model_litert_next.txt"))
+    assert not ei.value.transient
+
+
+def test_measure_records_sample_kind_and_runtime_version(tmp_path: Path) -> None:
+    """Summary-only runner through measure_artifact: one tool median per invocation (>= 3), kind and a
+    runtime version that tells builds apart even though the binary prints none."""
+    from android_bench import HostDevice, MeasurementProtocol, file_sha256, measure_artifact
+
+    script = tmp_path / "benchmark_model"
+    script.write_text(f"#!/bin/sh\ncat {DATA / 'benchmark_model_litert.txt'}\n")
+    script.chmod(0o755)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"tflite")
+    proto = MeasurementProtocol(warmup=5, runs=50, affinity="none", cooldown_s=0, max_temp_c=None)
+    m = measure_artifact(HostDevice(work_dir=tmp_path / "d"), BenchmarkModelRunner(script), model, proto)
+    assert m.sample_kind == "invocation_median" and m.samples_ms == pytest.approx((21.257,) * 3)
+    assert m.runtime_version == f"benchmark_model@{file_sha256(script)[:12]}"
+    declared = BenchmarkModelRunner(script, runtime_version="2.2.0")
+    m2 = measure_artifact(HostDevice(work_dir=tmp_path / "d"), declared, model, proto)
+    assert m2.runtime_version == "2.2.0"
