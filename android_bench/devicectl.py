@@ -239,7 +239,8 @@ class Devicectl:
         return parse_device_list(self.call(["list", "devices"], timeout_s=timeout_s))
 
     def installed_app(self, device: str, bundle_id: str) -> dict | None:
-        """The ``info apps`` entry for ``bundle_id`` (``bundleIdentifier``, ``version``, ``url``...) or None."""
+        """The ``info apps`` entry for ``bundle_id`` (``bundleIdentifier``, ``version``, ``url``...)
+        or None."""
         payload = self.call(
             ["device", "info", "apps", "--device", device, "--bundle-id", bundle_id], device_id=device
         )

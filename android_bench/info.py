@@ -29,7 +29,8 @@ _REPORT_SCRIPT = r"""
 echo "online $(cat /sys/devices/system/cpu/online 2>/dev/null)"
 for d in /sys/devices/system/cpu/cpu[0-9]*; do
   n=${d##*/cpu}
-  echo "cpu $n $(cat $d/cpufreq/cpuinfo_max_freq 2>/dev/null || echo -) $(cat $d/cpufreq/scaling_governor 2>/dev/null || echo -)"
+  echo "cpu $n $(cat $d/cpufreq/cpuinfo_max_freq 2>/dev/null || echo -) \
+$(cat $d/cpufreq/scaling_governor 2>/dev/null || echo -)"
 done
 for z in /sys/class/thermal/thermal_zone*; do
   [ -r $z/temp ] && echo "thermal ${z##*/} $(cat $z/type 2>/dev/null | tr ' ' _) $(cat $z/temp 2>/dev/null)"

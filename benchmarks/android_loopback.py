@@ -9,9 +9,11 @@ protocol on 127.0.0.1, commands executed on this host), then measures:
    (a) in this process with the runner script's own loader, (b) ``measure_artifact`` on HostDevice,
    (c) ``measure_artifact`` on the loopback phone over adb: the ratios show whether the transport
    biases the numbers (it should not: timing happens on the device, around ``method.execute``);
-4. recovery: a push dropped mid-transfer (TCP link cut by the adbd),, reconnected and retried by ``measure_artifact``.
+4. recovery: a push dropped mid-transfer (TCP link cut by the adbd),, reconnected and retried by
+   ``measure_artifact``.
 
-Run: ``python -m benchmarks.android_loopback`` (about 2 minutes) -> ``benchmarks/results/android_loopback.{json,md}``.
+Run: ``python -m benchmarks.android_loopback`` (about 2 minutes) ->
+``benchmarks/results/android_loopback.{json,md}``.
 Timings on this 2-core shared machine are noisy; compare ratios within one run.
 """
 
@@ -165,23 +167,27 @@ def _markdown(r: dict) -> str:
         "# android_bench over the loopback adb stack",
         "",
         f"{r['date']} — {r['machine']} — adb: `{r['adb']}` — load average (1 min) "
-        f"{r['load_avg_1min_start']:.1f} at start, {r['load_avg_1min_end']:.1f} at end (other jobs share this machine)",
+        f"{r['load_avg_1min_start']:.1f} at start, {r['load_avg_1min_end']:.1f} at end "
+        "(other jobs share this machine)",
         "",
         "| transport | shell round trip (ms) | push 32 MB (MB/s) |",
         "| --- | ---: | ---: |",
         f"| HostDevice (subprocess / copy) | {sh['host']:.2f} | {push['host']:.0f} |",
-        f"| AdbDevice -> adb server -> loopback adbd | {sh['adb_loopback']:.2f} | {push['adb_loopback']:.0f} |",
+        f"| AdbDevice -> adb server -> loopback adbd | {sh['adb_loopback']:.2f} "
+        f"| {push['adb_loopback']:.0f} |",
         "",
         "ExecuTorch XNNPACK fp32 blocks, 1 thread, median of 50 runs after 10 warm-up:",
         "",
-        "| block | in-process (ms) | HostDevice (ms) | adb loopback (ms) | adb / in-process | adb CV | adb robust CV "
-        "| wall per item (s) |",
+        "| block | in-process (ms) | HostDevice (ms) | adb loopback (ms) | adb / in-process | adb CV "
+        "| adb robust CV | wall per item (s) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for b in r["blocks"]:
         lines.append(
-            f"| {b['block']} | {b['in_process_ms']:.3f} | {b['host_device_ms']:.3f} | {b['adb_loopback_ms']:.3f} "
-            f"| {b['ratio_adb']:.2f} | {b['adb_loopback_cv']:.3f} | {b['adb_loopback_robust_cv']:.3f} "
+            f"| {b['block']} | {b['in_process_ms']:.3f} | {b['host_device_ms']:.3f} "
+            f"| {b['adb_loopback_ms']:.3f} "
+            f"| {b['ratio_adb']:.2f} | {b['adb_loopback_cv']:.3f} "
+            f"| {b['adb_loopback_robust_cv']:.3f} "
             f"| {b['wall_s_adb_item']:.1f} |"
         )
     d = r["dropped_push_recovery"]

@@ -285,7 +285,8 @@ def render_md(out: dict) -> str:
         f"Settings: real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
         f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}. Target: {out['target']}.",
         "",
-        "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | re-measured (blocks) | time s |",
+        "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | re-measured (blocks) "
+        "| time s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in out["runs"]:

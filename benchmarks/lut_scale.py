@@ -150,13 +150,16 @@ def _write(out: dict, stem: Path) -> None:
     lines = [
         f"# Full-space LUT: `{out['space']}`",
         "",
-        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs); budget {s['budget_min']} min per context, "
-        f"designed sample {s['initial']}, active batch {s['batch']}, {s['calib']} calibration models, "
-        f"rounds {s['rounds']}. Load average at start {', '.join(f'{x:.1f}' for x in out['load_avg_start'])}. "
+        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs); "
+        f"budget {s['budget_min']} min per context, "
+        f"designed sample {s['initial']}, active batch {s['batch']}, {s['calib']} calibration "
+        "models, "
+        f"rounds {s['rounds']}. Load average at start "
+        f"{', '.join(f'{x:.1f}' for x in out['load_avg_start'])}. "
         f"Target: {out['target']}.",
         "",
-        "| runtime | dtype | wall min | measured | predicted | model | held-out block RMSPE % (n) | CV RMSPE % | "
-        "stop |",
+        "| runtime | dtype | wall min | measured | predicted | model | held-out block RMSPE % (n) "
+        "| CV RMSPE % | stop |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in out["contexts"]:
@@ -164,7 +167,8 @@ def _write(out: dict, stem: Path) -> None:
         held_s = f"{held:.1f} ({c.get('heldout_n', 0)})" if held is not None else "-"
         cv = c["cv_heldout_rmspe_pct"]
         lines.append(
-            f"| {c['runtime']} | {c['dtype']} | {c['wall_min']} | {c['measured']} | {c['predicted']} | {c['model']} | "
+            f"| {c['runtime']} | {c['dtype']} | {c['wall_min']} | {c['measured']} | {c['predicted']} "
+            f"| {c['model']} | "
             f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {c['stop']} |"
         )
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -189,20 +189,21 @@ def render_md(out: dict) -> str:
     lines = [
         "# LUT collection throughput on the host",
         "",
-        f"Host `{out['host']}`, {out['cpus']} CPUs, `{out['space']}` keys spread over the space. Each row collects "
-        "the same keys into a fresh store; wall time includes the call-overhead probe and process start-up of "
-        "export workers. Timing protocol: 10 warm-up runs, 30-300 timed runs, adaptive stop when the median's "
-        "95% CI is within 1% (or 1 s).",
+        f"Host `{out['host']}`, {out['cpus']} CPUs, `{out['space']}` keys spread over the space. "
+        "Each row collects the same keys into a fresh store; wall time includes the call-overhead "
+        "probe and process start-up of export workers. Timing protocol: 10 warm-up runs, 30-300 "
+        "timed runs, adaptive stop when the median's 95% CI is within 1% (or 1 s).",
         "",
-        "| context | mode | keys | measured | exports | cache hits | wall s | export s | timing s | timing s/block "
-        "| blocks/min | load avg |",
+        "| context | mode | keys | measured | exports | cache hits | wall s | export s | timing s "
+        "| timing s/block | blocks/min | load avg |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in out["rows"]:
         if r["mode"].startswith("kill"):
             continue
         lines.append(
-            f"| {r['context']} | {r['mode']} | {r['keys']} | {r['measured']} | {r['exports']} | {r['cache_hits']} | "
+            f"| {r['context']} | {r['mode']} | {r['keys']} | {r['measured']} | {r['exports']} "
+            f"| {r['cache_hits']} | "
             f"{r['wall_s']} | {r['export_s']} | {r['measure_s']} | {r['measure_s_per_block']} | "
             f"**{r['blocks_per_min']}** | {r['load_avg'][0]:.1f} |"
         )
@@ -212,16 +213,17 @@ def render_md(out: dict) -> str:
             "",
             "## Kill and resume (the real CLI, `phonenas lut collect ... --limit N`)",
             "",
-            "The collection's process group (collector + export workers) is SIGKILLed once half of the artifacts "
-            "exist, then the same command is re-run to the end.",
+            "The collection's process group (collector + export workers) is SIGKILLed once half of "
+            "the artifacts exist, then the same command is re-run to the end.",
             "",
-            "| context | keys | killed after s | artifacts at kill | resume s | resume exit | rows | duplicate rows "
-            "| lost keys |",
+            "| context | keys | killed after s | artifacts at kill | resume s | resume exit | rows "
+            "| duplicate rows | lost keys |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in kills:
             lines.append(
-                f"| {r['context']} | {r['keys']} | {r['killed_after_s']} | {r['artifacts_at_kill']} | {r['resume_s']} | "
+                f"| {r['context']} | {r['keys']} | {r['killed_after_s']} | {r['artifacts_at_kill']} "
+                f"| {r['resume_s']} | "
                 f"{r['resume_rc']} | {r['measured']} | **{r['duplicate_rows']}** | **{r['lost_keys']}** |"
             )
     return "\n".join(lines) + "\n"

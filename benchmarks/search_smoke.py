@@ -213,14 +213,17 @@ def main() -> None:
         "# Search smoke run: fbnetv2-f, 128-224 px, CPU",
         "",
         f"{payload['setup']['data']}; {payload['setup']['lut']}. {payload['setup']['device']}, "
-        f"{payload['setup']['cpus']} CPUs shared, load average {load} before, {payload['setup']['loadavg_after']} after.",
+        f"{payload['setup']['cpus']} CPUs shared, load average {load} before, "
+        f"{payload['setup']['loadavg_after']} after.",
         "",
         f"- F1-F4 members of the space: {members}",
-        f"- candidate layers: {n_candidates:,}; LUT entries stored: {n_stored}; interpolated: {payload['interpolated_layers']:,}",
+        f"- candidate layers: {n_candidates:,}; LUT entries stored: {n_stored}; "
+        f"interpolated: {payload['interpolated_layers']:,}",
         f"- search: {cfg.epochs} epochs x {SPLITS['train'] // cfg.batch_size} steps, batch {cfg.batch_size}, "
         f"tau {payload['setup']['search']['tau']}, target {target:.3f} ms (synthetic; FBNetV2-F2's LUT cost)",
         f"- derived ({result.rule}): `{payload['derived_arch']}`",
-        f"  member of the space: {payload['derived_is_member']}; {prof.macs / 1e6:.1f} MMAC, {prof.params / 1e6:.2f} M params; "
+        f"  member of the space: {payload['derived_is_member']}; {prof.macs / 1e6:.1f} MMAC, "
+        f"{prof.params / 1e6:.2f} M params; "
         f"predicted {result.cost:.3f} ms (synthetic)",
         f"- supernet at one-hot vs the dense child: max |diff| {one_hot_diff:.2e}",
         f"- deploy onnx fp32: max |diff| vs torch {deploy_diff:.2e}",

@@ -25,8 +25,9 @@ first two steps (gradients, momentum, activations); also the exact bytes autogra
 is measured with the resolution forced to 224 (its worst case: memory and time of a step that sampled
 the full resolution) and, for time (configurations that search the resolution), also with the sampled
 resolution. Step-time ratios are medians of per-round ratios (2 rounds), child and supernet timed back
-to back; the memory subprocesses run alongside (3 at a time), which adds load but not memory. The load average is recorded: the machine is
-shared, so absolute times are noisy; the ratios are what the checks use.
+to back; the memory subprocesses run alongside (3 at a time), which adds load but not memory. The
+load average is recorded: the machine is shared, so absolute times are noisy; the ratios are what the
+checks use.
 
 Run: ``python -m benchmarks.supernet_cost`` (both parts) or ``python -m benchmarks.supernet_cost --dims``
 (only the 224 px part; the width-sweep rows already in the JSON are kept) ->
@@ -64,7 +65,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def width_space(n: int) -> SearchSpace:
-    """``n`` evenly spaced width choices per stage up to a fixed maximum (the same largest child for all n)."""
+    """``n`` evenly spaced width choices per stage up to a fixed maximum (the same largest child
+    for all n)."""
     stages = tuple(
         StageChoices(
             tuple(round(w * (i + 1) / n) for i in range(n)), d, s, (4.0,), (3,), (False,), (Act.RELU,)
@@ -431,15 +433,17 @@ def dims_markdown(d: dict[str, Any]) -> list[str]:
         "",
         "# Every choice dimension at 224 px (fbnetv2-f)",
         "",
-        f"Batch {su['batch']} at {su['input_hw']}x{su['input_hw']}, {su['classes']} classes, one torch thread, "
-        f"{su['device']}, {su['cpus']} CPUs shared with other jobs: load average {su['loadavg_before']} before, "
+        f"Batch {su['batch']} at {su['input_hw']}x{su['input_hw']}, {su['classes']} classes, "
+        "one torch thread, "
+        f"{su['device']}, {su['cpus']} CPUs shared with other jobs: "
+        f"load average {su['loadavg_before']} before, "
         f"{su['loadavg_after']} after (absolute times are noisy; ratios are timed back to back). "
         "Memory = weights + peak RSS growth of a fresh process over two SGD steps; `saved` = exact bytes "
         "autograd saves + params + grads. Supernet at a step that sampled 224 px (worst case); "
         "`x child (sampled res)` = steps at the Gumbel-sampled resolution.",
         "",
-        "| searched | weights M (child) | memory MB (child) | x child | saved x child | step s (child) | x child "
-        "| x child (sampled res) |",
+        "| searched | weights M (child) | memory MB (child) | x child | saved x child | step s (child) "
+        "| x child | x child (sampled res) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in d["rows"].items():
@@ -537,8 +541,10 @@ def widths() -> None:
         "# Supernet training cost vs number of width choices",
         "",
         f"Batch {BATCH} at {RES}x{RES}, one torch thread, stages (max width, depth, stride) {STAGES}; "
-        "widths are the only choice. Step = Gumbel sample + forward + CE + backward; median of 11 interleaved "
-        "repeats. `saved MB` = tensors saved for backward + params + grads (exact); `peak RSS MB` = peak "
+        "widths are the only choice. Step = Gumbel sample + forward + CE + backward; "
+        "median of 11 interleaved "
+        "repeats. `saved MB` = tensors saved for backward + params + grads (exact); "
+        "`peak RSS MB` = peak "
         "resident-memory growth of a fresh process during its first step.",
         "",
         "| choices | variant | step ms | x child | saved MB | x child | peak RSS MB | x child |",

@@ -93,7 +93,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         pub_params = "-" if r["published_params_m"] is None else f"{r['published_params_m']:.3f}M"
         lines.append(
             f"| {r['name']} | {r['input_hw']} | {r['macs']:,} | {r['flopcounter_macs']:,} | "
-            f"{r['published_macs_m']:.2f}M | {r['delta_pct']:+.2f} | {r['params']:,} | {r['numel_params']:,} | "
+            f"{r['published_macs_m']:.2f}M | {r['delta_pct']:+.2f} | {r['params']:,} "
+            f"| {r['numel_params']:,} | "
             f"{pub_params} | {r['top1']} | {r['profile_arch_ms']:.3f} | {r['flopcounter_ms']:.0f} | "
             f"{r['speedup']:,.0f}x |"
         )

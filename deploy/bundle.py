@@ -99,8 +99,8 @@ def check_integrity(bundle_dir: Path, manifest: dict) -> None:
         digest = sha256_file(p)
         if digest != meta["sha256"]:
             raise VerificationError(
-                f"{p}: sha256 mismatch ({digest[:12]}... vs manifest {meta['sha256'][:12]}...); the file is corrupt "
-                "or was modified after bundling - re-copy or re-run `phonenas deploy`"
+                f"{p}: sha256 mismatch ({digest[:12]}... vs manifest {meta['sha256'][:12]}...); "
+                "the file is corrupt or was modified after bundling - re-copy or re-run `phonenas deploy`"
             )
 
 

@@ -88,7 +88,8 @@ def load_model(arch: ArchSpec, weights: Path | None, seed: int = 0) -> nn.Module
             raise DeployError(f"weights file {weights} not found") from None
         except Exception as e:  # noqa: BLE001
             raise DeployError(
-                f"{weights}: not a torch state_dict ({type(e).__name__}); save with torch.save(model.state_dict())"
+                f"{weights}: not a torch state_dict ({type(e).__name__}); "
+                "save with torch.save(model.state_dict())"
             ) from None
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]

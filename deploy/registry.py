@@ -121,7 +121,8 @@ def lut_target(runtime: str, delegate: str | None = None) -> TargetSpec:
         if not found:
             have = sorted({s.delegate for s in specs() if s.runtime == spec.runtime and s.measurable})
             raise UnknownTarget(
-                f"{spec.runtime} has no LUT target with delegate {delegate!r}; its delegates: {', '.join(have)}"
+                f"{spec.runtime} has no LUT target with delegate {delegate!r}; "
+                f"its delegates: {', '.join(have)}"
             )
         spec = found[0]
     if not spec.measurable:

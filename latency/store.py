@@ -410,7 +410,8 @@ def migrate(df: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
     if any(v > SCHEMA_VERSION or (v < SCHEMA_VERSION and v not in MIGRATIONS) for v in versions):
         raise LUTStoreError(
             f"LUT part {path} has schema version(s) {sorted(versions)}, this PhoneNAS reads "
-            f"{sorted(MIGRATIONS)} and {SCHEMA_VERSION}; upgrade PhoneNAS or re-collect into a new store directory"
+            f"{sorted(MIGRATIONS)} and {SCHEMA_VERSION}; "
+            "upgrade PhoneNAS or re-collect into a new store directory"
         )
     groups = []
     for version, group in df.groupby("schema_version", sort=True):

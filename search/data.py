@@ -44,7 +44,8 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which data to use: ``"digits"`` (bundled), ``"cifar10:<root>"``, ``"cifar100:<root>"`` or a folder path."""
+    """Which data to use: ``"digits"`` (bundled), ``"cifar10:<root>"``, ``"cifar100:<root>"`` or a
+    folder path."""
 
     source: str = "digits"
     size: int = 32

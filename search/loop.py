@@ -290,7 +290,8 @@ def run_search(
 
 
 def derive_result(net: Supernet, cfg: SearchConfig, history: list[EpochStats]) -> SearchResult:
-    """argmax child; with a target, the most likely sampled child within +-tolerance of it (else the closest)."""
+    """argmax child; with a target, the most likely sampled child within +-tolerance of it (else the
+    closest)."""
     am = net.derive()
     am_cost = net.child_cost(am)
     choices, cost, rule = am, am_cost, "argmax"
@@ -382,7 +383,8 @@ def derive_model(
     batch_size: int = 32,
     seed: int = 0,
 ) -> nn.Module:
-    """The dense child ``choices`` with the supernet's weights and BatchNorm recalibrated on ``train`` data."""
+    """The dense child ``choices`` with the supernet's weights and BatchNorm recalibrated on ``train``
+    data."""
     arch = net.arch(choices)
     model = net.load_into(build_model(arch), choices)
     loader = make_loader(data.split("train"), batch_size, shuffle=True, seed=seed)

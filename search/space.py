@@ -390,7 +390,8 @@ class SearchSpace:
         return _CANDIDATES[key]  # type: ignore[return-value]
 
     def candidate_layers(self) -> Iterator[LayerShape]:
-        """Every distinct placed layer the supernet's expected cost asks a CostModel about (first name wins)."""
+        """Every distinct placed layer the supernet's expected cost asks a CostModel about (first name
+        wins)."""
         seen: set[LayerShape] = set()
         for cands in self.template_candidates():
             for _, shape in cands:
@@ -431,7 +432,8 @@ class SearchSpace:
         )
 
     def match(self, arch: ArchSpec) -> tuple[dict[str, int] | None, str]:
-        """``(choices, "")`` selecting ``arch`` (same layers), or ``(None, reason)`` naming the first mismatch.
+        """``(choices, "")`` selecting ``arch`` (same layers), or ``(None, reason)`` naming the first
+        mismatch.
 
         A stage of ``arch`` may have fewer blocks than the space: the missing trailing blocks are skips.
         """

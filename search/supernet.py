@@ -5,7 +5,8 @@ multiplied by ``M = sum_i g_i 1_i`` where ``g`` are the Gumbel-softmax weights o
 ``1_i`` keeps the first ``c_i`` channels. Memory and time therefore stay those of the largest child
 however many width choices there are. The mask is applied to the BN output by folding it into BN's
 affine parameters, so it adds no activation tensor of its own. The hidden (expansion) width
-``space.mid(c_in, e)`` depends on two variables, so its mask is ``sum_{i,e} g_in(i) g_e(e) 1_{mid(i,e)}`` (and likewise the SE width).
+``space.mid(c_in, e)`` depends on two variables, so its mask is
+``sum_{i,e} g_in(i) g_e(e) 1_{mid(i,e)}`` (and likewise the SE width).
 
 Op search (kernel, SE, activation) shares ONE set of weights per block: the depthwise kernel is the
 largest one with every smaller kernel its centre (mixed by a Gumbel-weighted kernel mask, a single
@@ -319,7 +320,8 @@ class SuperBlock(nn.Module):
     def dense_state(
         self, choices: Mapping[str, int], in_widths: tuple[int, ...], out_widths: tuple[int, ...]
     ):
-        """``(prefix -> module-or-tensors)`` of the child's block: what :func:`search.build.build_layer` has."""
+        """``(prefix -> module-or-tensors)`` of the child's block: what
+        :func:`search.build.build_layer` has."""
         op = self.ops_spec[choices[self.op_var]]
         out: dict[str, Tensor] = {}
         if op.skip:
@@ -361,7 +363,8 @@ def subsample(x: Tensor, size: int) -> Tensor:
 
 
 def intersperse(h: Tensor, full: int) -> Tensor:
-    """Place ``h`` on a ``full`` x ``full`` zero map at its nearest-neighbour positions (inverse of subsample)."""
+    """Place ``h`` on a ``full`` x ``full`` zero map at its nearest-neighbour positions (inverse of
+    subsample)."""
     if h.shape[-1] == full:
         return h
     idx = nearest_indices(h.shape[-1], full).to(h.device)
@@ -456,7 +459,8 @@ class Supernet(nn.Module):
         return _resize(x, input_hw)
 
     def forward(self, x: Tensor, weights: Mapping[str, Tensor]) -> Tensor:
-        """Logits of the relaxed architecture ``weights`` (Gumbel-softmax sample, probabilities or one-hot)."""
+        """Logits of the relaxed architecture ``weights`` (Gumbel-softmax sample, probabilities or
+        one-hot)."""
         masks = self.width_masks(weights)
         g_res = weights["res"]
         if self.resolution_mode == "sample" or len(self.space.resolutions) == 1:
@@ -535,7 +539,8 @@ class Supernet(nn.Module):
         return sd
 
     def load_into(self, model: nn.Module, choices: Mapping[str, int]) -> nn.Module:
-        """Copy the sliced supernet weights into a dense model of the child (first channels of every tensor)."""
+        """Copy the sliced supernet weights into a dense model of the child (first channels of every
+        tensor)."""
         shared = self.dense_state_dict(choices)
         target = model.state_dict()
         for k, t in target.items():

@@ -258,7 +258,8 @@ def _mobilenet_v3(table, last_ch: int, width: float, input_hw: int, num_classes:
 def mobilenet_v3_small(
     width: float = 1.0, input_hw: int = 224, num_classes: int = 1000, in_ch: int = 3
 ) -> ArchSpec:
-    """MobileNetV3-Small with every width (stem, hidden, out, head) scaled by ``make_divisible(c * width, 8)``.
+    """MobileNetV3-Small with every width (stem, hidden, out, head) scaled by
+    ``make_divisible(c * width, 8)``.
 
     Same scaling as torchvision's ``mobilenet_v3_small(width_mult=width)``; the width-scaled baseline of
     the search Pareto benchmark.
@@ -283,7 +284,8 @@ def fbnet_counter_convention(arch: ArchSpec) -> tuple[int, int]:
 
     mobile_cv's counter reports conv MACs plus the input elements of every average pool (the SE
     pools and the head's two global pools) as "flops", and conv weights without biases or BatchNorm
-    as "params" (a ``proj`` block: its 1x1 conv). Used to reconcile our MACs with the published header comments exactly.
+    as "params" (a ``proj`` block: its 1x1 conv). Used to reconcile our MACs with the published header
+    comments exactly.
     """
     flops = params = 0
     for s in profile_arch(arch).layers:

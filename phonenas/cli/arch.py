@@ -15,7 +15,8 @@ from search.zoo import resolve_arch
 app = typer.Typer(
     help=(
         "Validate and inspect architectures.\n\n"
-        "An ARCH is a zoo name (see `phonenas zoo list`), a compact arch string or a path to an arch JSON file.\n\n"
+        "An ARCH is a zoo name (see `phonenas zoo list`), a compact arch string or a path to an arch "
+        "JSON file.\n\n"
         "Example:\n\n"
         "  phonenas arch validate 'r224:stem_k3_c16_s2_hs:ir_k3_e4_c24_s2_se_hs:head_c576_h1024_hs:n1000'"
     ),
@@ -113,7 +114,8 @@ def validate(
         return
     n_blocks = sum(len(s) for s in spec.stages)
     typer.echo(
-        f"ok: {len(spec.stages)} stages, {n_blocks} blocks, input {spec.in_ch}x{spec.input_hw}x{spec.input_hw}, "
+        f"ok: {len(spec.stages)} stages, {n_blocks} blocks, "
+        f"input {spec.in_ch}x{spec.input_hw}x{spec.input_hw}, "
         f"{spec.num_classes} classes, {profile.macs / 1e6:.2f}M MACs, {profile.params / 1e6:.3f}M params"
     )
     typer.echo(encode_arch(spec))

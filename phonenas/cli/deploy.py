@@ -34,7 +34,8 @@ app = typer.Typer(
         "Examples:\n\n"
         f"  phonenas deploy --arch fbnetv2_f1 --train-epochs 3 --input-hw 32 --targets {DEFAULT_TARGETS} "
         "--quantize int8 --calib digits --out bundles/f1\n\n"
-        "  phonenas deploy --arch best_arch.json --weights best.pt --targets executorch --quantize int8 --out bundles/x\n\n"
+        "  phonenas deploy --arch best_arch.json --weights best.pt --targets executorch "
+        "--quantize int8 --out bundles/x\n\n"
         "  phonenas deploy verify bundles/f1"
     ),
     invoke_without_command=True,

@@ -18,7 +18,8 @@ app = typer.Typer(
         "Examples:\n\n"
         "  phonenas search space --space digits\n\n"
         "  phonenas search run --lut lut --device host --runtime executorch --dtype fp32 --target-ms 0.5\n\n"
-        "  phonenas search run --lut lut --device all --runtime executorch --target-ms 5 --out runs/search\n\n"
+        "  phonenas search run --lut lut --device all --runtime executorch --target-ms 5 "
+        "--out runs/search\n\n"
         "  phonenas search run --target-mmac 1.0     # no LUT: MACs cost"
     ),
     no_args_is_help=True,

@@ -129,7 +129,8 @@ def decode_arch(text: str) -> ArchSpec:
     parts = text.strip().split(":")
     if len(parts) != 5:
         raise ArchError(
-            f"arch string needs 5 ':'-separated sections (r<res>:stem_...:blocks:head_...:n<classes>), got {len(parts)}"
+            "arch string needs 5 ':'-separated sections "
+            f"(r<res>:stem_...:blocks:head_...:n<classes>), got {len(parts)}"
         )
     res, stem, stages, head, ncls = parts
     m = re.fullmatch(r"r(\d+)(?:c(\d+))?", res)

@@ -51,7 +51,10 @@ def write_script(path: Path, body: str) -> Path:
     return path
 
 
-STEADY = 'echo "phonenas-bench 1"; echo "runtime fake 0"; i=0; while [ $i -lt $2 ]; do echo "run_ms 2.0$i"; i=$((i+1)); done; echo "end $2"\n'
+STEADY = (
+    'echo "phonenas-bench 1"; echo "runtime fake 0"; '
+    'i=0; while [ $i -lt $2 ]; do echo "run_ms 2.0$i"; i=$((i+1)); done; echo "end $2"\n'
+)
 
 
 def host_info(temp_c: float | None = None) -> DeviceInfo:

@@ -192,7 +192,8 @@ def test_cli_lut_collect_on_linux_is_one_line(tmp_path: Path, capsys: pytest.Cap
 
     with pytest.raises(SystemExit) as exc:
         run(["lut", "collect", "--device", UDID, "--runtime", "coreml", "--arch",
-             "r32:stem_k3_c16_s2_hs:ir_k3_e3_c24_s2:head_c96_hs:n10", "--store", str(tmp_path / "lut")])  # fmt: skip
+             "r32:stem_k3_c16_s2_hs:ir_k3_e3_c24_s2:head_c96_hs:n10",
+             "--store", str(tmp_path / "lut")])  # fmt: skip
     err = capsys.readouterr().err
     assert exc.value.code == 2
     (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]

@@ -143,8 +143,8 @@ def test_devicectl_failure_classification() -> None:
     assert type(classify_failure(locked, "", ["x"], 1, "U", "B")).__name__ == "DeviceLocked"
     unpaired = failure("Failed to connect.", "The device must be paired before it can be connected.")
     assert type(classify_failure(unpaired, "", ["x"], 1, "U")).__name__ == "HostNotTrusted"
-    missing = failure("The application failed to launch.", 'Application info provider (FBSApplicationLibrary) '
-                      'returned nil for "B"')  # fmt: skip
+    missing = failure("The application failed to launch.",
+                      'Application info provider (FBSApplicationLibrary) returned nil for "B"')  # fmt: skip
     assert type(classify_failure(missing, "", ["x"], 1, "U", "B")).__name__ == "AppNotInstalled"
     gone = failure("The specified device was not found.", code=1000)
     assert type(classify_failure(gone, "", ["x"], 1, "U")).__name__ == "DeviceNotFound"
@@ -186,7 +186,8 @@ def test_manifest_keys_match_the_swift_decoder(tmp_path: Path) -> None:
 
     device = IosAppDevice("U", devicectl=Capture())  # type: ignore[arg-type]
     argv = IosAppRunner(stamp_dir=tmp_path).argv("Documents/phonenas/s/phonenas_ios_app.json",
-                                                 "Documents/phonenas/m.pte", warmup=1, runs=2, threads=1)  # fmt: skip
+                                                 "Documents/phonenas/m.pte",
+                                                 warmup=1, runs=2, threads=1)  # fmt: skip
     with pytest.raises(RuntimeError, match="stop after"):
         device.shell(argv, timeout_s=5)
     assert set(written) == swift_keys

@@ -1,4 +1,5 @@
-"""LUT contexts record runtime + delegate from deploy's registry; old stores migrate; one context selection."""
+"""LUT contexts record runtime + delegate from deploy's registry; old stores migrate; one context
+selection."""
 
 import hashlib
 import json

@@ -42,8 +42,8 @@ def test_missing_weights_are_named_before_any_class_count(capsys) -> None:
 def test_missing_lut_store_for_deploy_is_named_first(tmp_path, capsys) -> None:
     (line,), _ = _error_lines(["deploy", "--arch", ARCH, "--lut", str(tmp_path / "nope")], capsys)
     assert (
-        line
-        == f"error: LUT store {tmp_path / 'nope'} not found; collect one with `phonenas lut collect` or drop --lut"
+        line == f"error: LUT store {tmp_path / 'nope'} not found; "
+        "collect one with `phonenas lut collect` or drop --lut"
     )
 
 

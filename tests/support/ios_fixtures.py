@@ -1,8 +1,8 @@
 """Fake iPhones for the iOS driver tests: the fake ``xcrun`` (tests/support/fake_xcrun) on PATH,
 a state folder describing the phones, and a stand-in ``PhoneNASBench.app`` folder to install.
 
-Import the ``iphones`` fixture into a test module (``from tests.support.ios_fixtures import iphones``); it also makes
-``android_bench.ios_app.host_is_macos`` answer True, since devicectl exists only on macOS.
+Import the ``iphones`` fixture into a test module (``from tests.support.ios_fixtures import iphones``);
+it also makes ``android_bench.ios_app.host_is_macos`` answer True, since devicectl exists only on macOS.
 """
 
 from __future__ import annotations
