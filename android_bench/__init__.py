@@ -6,8 +6,8 @@ Devices (``Device`` protocol: ``id``, ``work_dir``, ``push(local, remote, timeou
 ``pull(remote, local, timeout_s)``, ``shell(argv, timeout_s) -> ShellResult(argv, rc, stdout, stderr)``,
 ``recover(timeout_s)``):
     HostDevice(work_dir=None)                       this computer
-    AdbDevice(serial, host=None, port=None)         a phone through an adb server (adbutils);
-                                                    server from $ANDROID_ADB_SERVER_HOST/PORT or 127.0.0.1:5037
+    AdbDevice(serial, host=None, port=None)         a phone through an adb server (adbutils); server
+                                                    from $ANDROID_ADB_SERVER_HOST/PORT or 127.0.0.1:5037
     open_device("host" | serial) -> Device          what a --device option should call
     discover_devices(host, port) -> list[AdbDevice] ready Android devices
     list_devices(...) -> DeviceListing              Android (with DeviceInfo) + iPhones (devicectl on
@@ -61,7 +61,9 @@ Many devices:
 
 Typical LUT collection (the latency package owns keys and the store):
     dev = AdbDevice("R58M12ABCDE"); info = read_device_info(dev); cache = PushCache()
-    m = measure_artifact(dev, PythonRuntimeRunner(), "block.pte", MeasurementProtocol(), info=info, cache=cache)
+    m = measure_artifact(
+        dev, PythonRuntimeRunner(), "block.pte", MeasurementProtocol(), info=info, cache=cache
+    )
 """
 
 from android_bench.adb import AdbDevice, AdbDeviceEntry, list_adb_devices

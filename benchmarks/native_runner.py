@@ -1,4 +1,4 @@
-"""phonenas-runner (C++) vs the Python-runtime runner on the same .pte files, and batch vs per-block throughput.
+"""phonenas-runner (C++) vs the Python-runtime runner on the same .pte files; batch vs per-block throughput.
 
 Two measurements on this host, both interleaved so a slow stretch of the shared machine hits both sides:
 
@@ -266,7 +266,8 @@ def _markdown(r: dict) -> str:
         f"{r['per_block_process_blocks_per_min']} blocks/min (x{r['batch_speedup']}); best round, "
         f"load {t['loadavg_before']} -> {t['loadavg_after']}.",
         "",
-        "| mode | processes per round | blocks/min (best round) | blocks/min (median round) | wall s per round |",
+        "| mode | processes per round | blocks/min (best round) | blocks/min (median round) "
+        "| wall s per round |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for mode, v in t.items():

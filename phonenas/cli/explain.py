@@ -186,12 +186,13 @@ def explain(
         mark = "bold red" if r in worst and abs(r["diff_ms"]) > 0.05 * max(r["in_model_ms"], 1e-9) else ""
         ops = ", ".join(o.rsplit(" #", 1)[0] for o in r["ops"])
         t.add_row(
-            r["layer"], r["key"], f"{r['lut_entry_ms']:.4f}", f"{r['lut_cost_ms']:.4f}", f"{r['in_model_ms']:.4f}",
-            f"{r['diff_ms']:+.4f}", ops[:60], style=mark,
+            r["layer"], r["key"], f"{r['lut_entry_ms']:.4f}", f"{r['lut_cost_ms']:.4f}",
+            f"{r['in_model_ms']:.4f}", f"{r['diff_ms']:+.4f}", ops[:60], style=mark,
         )  # fmt: skip
     _out.print(t)
     _out.print(
-        f"predicted {pred.latency_ms:.4f} ms (plain sum {pred.plain_sum_ms:.4f}, overhead {pred.overhead_ms:+.4f}); "
+        f"predicted {pred.latency_ms:.4f} ms (plain sum {pred.plain_sum_ms:.4f}, "
+        f"overhead {pred.overhead_ms:+.4f}); "
         f"measured median {model_m.stats.median_ms:.4f} ms over {runs} runs "
         f"({100 * (pred.latency_ms / model_m.stats.median_ms - 1):+.1f}%); profiled execute "
         + (

@@ -418,7 +418,8 @@ def validate(
         str,
         typer.Option(
             "--zoo-calib",
-            help="Comma list of zoo models used for calibration only (not scored), e.g. fbnetv2_f1,mobilenetv3_small.",
+            help="Comma list of zoo models used for calibration only (not scored), "
+            "e.g. fbnetv2_f1,mobilenetv3_small.",
         ),
     ] = "",
     device: DeviceOption = "host",
@@ -451,7 +452,8 @@ def validate(
 
       phonenas lut validate --runtime executorch --dtype int8 --n 20
 
-      phonenas lut validate --runtime executorch --dtype fp32 --zoo-calib fbnetv2_f1,fbnetv2_l1,mobilenetv3_small --fit-spill
+      phonenas lut validate --runtime executorch --dtype fp32 \\
+          --zoo-calib fbnetv2_f1,fbnetv2_l1,mobilenetv3_small --fit-spill
 
       phonenas lut validate --device R58M12ABCDE --runtime executorch --dtype int8 --n 10 --no-zoo
 

@@ -1,4 +1,6 @@
-"""Re-capture the phonenas-runner outputs the parser tests read (tests/android_bench/data/phonenas_runner_*.txt).
+"""Re-capture the phonenas-runner outputs the parser tests read.
+
+Writes tests/android_bench/data/phonenas_runner_*.txt.
 
     PYTHONPATH=. python tests/android_bench/capture_native_output.py
 

@@ -184,7 +184,8 @@ def test_batch_survives_a_runner_killed_mid_batch(runner_bin: Path, tmp_path: Pa
         "#!/bin/sh\n"
         f'if [ -e "{flag}" ]; then exec "{real}" "$@"; fi\n'
         f'touch "{flag}"\n'
-        f'"{real}" "$@" | awk \'/^model 1 /{{print; fflush(); system("kill -9 $PPID"); exit 137}} {{print; fflush()}}\'\n'
+        f'"{real}" "$@" | awk '
+        f"'/^model 1 /{{print; fflush(); system(\"kill -9 $PPID\"); exit 137}} {{print; fflush()}}'\n"
     )
     wrapper.chmod(0o755)
     dev = HostDevice(work_dir=tmp_path / "dev")
