@@ -148,7 +148,7 @@ class ReferenceSettings:
 def start_reference(
     store: LUTStore,
     context: Context,
-    runtime: Runtime,
+    runtime: str,
     dtype: DType,
     meter: Meter,
     cache: ArtifactCache,

@@ -32,7 +32,7 @@ from pathlib import Path
 from statistics import median
 from typing import TypeVar
 
-from latency.keys import BlockKey, Runtime
+from latency.keys import BlockKey
 from latency.store import Drift
 from search.arch import Act, LayerKind
 
@@ -219,7 +219,7 @@ def _with_tries(d: Drift, tries: int) -> Drift:
     return Drift(d.ref_ms, d.ref_ratio, tries, d.unstable)
 
 
-def reference_measure(meter: object, artifact: Path, runtime: Runtime) -> Callable[[], list[float]]:
+def reference_measure(meter: object, artifact: Path, runtime: str) -> Callable[[], list[float]]:
     """The meter's ``measure`` bound to the reference artifact (host and adb meters alike)."""
     chw = REFERENCE_KEY.input_chw
     return lambda: meter.measure(artifact, chw, runtime)  # type: ignore[attr-defined]

@@ -95,8 +95,20 @@ def _meters(
     from latency.devices import meters_for
 
     try:
+        warmup, cooldown_s, remeasure = knobs
         return meters_for(
-            devices, threads, cpus, runs, adb_host, adb_port, runner, *knobs, ios_app, compute_units
+            devices,
+            threads,
+            cpus,
+            runs,
+            adb_host,
+            adb_port,
+            runner,
+            warmup=warmup,
+            cooldown_s=cooldown_s,
+            remeasure=remeasure,
+            ios_app=ios_app,
+            compute_units=compute_units,
         )
     except ValueError as e:
         raise PhoneNASError(str(e)) from None
