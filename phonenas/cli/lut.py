@@ -311,14 +311,13 @@ def show(
     if lut.frame().empty:
         raise PhoneNASError(f"the LUT store {store} is empty; run `phonenas lut collect` first")
     t = Table(title=f"LUT {store}")
-    for c in ("context", "entries", "predicted", "median ms", "call ms", "correction"):
+    for c in ("context", "entries", "median ms", "call ms", "correction"):
         t.add_column(c, overflow="fold")
     for s in summarize_store(lut, flt):
         corr = s.correction
         t.add_row(
             s.context.label(),
-            str(s.entries),
-            str(s.predicted),
+            f"{s.entries} (+{s.predicted} predicted)" if s.predicted else str(s.entries),
             f"{s.median_min_ms:.4f}-{s.median_max_ms:.4f}" if s.entries else "-",
             f"{s.call_ms:.4f}" if s.call_ms is not None else "-",
             f"call {corr.call_ms:.4f} ms + {corr.io_ms_per_melem:.3f} ms/Melem ({corr.method})"

@@ -35,16 +35,20 @@ def test_lut_collect_native_runner_batches_on_loopback_phone(phone: Phone, tmp_p
 
     runner_cmds = [c for c in phone.adbd.commands if "/phonenas-runner " in c and "--runs=10" in c]
     batches = [c for c in runner_cmds if "--manifest=" in c]
-    assert len(batches) == 1, runner_cmds  # the four blocks: one process
-    assert batches[0].startswith("taskset 2 ")  # pinned to the big core like every measurement
-    pushed = list((phone.root / "data/local/tmp/phonenas/blobs").rglob("phonenas-runner"))
-    assert len(pushed) == 1  # pushed once, by hash
-    (manifest,) = list((phone.root / "data/local/tmp/phonenas/manifests").glob("*.txt"))
-    lines = manifest.read_text().split()
-    assert len(lines) == 4 and all(ln.startswith("../blobs/") and ln.endswith(".pte") for ln in lines)
-
     df = LUTStore(store).frame()
     rows = df[(df["device_id"] == phone.adbd.serial) & (df["entry"] == "layer")]
+    # the four blocks: one process; a block the drift reference says was timed while the phone's speed
+    # moved is timed again (from that block on, in one more process)
+    assert 1 <= len(batches) <= 1 + int(rows["remeasured"].sum()), (runner_cmds, rows["remeasured"].tolist())
+    assert all(c.startswith("taskset 2 ") for c in batches)  # pinned to the big core like every measurement
+    pushed = list((phone.root / "data/local/tmp/phonenas/blobs").rglob("phonenas-runner"))
+    assert len(pushed) == 1  # pushed once, by hash
+    manifests = [
+        m.read_text().split() for m in (phone.root / "data/local/tmp/phonenas/manifests").glob("*.txt")
+    ]
+    assert max(len(lines) for lines in manifests) == 4  # the first batch holds every block of the round
+    assert all(ln.startswith("../blobs/") and ln.endswith(".pte") for lines in manifests for ln in lines)
+
     assert len(rows) == 4 and (rows["n"] == 10).all()
     assert set(rows["runtime_version"].astype(str)) == {rows["runtime_version"].iloc[0]}
     assert str(rows["runtime_version"].iloc[0]).startswith("1.5.1")  # printed by the runner
