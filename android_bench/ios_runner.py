@@ -14,6 +14,7 @@ import json
 import os
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -153,7 +154,8 @@ class IosAppRunner:
         path = root / digest / STAMP_NAME
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            # unique per process AND thread: two device workers of one process may write it at once
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(body + "\n")
             os.replace(tmp, path)
         return path

@@ -44,7 +44,7 @@ def test_devices_lists_iphones_through_devicectl(iphones: FakeIphones) -> None:
 
 def _collect(store: Path, app_path: Path, runtime: str, dtype: str) -> list[str]:
     return ["lut", "collect", "--device", UDID, "--runtime", runtime, "--dtype", dtype, "--arch", ARCH,
-            "--limit", "1", "--runs", "5", "--export-workers", "0", "--store", str(store),
+            "--limit", "1", "--runs", "5", "--remeasure", "0", "--export-workers", "0", "--store", str(store),
             "--ios-app", str(app_path)]  # fmt: skip
 
 
