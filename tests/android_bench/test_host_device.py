@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,29 +21,7 @@ from android_bench import (
     parse_python_runner_output,
 )
 from android_bench.info import ThermalZone
-
-
-@dataclass(frozen=True)
-class ScriptRunner:
-    """A runner whose 'binary' is a shell script printing the python-runner format."""
-
-    script: Path
-    name: str = field(default="script", init=False)
-
-    @property
-    def local_path(self) -> Path:
-        return self.script
-
-    def runtime_for(self, artifact: Path) -> str:
-        return "fake"
-
-    def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
-    ) -> list[str]:
-        return ["sh", runner_remote, model_remote, str(runs)]
-
-    def parse(self, stdout: str, stderr: str, *, warmup: int, runs: int):
-        return parse_python_runner_output(stdout, runs=runs)
+from tests.support.fake_runners import ScriptRunner
 
 
 def write_script(path: Path, body: str) -> Path:
