@@ -22,15 +22,9 @@ from pathlib import Path
 
 def platform_summary() -> str:
     """CPU model and count, so a result says which machine it came from."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+    from latency.meters import host_cpu_model
+
+    return f"{host_cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
 
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from latency.meters import host_cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ["mobilenetv3_small", "mobilenetv3_large", "fbnetv2_f1"]
 
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": args.threads,
         "pinning": " ".join(_pin()) or "none",
         "machine": {
-            "cpu": _cpu(),
+            "cpu": host_cpu_model(),
             "cores": os.cpu_count(),
             "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(),
@@ -221,16 +223,6 @@ def main(argv: list[str] | None = None) -> dict:
         f"native_over_python {result['native_over_python']}; batch {batch} vs per-process {single} blocks/min"
     )
     return result
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def _markdown(r: dict) -> str:

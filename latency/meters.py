@@ -97,7 +97,7 @@ class HostMeter:
 
     def provenance(self) -> Provenance:
         return Provenance(
-            device_model=_host_model(),
+            device_model=host_cpu_model(),
             device_soc=platform.processor() or platform.machine(),
             os=f"{platform.system()} {platform.release()}",
             affinity=core_mask_str(_affinity()),
@@ -230,7 +230,8 @@ def _affinity() -> set[int]:
     return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
 
 
-def _host_model() -> str:
+def host_cpu_model() -> str:
+    """This computer's CPU model (``/proc/cpuinfo``), else its machine type."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("model name"):
