@@ -243,8 +243,10 @@ class IosAppDevice:
             log.info("%s: launched %s pid %s for run %s", self._udid, self.bundle_id, self._pid, run_id)
             deadline = time.monotonic() + timeout_s
             result = f"{APP_DIR}/results/{run_id}.txt"
+            wait = min(0.1, self.poll_s)  # back off to poll_s: a short run is picked up in a fraction of it
             while True:
-                self._sleep(self.poll_s)
+                self._sleep(wait)
+                wait = min(self.poll_s, 2 * wait)
                 if self._size(result) is not None:
                     out = Path(tmp) / "result.txt"
                     self.pull(result, out, 120.0)

@@ -42,19 +42,22 @@ def test_devices_lists_iphones_through_devicectl(iphones: FakeIphones) -> None:
     assert "(iOS, devicectl)" in table.output and UDID in table.output
 
 
-def _collect(store: Path, app_path: Path, runtime: str, dtype: str) -> list[str]:
+def _collect(store: Path, app_path: Path, runtime: str, dtype: str, *extra: str) -> list[str]:
     return ["lut", "collect", "--device", UDID, "--runtime", runtime, "--dtype", dtype, "--arch", ARCH,
-            "--limit", "1", "--runs", "5", "--remeasure", "0", "--export-workers", "0", "--store", str(store),
-            "--ios-app", str(app_path)]  # fmt: skip
+            "--limit", "1", "--runs", "5", "--remeasure", "0", "--cooldown", "0", "--export-workers", "0",
+            "--store", str(store), "--ios-app", str(app_path), *extra]  # fmt: skip
 
 
 @pytest.mark.slow
-def test_lut_collect_executorch_on_an_iphone(iphones: FakeIphones, tmp_path: Path) -> None:
+def test_lut_collect_executorch_on_an_iphone(
+    iphones: FakeIphones, tmp_path: Path, artifact_cache: Path
+) -> None:
     from latency.store import LUTStore
     from phonenas.cli.main import app
 
     store, app_path = tmp_path / "lut", build_app(tmp_path / "build")
-    res = CliRunner().invoke(app, _collect(store, app_path, "executorch", "fp32"), env={"COLUMNS": "200"})
+    args = _collect(store, app_path, "executorch", "fp32", "--cache", str(artifact_cache))
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert re.search(rf"{re.escape(UDID)}: measured 1\b", res.output), res.output
     df = LUTStore(store).frame()
@@ -65,7 +68,7 @@ def test_lut_collect_executorch_on_an_iphone(iphones: FakeIphones, tmp_path: Pat
     assert pushed  # the exported blocks really went into the app container
     launches = iphones.count("device", "process", "launch")
 
-    again = CliRunner().invoke(app, _collect(store, app_path, "executorch", "fp32"), env={"COLUMNS": "200"})
+    again = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
     assert re.search(rf"{re.escape(UDID)}: measured 0\b", again.output), again.output
     assert iphones.count("device", "install", "app") == 1  # same build: not installed again

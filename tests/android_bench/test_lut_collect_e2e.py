@@ -29,7 +29,7 @@ def _on_phone(phone: Phone) -> list[str]:
 
 
 @pytest.mark.slow
-def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
+def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path, artifact_cache: Path) -> None:
     from latency.store import LUTStore
     from phonenas.cli.main import app
 
@@ -38,7 +38,7 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
         "lut", "collect", *_on_phone(phone),
         "--space", "digits", "--limit", "1",
         "--export-workers", "0",
-        "--store", str(store),
+        "--store", str(store), "--cache", str(artifact_cache),
     ]  # fmt: skip
     res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)
@@ -60,9 +60,13 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_lut_validate_fits_a_correction_for_the_phone(phone: Phone, tmp_path: Path) -> None:
+def test_lut_validate_fits_a_correction_for_the_phone(
+    phone: Phone, tmp_path: Path, artifact_cache: Path
+) -> None:
     """`phonenas lut validate --device <serial>`: blocks and whole models timed on the phone, and the fitted
-    correction stored under the phone's context (so its LUT predicts whole models, not the host's)."""
+    correction stored under the phone's context (so its LUT predicts whole models, not the host's). Timed
+    with phonenas-runner (many artifacts per process): the Python runner, tested above, imports torch per
+    launch."""
     from latency.correction import Correction
     from latency.lut import LUT
     from latency.store import LUTStore
@@ -72,8 +76,9 @@ def test_lut_validate_fits_a_correction_for_the_phone(phone: Phone, tmp_path: Pa
     args = [
         "lut", "validate", *_on_phone(phone),
         "--n", "1", "--calib", "1", "--no-zoo",
+        "--runner", "phonenas-runner",
         "--export-workers", "0",
-        "--store", str(store),
+        "--store", str(store), "--cache", str(artifact_cache),
     ]  # fmt: skip
     res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)

@@ -17,7 +17,9 @@ from android_bench.testing import Phone
 
 
 @pytest.mark.slow
-def test_lut_collect_native_runner_batches_on_loopback_phone(phone: Phone, tmp_path: Path) -> None:
+def test_lut_collect_native_runner_batches_on_loopback_phone(
+    phone: Phone, tmp_path: Path, artifact_cache: Path
+) -> None:
     from latency.store import LUTStore
     from phonenas.cli.main import app
 
@@ -27,7 +29,7 @@ def test_lut_collect_native_runner_batches_on_loopback_phone(phone: Phone, tmp_p
         "--device", phone.adbd.serial, "--adb-port", str(phone.server.port),
         "--runtime", "executorch", "--dtype", "fp32", "--runner", "phonenas-runner",
         "--space", "digits", "--limit", "4", "--runs", "10",
-        "--export-workers", "0", "--store", str(store),
+        "--export-workers", "0", "--store", str(store), "--cache", str(artifact_cache),
     ]  # fmt: skip
     res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)
@@ -62,7 +64,7 @@ def test_lut_collect_native_runner_batches_on_loopback_phone(phone: Phone, tmp_p
 
 
 @pytest.mark.slow
-def test_lut_collect_native_runner_on_host(tmp_path: Path) -> None:
+def test_lut_collect_native_runner_on_host(tmp_path: Path, artifact_cache: Path) -> None:
     """`--device host --runner build/phonenas-runner`: the same binary through HostDevice."""
     from android_bench import build_native_runner
     from latency.store import LUTStore
@@ -74,7 +76,7 @@ def test_lut_collect_native_runner_on_host(tmp_path: Path) -> None:
         "lut", "collect", "--device", "host", "--runner", str(binary),
         "--runtime", "executorch", "--dtype", "fp32",
         "--space", "digits", "--limit", "3", "--runs", "10",
-        "--export-workers", "0", "--store", str(store),
+        "--export-workers", "0", "--store", str(store), "--cache", str(artifact_cache),
     ]  # fmt: skip
     res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)

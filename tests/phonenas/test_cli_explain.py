@@ -50,14 +50,14 @@ def test_segment_ops_refuses_a_mismatch() -> None:
 
 
 @pytest.mark.slow
-def test_lut_explain_on_host(tmp_path: Path) -> None:
+def test_lut_explain_on_host(tmp_path: Path, artifact_cache: Path) -> None:
     from phonenas.cli.main import app
 
     arch = "r64:stem_k3_c16_s2_hs:ir_k3_e3_c24_s2_relu,ir_k5_e6_c24_s1_se_hs:head_c96_h128_hs:n10"
     store = tmp_path / "lut"
     common = ["--device", "host", "--store", str(store)]
     collect = ["lut", "collect", *common, "--runner", "phonenas-runner", "--arch", arch, "--runs", "10",
-               "--export-workers", "0"]  # fmt: skip
+               "--export-workers", "0", "--cache", str(artifact_cache)]  # fmt: skip
     res = CliRunner().invoke(app, collect, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)
     out = CliRunner().invoke(

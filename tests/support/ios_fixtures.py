@@ -7,6 +7,7 @@ it also makes ``android_bench.ios_app.host_is_macos`` answer True, since devicec
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -90,7 +91,23 @@ class FakeIphones:
         return pids
 
     def env(self) -> dict[str, str]:
-        return {"PATH": f"{FAKE_DIR}{os.pathsep}{os.environ['PATH']}", "FAKE_XCRUN_STATE": str(self.state)}
+        env = {"PATH": f"{FAKE_DIR}{os.pathsep}{os.environ['PATH']}", "FAKE_XCRUN_STATE": str(self.state)}
+        native = standin_runner()
+        if native:  # the stand-in app times .pte in one native process instead of importing torch per launch
+            env["PHONENAS_STANDIN_RUNNER"] = native
+        return env
+
+
+@functools.cache
+def standin_runner() -> str:
+    """This host's phonenas-runner (built once, cached by source hash), or "" where it cannot be built:
+    the stand-in app then times .pte through the Python runtime (slower, same results format)."""
+    from android_bench.native import NativeBuildError, build_native_runner
+
+    try:
+        return str(build_native_runner())
+    except NativeBuildError:
+        return ""
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@
 It follows the app's contract (ios/PhoneNASBench/Sources/BenchmarkRun.swift): read the manifest named by
 ``--manifest`` (relative to Documents), time every model, write ``<output>.part`` and rename it to
 ``output`` (Documents-relative), exit. Timings are real: ``.pte`` files are run through the host's
-ExecuTorch (the python runner's loader); any other file is timed hashing its bytes, a stand-in workload
-for files the host cannot run (``.mlpackage.tar``: Core ML needs Apple's runtime). The thermal state
-written is the one the test configured: this host has no iOS thermal state.
+ExecuTorch - all of a manifest's ``.pte`` in one ``phonenas-runner`` process when ``PHONENAS_STANDIN_RUNNER``
+names that binary (the fixture builds it: starting a native binary takes milliseconds, a Python process
+importing torch seconds, per launch), else one by one through the python runner's loader; any other file
+is timed hashing its bytes, a stand-in workload for files the host cannot run (``.mlpackage.tar``: Core ML
+needs Apple's runtime). The thermal state written is the one the test configured: this host has no iOS
+thermal state.
 
 ``--behaviour``: ok | crash (dies after reading the manifest) | hang (never finishes) | slow:SECONDS
 (sleeps before timing) | bad-model (reports an ``error`` line for every model).
@@ -17,12 +20,47 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
-RUNNER = Path(__file__).resolve().parents[3] / "android_bench" / "resources" / "phonenas_bench_runner"
+REPO = Path(__file__).resolve().parents[3]
+RUNNER = REPO / "android_bench" / "resources" / "phonenas_bench_runner"
+
+
+def _native_blocks(docs: Path, manifest: dict) -> dict[str, list[str]]:
+    """Every ``.pte`` of the manifest timed in one ``phonenas-runner`` process (``PHONENAS_STANDIN_RUNNER``):
+    model -> its app-format lines (without the thermal lines). Empty when no binary is configured."""
+    binary = os.environ.get("PHONENAS_STANDIN_RUNNER", "")
+    models = [m for m in manifest["models"] if m.endswith(".pte") and (docs / m).is_file()]
+    if not binary or not models:
+        return {}
+    sys.path.insert(0, str(REPO))
+    from android_bench.runners import parse_bench_output
+
+    argv = [binary, "--threads", str(manifest["threads"]), "--warmup", str(manifest["warmup"])]
+    argv += ["--runs", str(manifest["runs"]), *(str(docs / m) for m in models)]
+    res = subprocess.run(argv, capture_output=True, text=True)
+    parsed = parse_bench_output(res.stdout)
+    blocks = {}
+    for model, rec in zip(models, parsed.models, strict=True):
+        out = rec.output
+        if out is None:
+            blocks[model] = [f"error {rec.error}", "end 0"]
+            continue
+        blocks[model] = [
+            f"runtime {parsed.runtime} {parsed.runtime_version}",
+            f"compute_units {manifest['compute_units']}",
+            f"threads {manifest['threads']}",
+            "THERMAL_BEFORE",
+            f"load_ms {out.init_ms or 0.0:.6f}",
+            *(f"run_ms {x:.6f}" for x in out.samples_ms),
+            "THERMAL_AFTER",
+            f"end {len(out.samples_ms)}",
+        ]
+    return blocks
 
 
 def _python_runner():
@@ -59,9 +97,15 @@ def main(argv):
     if args.behaviour.startswith("slow:"):
         time.sleep(float(args.behaviour.split(":", 1)[1]))
     out = []
+    native = {} if args.behaviour == "bad-model" else _native_blocks(docs, manifest)
     for model in manifest["models"]:
         out += ["phonenas-bench 1", f"model {model}"]
         path = docs / model
+        if model in native:
+            thermal = {"THERMAL_BEFORE": f"thermal_state_before {args.thermal}"}
+            thermal["THERMAL_AFTER"] = f"thermal_state_after {args.thermal}"
+            out += [thermal.get(line, line) for line in native[model]]
+            continue
         if args.behaviour == "bad-model" or not path.is_file():
             out += [
                 f"error cannot load {model}: {'missing file' if not path.is_file() else 'bad model'}",
