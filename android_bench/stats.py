@@ -12,7 +12,7 @@ __all__ = ["LatencyStats", "summarize"]
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Summary of ``n`` timed runs in milliseconds (the one implementation: ``latency.stats`` re-exports it)."""
+    """Summary of ``n`` timed runs in ms: the one implementation (``latency.stats`` re-exports it)."""
 
     n: int
     mean_ms: float
@@ -30,7 +30,15 @@ class LatencyStats:
         return asdict(self)
 
     # the summary columns of a LUT store row (latency.store.make_row): these names, in this order
-    ROW_FIELDS: ClassVar[tuple[str, ...]] = ("n", "median_ms", "trimmed_mean_ms", "p10_ms", "p90_ms", "std_ms", "min_ms")
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = (
+        "n",
+        "median_ms",
+        "trimmed_mean_ms",
+        "p10_ms",
+        "p90_ms",
+        "std_ms",
+        "min_ms",
+    )
 
     def as_row(self) -> dict[str, float | int]:
         """The summary columns a LUT store row keeps (:attr:`ROW_FIELDS`); the rest stay derivable from
