@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import TaskID
 from rich.table import Table
 
 from phonenas.cli.options import (
@@ -40,12 +39,13 @@ from phonenas.cli.options import (
     ThreadsOption,
     WarmupOption,
 )
-from phonenas.cli.progress import progress_bar
+from phonenas.cli.progress import BarProgress, progress_bar
 from phonenas.console import LOG_NAME, quiet_console
 from phonenas.errors import PhoneNASError
 
 if TYPE_CHECKING:
     from latency.devices import MeterOptions
+    from latency.progress import BlockProgress
 
 app = typer.Typer(
     help=(
@@ -227,14 +227,11 @@ def collect(
     art = ArtifactCache(cache or store / "artifacts")
     _out.print(f"{len(keys)} layer keys, {rt} {dt.value}, store {store}")
     with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
-        tasks: dict[str, TaskID] = {}
+        shown = BarProgress(bar, _out, desc_width=None, info_width=60)
 
-        def on_progress(dev: str, p) -> None:
-            name = f"{dev} {p.phase}"
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=p.total, info="")
+        def on_progress(dev: str, p: BlockProgress) -> None:
             info = f"{p.key.label()} {p.median_ms:.4f} ms" if p.median_ms is not None else p.key.label()
-            bar.update(tasks[name], completed=p.done, total=p.total, info=info[:60])
+            shown.update(f"{dev} {p.phase}", p.done, p.total, info)
 
         if len(meters) == 1:
             reports = {
@@ -478,12 +475,7 @@ def validate(
     _can_time([meter], rt)
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total, info="")
-            bar.update(tasks[phase], completed=done, total=total)
+        on_progress = BarProgress(bar, _out, desc_width=None).update
 
         res = run_validate(
             LUTStore(store),
