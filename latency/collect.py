@@ -240,8 +240,6 @@ def collect(
     report.export_s = time.perf_counter() - t0
     report.failed.extend(failed.items())
     todo = [k for k in todo if k in artifacts]
-    if todo and hasattr(meter, "prepare"):  # meters that time many artifacts per device call (iPhone app)
-        meter.prepare([artifacts[k] for k in todo])
     t1 = time.perf_counter()
     ref_s0 = drift.spent_s
     if todo:
@@ -278,7 +276,8 @@ def collect(
         on_final=final,
         on_error=error,
         on_step=step,
-        # batch runners (phonenas-runner) time a round's artifacts many per process
+        # the one batch hook: batch runners (phonenas-runner) and the iPhone app time a round's artifacts
+        # many per process / app launch
         on_round=(lambda keys: meter.plan([artifacts[k] for k in keys])) if hasattr(meter, "plan") else None,
     )
     report.reference_s = drift.spent_s - ref_s0
