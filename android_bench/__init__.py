@@ -53,11 +53,8 @@ Measuring:
 Batch mode (NativeRunner): measure_batch(device, runner, artifacts, protocol, info=None, cache=None)
     -> BatchResult(results: one Measurement or DeviceError per artifact, processes, wall_s, profiles)
 
-Many devices:
-    run_workers(devices, items_or_fn(device)->items, fn(device, item)->R, on_result(device, item, R))
-        -> WorkerReport(completed, failures: [ItemFailure], skipped, abandoned)
-      one thread per device; on_result runs under a lock (single writer for the LUT store);
-      a failing item/device never stops the others.
+Many devices: ``latency.collect_many`` (one thread per device, one LUT store) drives several
+    devices; android_bench itself times one artifact (or batch) on one device per call.
 
 Typical LUT collection (the latency package owns keys and the store):
     dev = AdbDevice("R58M12ABCDE"); info = read_device_info(dev); cache = PushCache()
@@ -125,7 +122,6 @@ from android_bench.runners import (
     parse_python_runner_output,
 )
 from android_bench.stats import LatencyStats, summarize
-from android_bench.workers import ItemFailure, WorkerReport, run_workers
 
 __all__ = [
     "parse_ios_result",
@@ -156,7 +152,6 @@ __all__ = [
     "HostDevice",
     "IosDevice",
     "IosListing",
-    "ItemFailure",
     "LatencyStats",
     "Measurement",
     "MeasurementProtocol",
@@ -176,7 +171,6 @@ __all__ = [
     "ThermalTimeout",
     "ThermalZone",
     "UnsupportedRunner",
-    "WorkerReport",
     "build_native_runner",
     "discover_devices",
     "file_sha256",
@@ -193,6 +187,5 @@ __all__ = [
     "parse_python_runner_output",
     "read_device_info",
     "read_temperature_c",
-    "run_workers",
     "summarize",
 ]

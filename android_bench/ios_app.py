@@ -2,8 +2,8 @@
 
 iOS runs code only inside a signed app, so an iPhone is timed by the benchmark app in ``ios/PhoneNASBench``
 (docs/ios.md). :class:`IosAppDevice` implements the ``Device`` protocol over devicectl so the shared
-``measure_artifact`` (push by hash, retries with backoff, re-measure on noise) and ``run_workers`` drive
-it unchanged:
+``measure_artifact`` (push by hash, retries with backoff, re-measure on noise) drives it unchanged
+(several iPhones: ``latency.collect_many``, one thread per device):
 
 - ``push`` / ``pull`` copy into / out of the app's data container (``device copy to|from --domain-type
   appDataContainer``); paths are container-relative (``Documents/phonenas/...``);

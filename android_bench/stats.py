@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 __all__ = ["LatencyStats", "summarize"]
 
 
 @dataclass(frozen=True)
 class LatencyStats:
+    """Summary of ``n`` timed runs in ms: the one implementation (``latency.stats`` re-exports it)."""
+
     n: int
     mean_ms: float
     median_ms: float
@@ -25,6 +28,22 @@ class LatencyStats:
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+    # the summary columns of a LUT store row (latency.store.make_row): these names, in this order
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = (
+        "n",
+        "median_ms",
+        "trimmed_mean_ms",
+        "p10_ms",
+        "p90_ms",
+        "std_ms",
+        "min_ms",
+    )
+
+    def as_row(self) -> dict[str, float | int]:
+        """The summary columns a LUT store row keeps (:attr:`ROW_FIELDS`); the rest stay derivable from
+        the row's raw samples."""
+        return {f: getattr(self, f) for f in self.ROW_FIELDS}
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:

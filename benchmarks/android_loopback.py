@@ -32,6 +32,7 @@ from pathlib import Path
 
 import android_bench as ab
 from android_bench.testing import AdbServer, LoopbackAdbd, build_fake_phone, find_adb
+from deploy.timing import time_calls
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,12 +45,7 @@ PROPS = {"ro.product.model": "Loopback Phone", "ro.soc.model": "LB-2", "ro.build
 
 
 def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return statistics.median(time_calls(fn, repeats))
 
 
 def _export_block(cin: int, expand: int, cout: int, hw: int, k: int, out: Path) -> Path:

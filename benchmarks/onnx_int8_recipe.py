@@ -27,7 +27,6 @@ import os
 import platform
 import statistics
 import tempfile
-import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 
 from deploy.data import eval_data
 from deploy.targets.onnx import FLOAT_ACT_SE, INT8_RECIPE, Int8Recipe, OnnxRunner, _export_fp32, export_int8
+from deploy.timing import time_calls
 from deploy.types import Dtype
 from deploy.verify import COSINE_MIN, TOP1_AGREEMENT_MIN, Numerics, compare
 from search.arch import decode_arch
@@ -94,12 +94,7 @@ def _cpu_flags() -> list[str]:
 
 
 def _timed_median_ms(runner: OnnxRunner, x: np.ndarray, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        runner.run(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return statistics.median(time_calls(lambda: runner.run(x), runs))
 
 
 def avx2_pair_saturation(path: Path, x: np.ndarray) -> float | None:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from latency.progress import SilentProgress
 from phonenas import pipeline
 from phonenas.pipeline import DemoConfig, ModelRecord
 from search.arch import decode_arch, profile_arch
@@ -57,7 +58,7 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-class _PrintProgress(pipeline.Progress):
+class _PrintProgress(SilentProgress):
     """Prints each stage and each finished task (the demo renders the same callbacks with rich)."""
 
     def stage(self, name: str) -> None:

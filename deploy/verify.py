@@ -13,7 +13,6 @@ run here (Core ML off macOS) are checked structurally and reported ``unavailable
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.registry import UnknownTarget, resolve
+from deploy.timing import time_calls
 from deploy.types import DeployError, Dtype, Target, TargetUnavailable
 
 log = logging.getLogger(__name__)
@@ -103,14 +103,7 @@ def numeric_failure(n: Numerics, dtype: Dtype) -> str:
 
 def measure_latency_ms(runner, x: np.ndarray, warmup: int = 5, iters: int = 30) -> float:
     """Median wall time of ``runner.run(x)`` (batch of ``x``) in ms after ``warmup`` calls."""
-    for _ in range(warmup):
-        runner.run(x)
-    samples = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        runner.run(x)
-        samples.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(samples))
+    return float(np.median(time_calls(lambda: runner.run(x), iters, warmup)))
 
 
 def verify_artifact(

@@ -13,11 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from latency.block_model import MODELS, BlockModel, design_sample, fit_block_model, most_uncertain
-from latency.collect import CollectReport, Progress, ReferenceSettings, collect
+from latency.collect import CollectReport, ReferenceSettings, collect
 from latency.export import ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
 from latency.lut import LUT
 from latency.meters import Meter
+from latency.progress import BlockProgress
 from latency.stats import summarize
 from latency.store import ENTRY_PREDICTED, LUTStore, Provenance, make_row
 
@@ -54,7 +55,7 @@ def learn_block_latency(
     models: Sequence[str] = MODELS,
     export_workers: int = 0,
     seed: int = 0,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[BlockProgress], None] | None = None,
     reference: ReferenceSettings | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> ActiveReport:

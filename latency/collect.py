@@ -32,6 +32,7 @@ from typing import Any
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
 from latency.meters import Meter
+from latency.progress import BlockProgress
 from latency.reference import REFERENCE_KEY, DriftReference, Timed, reference_measure, time_with_reference
 from latency.stats import fastest, summarize
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_REFERENCE, LUTStore, Provenance, make_row
@@ -58,16 +59,6 @@ class CollectReport:
     @property
     def blocks_per_min(self) -> float:
         return 60.0 * self.measured / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    key: BlockKey
-    status: str  # "exported" | "timed" (a round before the last) | "measured" | "failed"
-    median_ms: float | None = None
-    phase: str = "measure"  # "export" | "measure"
 
 
 def die_with_parent(parent_pid: int | None = None, ready: Any = None) -> None:
@@ -201,7 +192,7 @@ def collect(
     meter: Meter,
     cache: ArtifactCache,
     export_workers: int = 0,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[BlockProgress], None] | None = None,
     reference: ReferenceSettings | None = None,
 ) -> CollectReport:
     """Measure every key of ``keys`` not yet in ``store`` for (``meter``'s device, runtime, dtype).
@@ -249,8 +240,6 @@ def collect(
     report.export_s = time.perf_counter() - t0
     report.failed.extend(failed.items())
     todo = [k for k in todo if k in artifacts]
-    if todo and hasattr(meter, "prepare"):  # meters that time many artifacts per device call (iPhone app)
-        meter.prepare([artifacts[k] for k in todo])
     t1 = time.perf_counter()
     ref_s0 = drift.spent_s
     if todo:
@@ -270,14 +259,14 @@ def collect(
         log.warning("%s: %s", todo[i].label(), e)
         report.failed.append((todo[i], f"{type(e).__name__}: {e}"))
         if on_progress:
-            on_progress(Progress(done, rounds * len(todo), todo[i], "failed", phase="measure"))
+            on_progress(BlockProgress(done, rounds * len(todo), todo[i], "failed", phase="measure"))
 
     def step(i: int, status: str, med: float | None) -> None:
         nonlocal done
         if status != "unstable":
             done = min(done + 1, rounds * len(todo))
         if on_progress:
-            on_progress(Progress(done, rounds * len(todo), todo[i], status, med, phase="measure"))
+            on_progress(BlockProgress(done, rounds * len(todo), todo[i], status, med, phase="measure"))
 
     time_with_reference(
         todo,
@@ -287,7 +276,8 @@ def collect(
         on_final=final,
         on_error=error,
         on_step=step,
-        # batch runners (phonenas-runner) time a round's artifacts many per process
+        # the one batch hook: batch runners (phonenas-runner) and the iPhone app time a round's artifacts
+        # many per process / app launch
         on_round=(lambda keys: meter.plan([artifacts[k] for k in keys])) if hasattr(meter, "plan") else None,
     )
     report.reference_s = drift.spent_s - ref_s0
@@ -306,7 +296,7 @@ def export_all(
     dtype: DType,
     cache: ArtifactCache,
     workers: int = 0,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[BlockProgress], None] | None = None,
 ) -> tuple[dict[BlockKey, Path], dict[BlockKey, str]]:
     """Artifacts for ``keys`` (cached ones reused); returns (paths, {key: error} for failed exports)."""
     paths: dict[BlockKey, Path] = {}
@@ -328,7 +318,9 @@ def export_all(
             log.warning("export %s failed: %s", k.label(), err)
             failed[k] = err
         if on_progress:
-            on_progress(Progress(done, len(keys), k, "exported" if err is None else "failed", phase="export"))
+            on_progress(
+                BlockProgress(done, len(keys), k, "exported" if err is None else "failed", phase="export")
+            )
 
     if workers > 0 and len(missing) > 1 and cache.exporter is None:
         with ExportPool(min(workers, len(missing))) as pool:
@@ -369,7 +361,7 @@ def collect_many(
     dtype: DType | str,
     meters: Sequence[Meter],
     cache: ArtifactCache,
-    on_progress: Callable[[str, Progress], None] | None = None,
+    on_progress: Callable[[str, BlockProgress], None] | None = None,
 ) -> dict[str, CollectReport]:
     """One worker thread per device, all appending to ``store`` (exports shared through ``cache``)."""
     import threading

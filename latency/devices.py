@@ -10,7 +10,7 @@ with one line, before keys are enumerated or anything is exported.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,89 +77,72 @@ def open_adb_device(serial: str, adb_host: str | None = None, adb_port: int | No
         raise DeviceUnavailable(e.message) from None
 
 
-def meter_for(
-    device: str,
-    threads: int = 1,
-    cpus: str = "",
-    runs: int | None = None,
-    adb_host: str | None = None,
-    adb_port: int | None = None,
-    runner: Any = None,
-    warmup: int | None = None,
-    cooldown_s: float | None = None,
-    remeasure: int | None = None,
-    ios_app: Path | None = None,
-    compute_units: str = "all",
-) -> Meter:
-    """A meter for ``device``: ``host`` (``cpus`` pins timing, ``runs`` fixes the timed runs) or an
-    adb serial (reached through the adb server at ``adb_host:adb_port``; ``runner`` from
-    :func:`native_runner`, default the device's Python runtimes). ``cpus`` applies to the host only.
-    ``warmup`` (untimed runs), ``cooldown_s`` (rest per item) and ``remeasure`` (extra attempts for a
-    too-noisy item) override the protocol's defaults where given. An iPhone UDID gets the PhoneNASBench
-    app's meter through ``xcrun devicectl`` (macOS; ``ios_app`` installs that build when its hash
-    changed, ``compute_units`` for Core ML)."""
+@dataclass(frozen=True)
+class MeterOptions:
+    """How the meters of one command time, whatever the device (the ``--device``-independent options).
+
+    ``threads``: runtime threads. ``cpus``: core list/mask to pin host timing to (host only). ``runs``:
+    fixed number of timed runs (host: adaptive when ``None``; phones: 50). ``adb_host``/``adb_port``: the
+    adb server. ``runner``: an android_bench runner from :func:`native_runner` (default: the device's
+    Python runtimes). ``warmup`` (untimed runs), ``cooldown_s`` (rest per item) and ``remeasure`` (extra
+    attempts for a too-noisy item) override the protocol's defaults where given. ``ios_app``: the
+    PhoneNASBench build to install when its hash changed; ``compute_units``: Core ML on iPhones.
+    """
+
+    threads: int = 1
+    cpus: str = ""
+    runs: int | None = None
+    adb_host: str | None = None
+    adb_port: int | None = None
+    runner: Any = None
+    warmup: int | None = None
+    cooldown_s: float | None = None
+    remeasure: int | None = None
+    ios_app: Path | None = None
+    compute_units: str = "all"
+
+
+def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
+    """A meter for ``device`` under ``options`` (:class:`MeterOptions`): ``host`` times in this process
+    (``cpus`` pins timing, ``runs`` fixes the timed runs); an adb serial is reached through the adb
+    server at ``adb_host:adb_port`` and timed by ``runner``; an iPhone UDID gets the PhoneNASBench app's
+    meter through ``xcrun devicectl`` (macOS)."""
     from android_bench.ios_app import looks_like_ios_udid
 
-    if device == HOST and runner is None:
-        timing = TimingProtocol() if runs is None else TimingProtocol(min_runs=runs, max_runs=runs)
+    o = options or MeterOptions()
+    if device == HOST and o.runner is None:
+        timing = TimingProtocol() if o.runs is None else TimingProtocol(min_runs=o.runs, max_runs=o.runs)
         timing = replace(
             timing,
-            warmup=timing.warmup if warmup is None else warmup,
-            cooldown_s=timing.cooldown_s if cooldown_s is None else cooldown_s,
-            retries=timing.retries if remeasure is None else remeasure,
+            warmup=timing.warmup if o.warmup is None else o.warmup,
+            cooldown_s=timing.cooldown_s if o.cooldown_s is None else o.cooldown_s,
+            retries=timing.retries if o.remeasure is None else o.remeasure,
         )
-        cpu_set = parse_core_mask(cpus)
-        return HostMeter(threads, sorted(cpu_set) if cpu_set else None, timing)
+        cpu_set = parse_core_mask(o.cpus)
+        return HostMeter(o.threads, sorted(cpu_set) if cpu_set else None, timing)
     if looks_like_ios_udid(device):
         from latency.ios_meter import ios_meter
 
-        return ios_meter(device, threads=threads, runs=runs, compute_units=compute_units, app_path=ios_app)
+        return ios_meter(
+            device, threads=o.threads, runs=o.runs, compute_units=o.compute_units, app_path=o.ios_app
+        )
     import android_bench as ab
 
-    proto = ab.MeasurementProtocol(threads=threads, runs=runs or 50)
+    proto = ab.MeasurementProtocol(threads=o.threads, runs=o.runs or 50)
     proto = replace(
         proto,
-        warmup=proto.warmup if warmup is None else warmup,
-        cooldown_s=proto.cooldown_s if cooldown_s is None else cooldown_s,
-        remeasure_attempts=proto.remeasure_attempts if remeasure is None else remeasure,
+        warmup=proto.warmup if o.warmup is None else o.warmup,
+        cooldown_s=proto.cooldown_s if o.cooldown_s is None else o.cooldown_s,
+        remeasure_attempts=proto.remeasure_attempts if o.remeasure is None else o.remeasure,
     )
     # the host with a native runner (phonenas-runner) is timed like a phone: one process per batch
-    dev = ab.HostDevice() if device == HOST else open_adb_device(device, adb_host, adb_port)
-    return DeviceMeter(dev, runner=device_runner(runner, dev), protocol=proto)
+    dev = ab.HostDevice() if device == HOST else open_adb_device(device, o.adb_host, o.adb_port)
+    return DeviceMeter(dev, runner=device_runner(o.runner, dev), protocol=proto)
 
 
-def meters_for(
-    devices: Sequence[str],
-    threads: int = 1,
-    cpus: str = "",
-    runs: int | None = None,
-    adb_host: str | None = None,
-    adb_port: int | None = None,
-    runner: Any = None,
-    warmup: int | None = None,
-    cooldown_s: float | None = None,
-    remeasure: int | None = None,
-    ios_app: Path | None = None,
-    compute_units: str = "all",
-) -> list[Meter]:
+def meters_for(devices: Sequence[str], options: MeterOptions | None = None) -> list[Meter]:
     """One meter per device id (see :func:`meter_for`), every device checked before any is used."""
-    return [
-        meter_for(
-            d,
-            threads,
-            cpus,
-            runs,
-            adb_host,
-            adb_port,
-            runner,
-            warmup,
-            cooldown_s,
-            remeasure,
-            ios_app,
-            compute_units,
-        )
-        for d in devices
-    ]
+    return [meter_for(d, options) for d in devices]
 
 
 def check_can_time(meters: Sequence[Meter], runtime: str) -> None:

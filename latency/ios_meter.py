@@ -27,8 +27,9 @@ IOS_RUNTIMES = ("coreml", "executorch")  # runtime families the PhoneNASBench ap
 
 @dataclass
 class IosMeter(DeviceMeter):
-    """``prepare(artifacts)`` (called by the collection before timing) lets ``measure`` time the next
-    ``batch_size`` artifacts in one app launch (:func:`android_bench.ios_batch.measure_batch`); a kill
+    """``plan(artifacts)`` (the batch hook :func:`latency.collect.collect` calls per round, as for every
+    :class:`~latency.meters.DeviceMeter`) lets ``measure`` time the next ``batch_size`` artifacts in one
+    app launch (:func:`android_bench.ios_batch.measure_batch`); a kill
     loses at most one batch, and what the batch did not settle is timed alone with the usual retries."""
 
     pack_dir: Path | None = None
@@ -51,9 +52,9 @@ class IosMeter(DeviceMeter):
     def _measure(self, artifact: Path):
         return super()._measure(self._packed(Path(artifact)))
 
-    def prepare(self, artifacts: Sequence[Path]) -> None:
+    def plan(self, artifacts: Sequence[Path]) -> None:
+        super().plan(artifacts)  # resets the results handed out so far
         self._queue = [Path(a) for a in artifacts]
-        self._ready.clear()
 
     def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: str) -> list[float]:
         from android_bench.ios_app import IosAppDevice

@@ -33,7 +33,9 @@ class RuntimeUnavailable(RuntimeError):
 
 class Meter(Protocol):
     """Times artifacts on one device. Optional ``rounds`` (int, default 1): how many interleaved
-    rounds :func:`latency.collect.collect` and whole-model measurements run (lowest median kept)."""
+    rounds :func:`latency.collect.collect` and whole-model measurements run (lowest median kept).
+    Optional ``plan(artifacts)``: the one batch hook - collection announces each round's artifacts, in
+    order, before measuring them, so a meter can time many per device call (:class:`DeviceMeter`)."""
 
     device_id: str
 

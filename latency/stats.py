@@ -1,56 +1,19 @@
-"""Summary statistics of latency samples and the adaptive stopping rule (pure numpy)."""
+"""Summary statistics of latency samples and the adaptive stopping rule (pure numpy).
+
+:class:`LatencyStats` and :func:`summarize` are android_bench's (torch-free, the lowest layer; one
+implementation for phones and the LUT): re-exported here, where the LUT code has always imported them.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from android_bench.stats import LatencyStats, summarize
 
-@dataclass(frozen=True)
-class LatencyStats:
-    """Summary of ``n`` timed runs in milliseconds. ``trimmed_mean_ms`` drops 10% at each end."""
-
-    n: int
-    median_ms: float
-    trimmed_mean_ms: float
-    p10_ms: float
-    p90_ms: float
-    std_ms: float
-    min_ms: float
-
-    def as_row(self) -> dict[str, float | int]:
-        return {
-            "n": self.n,
-            "median_ms": self.median_ms,
-            "trimmed_mean_ms": self.trimmed_mean_ms,
-            "p10_ms": self.p10_ms,
-            "p90_ms": self.p90_ms,
-            "std_ms": self.std_ms,
-            "min_ms": self.min_ms,
-        }
-
-
-def summarize(samples_ms: Sequence[float], trim: float = 0.1) -> LatencyStats:
-    """Median, ``trim``-trimmed mean, p10/p90 (linear interpolation), sample std (ddof=1), min."""
-    x = np.sort(np.asarray(samples_ms, dtype=np.float64))
-    if x.size == 0:
-        raise ValueError("no latency samples to summarize")
-    if not np.all(np.isfinite(x)) or x[0] < 0:
-        raise ValueError("latency samples must be finite and >= 0")
-    k = int(math.floor(trim * x.size))
-    core = x[k : x.size - k] if x.size - 2 * k > 0 else x
-    return LatencyStats(
-        n=int(x.size),
-        median_ms=float(np.median(x)),
-        trimmed_mean_ms=float(core.mean()),
-        p10_ms=float(np.percentile(x, 10)),
-        p90_ms=float(np.percentile(x, 90)),
-        std_ms=float(x.std(ddof=1)) if x.size > 1 else 0.0,
-        min_ms=float(x[0]),
-    )
+__all__ = ["LatencyStats", "fastest", "median_ci", "median_is_stable", "summarize"]
 
 
 def median_ci(samples_ms: Sequence[float], z: float = 1.96) -> tuple[float, float]:

@@ -1,7 +1,8 @@
 """In-process timing on the host: warm-up, adaptive timed runs, CPU affinity, optional cool-down.
 
 Wraps anything with ``run(np.ndarray)`` (a deploy ``Runner``) or any zero-argument callable. Samples
-are ``time.perf_counter_ns`` deltas of single invocations, in milliseconds.
+are ``time.perf_counter_ns`` deltas of single invocations, in milliseconds, taken by
+:func:`deploy.timing.time_calls` (the one in-process timing loop).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+from deploy.timing import time_calls
 from latency.stats import fastest, median_is_stable
 
 
@@ -67,17 +69,12 @@ def time_callable(fn: Callable[[], object], protocol: TimingProtocol) -> list[fl
 def _attempt(fn: Callable[[], object], protocol: TimingProtocol) -> list[float]:
     if protocol.cooldown_s > 0:
         time.sleep(protocol.cooldown_s)
-    for _ in range(protocol.warmup):
-        fn()
+    time_calls(fn, 0, warmup=protocol.warmup)  # warm-up only: the time budget starts after it
     samples: list[float] = []
-    clock = time.perf_counter_ns
     deadline = time.monotonic() + protocol.max_time_s
     while len(samples) < protocol.max_runs:
         n = protocol.min_runs if not samples else min(protocol.batch, protocol.max_runs - len(samples))
-        for _ in range(n):
-            t0 = clock()
-            fn()
-            samples.append((clock() - t0) / 1e6)
+        samples += time_calls(fn, n)  # deploy's one timing loop, in batches until the median is stable
         if len(samples) >= protocol.min_runs and (
             median_is_stable(samples, protocol.rel_ci) or time.monotonic() > deadline
         ):

@@ -19,7 +19,6 @@ import numpy as np
 
 from latency.collect import (
     CollectReport,
-    Progress,
     ReferenceSettings,
     collect,
     die_with_parent,
@@ -30,6 +29,7 @@ from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT
 from latency.meters import Meter
+from latency.progress import BlockProgress
 from latency.reference import REFERENCE_KEY, DriftReference, reference_measure, time_with_reference
 from latency.stats import summarize
 from latency.store import Drift, LUTStore
@@ -224,7 +224,7 @@ def validate(
     all_models = [*calibration, *validation]
     keys = keys_from_archs([a for _, a in all_models])
 
-    def blocks(p: Progress) -> None:
+    def blocks(p: BlockProgress) -> None:
         if on_progress:
             on_progress(f"{p.phase} blocks", p.done, p.total)
 

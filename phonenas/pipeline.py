@@ -22,6 +22,7 @@ from deploy.registry import default_targets, resolve
 from phonenas.report import ReportData, write_report
 
 if TYPE_CHECKING:
+    from latency.progress import Progress
     from latency.timer import TimingProtocol
     from search.space import SearchSpace
 
@@ -60,14 +61,6 @@ class DemoConfig:
             raise ValueError(f"target quantiles must lie in (0, 1), got {self.target_quantiles}")
         if self.search_epochs < 1 or self.train_epochs < 1:
             raise ValueError("search_epochs and train_epochs must be >= 1")
-
-
-class Progress:
-    """What the pipeline tells its caller; the CLI renders it with rich, tests may ignore it."""
-
-    def stage(self, name: str) -> None: ...
-
-    def update(self, task: str, done: int, total: int, info: str = "") -> None: ...
 
 
 @dataclass
@@ -414,7 +407,9 @@ def block_table(models: list[ModelRecord], luts) -> pd.DataFrame:
 
 def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoResult:
     """Run (or resume) the whole demo and write the report; returns everything the report shows."""
-    progress = progress or Progress()
+    from latency.progress import SilentProgress
+
+    progress = progress or SilentProgress()
     cfg.out.mkdir(parents=True, exist_ok=True)
     stage_s: dict[str, float] = {}
 

@@ -6,29 +6,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from phonenas.cli.options import DEFAULT_TARGETS, ThreadsOption
-from phonenas.cli.progress import progress_bar
+from phonenas.cli.progress import BarProgress, progress_bar
 from phonenas.console import LOG_NAME, quiet_console
-from phonenas.pipeline import Progress as PipelineProgress
 
 _out = Console()
-
-
-class _RichProgress(PipelineProgress):
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.tasks: dict[str, TaskID] = {}
-
-    def stage(self, name: str) -> None:
-        _out.rule(f"[bold]{name}")
-
-    def update(self, task: str, done: int, total: int, info: str = "") -> None:
-        if task not in self.tasks:
-            self.tasks[task] = self.bar.add_task(task[:48], total=total, info="")
-        self.bar.update(self.tasks[task], completed=done, total=total, info=info[:48])
 
 
 def demo(
@@ -66,7 +50,7 @@ def demo(
         seed=seed,
     )
     with quiet_console(out / LOG_NAME, _out), progress_bar(_out) as bar:
-        result = run_demo(cfg, _RichProgress(bar))
+        result = run_demo(cfg, BarProgress(bar, _out))
     table = Table(title="PhoneNAS demo: models on this computer")
     labels = sorted({k for m in result.models for k in m.measured_ms})
     for col in ["model", "kind", "test acc %", "target ms"] + [f"{lab} ms (pred)" for lab in labels]:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import TaskID
 from rich.table import Table
 
 from phonenas.cli.options import (
@@ -40,9 +39,13 @@ from phonenas.cli.options import (
     ThreadsOption,
     WarmupOption,
 )
-from phonenas.cli.progress import progress_bar
+from phonenas.cli.progress import BarProgress, progress_bar
 from phonenas.console import LOG_NAME, quiet_console
 from phonenas.errors import PhoneNASError
+
+if TYPE_CHECKING:
+    from latency.devices import MeterOptions
+    from latency.progress import BlockProgress
 
 app = typer.Typer(
     help=(
@@ -78,38 +81,12 @@ def _runner(path: Path | None, runtime: str) -> Any:
         raise PhoneNASError(str(e)) from None
 
 
-def _meters(
-    devices: list[str],
-    threads: int,
-    cpus: str,
-    runs: int | None,
-    adb_host,
-    adb_port,
-    runner=None,
-    knobs=(None,) * 3,
-    ios_app: Path | None = None,
-    compute_units: str = "all",
-):
-    """Meters for the devices, each reachable and ready (checked before any work starts); ``knobs`` are
-    (warmup, cooldown_s, remeasure) overrides; ``ios_app``/``compute_units`` apply to iPhones."""
+def _meters(devices: list[str], options: MeterOptions) -> list:
+    """Meters for the devices, each reachable and ready (checked before any work starts)."""
     from latency.devices import meters_for
 
     try:
-        warmup, cooldown_s, remeasure = knobs
-        return meters_for(
-            devices,
-            threads,
-            cpus,
-            runs,
-            adb_host,
-            adb_port,
-            runner,
-            warmup=warmup,
-            cooldown_s=cooldown_s,
-            remeasure=remeasure,
-            ios_app=ios_app,
-            compute_units=compute_units,
-        )
+        return meters_for(devices, options)
     except ValueError as e:
         raise PhoneNASError(str(e)) from None
 
@@ -217,6 +194,7 @@ def collect(
     """
     from latency.collect import collect as run_collect
     from latency.collect import collect_many
+    from latency.devices import MeterOptions
     from latency.export import ArtifactCache
     from latency.store import LUTStore
 
@@ -228,15 +206,19 @@ def collect(
     native = _runner(runner, rt)
     meters = _meters(
         device,
-        threads,
-        cpus,
-        runs,
-        adb_host,
-        adb_port,
-        native,
-        (warmup, cooldown, remeasure),
-        ios_app,
-        compute_units,
+        MeterOptions(
+            threads=threads,
+            cpus=cpus,
+            runs=runs,
+            adb_host=adb_host,
+            adb_port=adb_port,
+            runner=native,
+            warmup=warmup,
+            cooldown_s=cooldown,
+            remeasure=remeasure,
+            ios_app=ios_app,
+            compute_units=compute_units,
+        ),
     )
     _can_time(meters, rt)
     keys = _keys_for(space, arch, num_classes)
@@ -245,14 +227,11 @@ def collect(
     art = ArtifactCache(cache or store / "artifacts")
     _out.print(f"{len(keys)} layer keys, {rt} {dt.value}, store {store}")
     with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
-        tasks: dict[str, TaskID] = {}
+        shown = BarProgress(bar, _out, desc_width=None, info_width=60)
 
-        def on_progress(dev: str, p) -> None:
-            name = f"{dev} {p.phase}"
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=p.total, info="")
+        def on_progress(dev: str, p: BlockProgress) -> None:
             info = f"{p.key.label()} {p.median_ms:.4f} ms" if p.median_ms is not None else p.key.label()
-            bar.update(tasks[name], completed=p.done, total=p.total, info=info[:60])
+            shown.update(f"{dev} {p.phase}", p.done, p.total, info)
 
         if len(meters) == 1:
             reports = {
@@ -470,6 +449,7 @@ def validate(
 
     The correction is stored per device and context: run this once per phone so its LUT predicts whole models.
     """
+    from latency.devices import MeterOptions
     from latency.export import ArtifactCache
     from latency.store import LUTStore
     from latency.validate import sample_validation_archs
@@ -480,17 +460,22 @@ def validate(
     if zoo_cal and not zoo:
         raise PhoneNASError("--zoo-calib needs the zoo models; drop --no-zoo")
     (meter,) = _meters(
-        [device], threads, "", runs, adb_host, adb_port, _runner(runner, rt), (warmup, cooldown, remeasure)
+        [device],
+        MeterOptions(
+            threads=threads,
+            runs=runs,
+            adb_host=adb_host,
+            adb_port=adb_port,
+            runner=_runner(runner, rt),
+            warmup=warmup,
+            cooldown_s=cooldown,
+            remeasure=remeasure,
+        ),
     )
     _can_time([meter], rt)
     val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
     with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total, info="")
-            bar.update(tasks[phase], completed=done, total=total)
+        on_progress = BarProgress(bar, _out, desc_width=None).update
 
         res = run_validate(
             LUTStore(store),

@@ -23,7 +23,6 @@ from android_bench import (
     StorageFull,
     measure_artifact,
     read_device_info,
-    run_workers,
 )
 from android_bench.testing import Phone
 from tests.support.fake_runners import CRASH, GARBAGE, HANG, STEADY, script_runner
@@ -141,42 +140,40 @@ def test_reboot_mid_run_keeps_measured_items(phone: Phone, tmp_path: Path) -> No
         if item.name == "b1.bin":
             phone.adbd.reboot(offline_s=1.5)
 
-    report = run_workers([phone.device], items, measure, store)
-    assert report.ok, report.failures
+    for item in items:  # a LUT run on one phone: measure, store, next item
+        store(phone.device, item, measure(phone.device, item))
     assert [name for _, name, _ in lut] == ["b0.bin", "b1.bin", "b2.bin", "b3.bin"]
     assert any(line.startswith("reboot") for line in phone.adbd.faults.log)
 
 
-def test_parallel_devices_one_lut_and_a_dead_device(two_phones: tuple[Phone, Phone], tmp_path: Path) -> None:
+def test_parallel_devices_and_a_dead_device(two_phones: tuple[Phone, Phone], tmp_path: Path) -> None:
+    """Two phones timed in parallel (one thread each, as latency.collect_many does): the one that dies
+    raises a typed DeviceDisconnected per item, keeps what it measured before, and the other is unaffected."""
     a, b = two_phones
     runner = script_runner(tmp_path, "r.sh", STEADY)
     items = [artifact(tmp_path, f"b{i}.bin", 20_000) for i in range(5)]
     lut: dict[tuple[str, str], float] = {}
-    writers = threading.local()
-    active = {"n": 0, "max": 0}
+    disconnected: dict[str, list[str]] = {}
 
-    def measure(device, item: Path):
-        if device.id == b.adbd.serial and item.name == "b1.bin":
-            b.adbd.stop()  # phone b dies for good
-        return measure_artifact(device, runner, item, proto(max_retries=1, recover_timeout_s=1.0))
+    def work(phone: Phone) -> None:
+        for item in items:
+            if phone is b and item.name == "b1.bin":
+                b.adbd.stop()  # phone b dies for good
+            try:
+                m = measure_artifact(phone.device, runner, item, proto(max_retries=1, recover_timeout_s=1.0))
+            except DeviceDisconnected:
+                disconnected.setdefault(phone.device.id, []).append(item.name)
+                continue
+            lut[(phone.device.id, item.name)] = m.stats.median_ms
 
-    def store(device, item: Path, m) -> None:
-        active["n"] += 1
-        active["max"] = max(active["max"], active["n"])
-        writers.last = device.id
-        lut[(device.id, item.name)] = m.stats.median_ms
-        time.sleep(0.01)
-        active["n"] -= 1
-
-    report = run_workers([a.device, b.device], items, measure, store, max_consecutive_disconnects=2)
-    assert active["max"] == 1  # the sink saw one writer at a time
-    assert {k for k in lut if k[0] == a.adbd.serial} == {(a.adbd.serial, f"b{i}.bin") for i in range(5)}
-    assert (b.adbd.serial, "b0.bin") in lut  # measured before it died: kept
-    assert b.adbd.serial in report.abandoned
-    failed = [f for f in report.failures if f.device_id == b.adbd.serial]
-    assert len(failed) == 2 and all(f.error_type == "DeviceDisconnected" for f in failed)
-    assert [it.name for d, it in report.skipped if d == b.adbd.serial] == ["b3.bin", "b4.bin"]
-    assert not [f for f in report.failures if f.device_id == a.adbd.serial]
+    threads = [threading.Thread(target=work, args=(p,)) for p in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {k for k in lut if k[0] == a.device.id} == {(a.device.id, f"b{i}.bin") for i in range(5)}
+    assert (b.device.id, "b0.bin") in lut  # measured before it died: kept
+    assert disconnected == {b.device.id: ["b1.bin", "b2.bin", "b3.bin", "b4.bin"]}
 
 
 def test_hot_phone_waits_for_the_temperature_gate(phone: Phone, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The iPhone driver end to end against the fake ``xcrun devicectl`` and the stand-in app.
 
-The shared android_bench code (``measure_artifact``, ``PushCache``, ``run_workers``) drives an
+The shared android_bench code (``measure_artifact``, ``PushCache``) drives an
 ``IosAppDevice``: files go into the fake phone's app container through ``device copy to``, the app is
 launched through ``device process launch`` and really times the files on this host, and its result
 file comes back through ``device copy from``. Every error the driver types is provoked here.
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -160,7 +161,8 @@ def test_model_the_app_cannot_load(iphones: FakeIphones, tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_two_iphones_through_run_workers(iphones: FakeIphones, tmp_path: Path) -> None:
+def test_two_iphones_in_parallel(iphones: FakeIphones, tmp_path: Path) -> None:
+    """Two iPhones timed at once, one thread each (as latency.collect_many drives devices)."""
     iphones.write([phone(), phone(UDID2, "7B2C3D4E-aaaa-bbbb-cccc-ddddeeeeffff", name="Second")])
     app = build_app(tmp_path)
     opened = [open_ios_device(u, app_path=app, poll_s=0.05) for u in (UDID, UDID2)]
@@ -171,11 +173,13 @@ def test_two_iphones_through_run_workers(iphones: FakeIphones, tmp_path: Path) -
     def measure(device: ab.Device, model: Path) -> ab.Measurement:
         return ab.measure_artifact(device, runner(tmp_path, opened[0][2]), model, FAST, info=infos[device.id])
 
-    report = ab.run_workers(
-        [d for d, _, _ in opened], models, measure,
-        lambda d, item, m: results.__setitem__((d.id, item.name), len(m.samples_ms)),
-    )  # fmt: skip
-    assert report.ok, report.summary()
+    def work(device: ab.Device) -> None:
+        for model in models:
+            results[(device.id, model.name)] = len(measure(device, model).samples_ms)
+
+    with ThreadPoolExecutor(len(opened)) as pool:
+        for f in [pool.submit(work, d) for d, _, _ in opened]:
+            f.result()  # a failure on either iPhone fails the test with its own error
     assert results == {(u, m.name): FAST.runs for u in (UDID, UDID2) for m in models}
 
 

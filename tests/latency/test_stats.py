@@ -33,3 +33,10 @@ def test_median_ci_and_stability():
     assert median_is_stable(tight, 0.01)
     assert not median_is_stable(loose, 0.01)
     assert not median_is_stable([1.0] * 5, 0.01)  # too few samples
+
+
+def test_store_row_columns_are_unchanged():
+    """One LatencyStats for phones and the LUT: a store row still carries exactly these summary columns."""
+    row = summarize([3.0, 1.0, 2.0]).as_row()
+    assert list(row) == ["n", "median_ms", "trimmed_mean_ms", "p10_ms", "p90_ms", "std_ms", "min_ms"]
+    assert row["n"] == 3 and row["median_ms"] == 2.0 and row["min_ms"] == 1.0

@@ -7,6 +7,8 @@ import types
 import numpy as np
 import pytest
 
+from deploy import timing
+from deploy.timing import time_calls
 from latency import timer
 from latency.timer import TimingProtocol, time_callable
 
@@ -32,6 +34,7 @@ def clock(monkeypatch):
             perf_counter_ns=lambda: c.now_ns, monotonic=lambda: 0.0, sleep=lambda s: None
         )
         monkeypatch.setattr(timer, "time", fake)
+        monkeypatch.setattr(timing, "time", fake)  # the timing loop itself (deploy.timing.time_calls)
         return c
 
     return install
@@ -175,3 +178,13 @@ def test_host_meter_times_the_runners_bare_call_when_offered(monkeypatch, tmp_pa
     monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [fn(), 1.0][1:] * 3)
     assert meters.HostMeter().measure(tmp_path / "m.tflite", (1, 4, 4), "litert") == [1.0] * 3
     assert calls == ["prepare", "bare"]
+
+
+def test_time_calls_warms_up_untimed_then_times_each_call():
+    calls: list[int] = []
+    samples = time_calls(lambda: calls.append(1), runs=5, warmup=3)
+    assert len(calls) == 8 and len(samples) == 5
+    assert all(s >= 0 for s in samples)
+    assert time_calls(lambda: calls.append(1), runs=0, warmup=2) == [] and len(calls) == 10
+    with pytest.raises(ValueError, match="runs and warmup"):
+        time_calls(lambda: None, runs=-1)
