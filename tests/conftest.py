@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject addopts): one worker per CPU, at most MAX_WORKERS. Every worker imports torch
+    and several tests export models or spawn export workers of their own (~2-3 GB each), so a 32-core box
+    must not start 32 of them; most of the suite waits on subprocesses (runners, adb, exports), so two
+    workers on two cores still overlap one test's waiting with another's work."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 @pytest.fixture(scope="session")
