@@ -110,6 +110,17 @@ def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
     from android_bench.ios_app import looks_like_ios_udid
 
     o = options or MeterOptions()
+    import android_bench as ab
+
+    def overridden(proto: ab.MeasurementProtocol) -> ab.MeasurementProtocol:
+        """The protocol with --warmup / --cooldown / --remeasure applied where given."""
+        return replace(
+            proto,
+            warmup=proto.warmup if o.warmup is None else o.warmup,
+            cooldown_s=proto.cooldown_s if o.cooldown_s is None else o.cooldown_s,
+            remeasure_attempts=proto.remeasure_attempts if o.remeasure is None else o.remeasure,
+        )
+
     if device == HOST and o.runner is None:
         timing = TimingProtocol() if o.runs is None else TimingProtocol(min_runs=o.runs, max_runs=o.runs)
         timing = replace(
@@ -123,18 +134,13 @@ def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
     if looks_like_ios_udid(device):
         from latency.ios_meter import ios_meter
 
-        return ios_meter(
+        meter = ios_meter(
             device, threads=o.threads, runs=o.runs, compute_units=o.compute_units, app_path=o.ios_app
         )
-    import android_bench as ab
+        meter.protocol = overridden(meter.protocol or ab.MeasurementProtocol())
+        return meter
 
-    proto = ab.MeasurementProtocol(threads=o.threads, runs=o.runs or 50)
-    proto = replace(
-        proto,
-        warmup=proto.warmup if o.warmup is None else o.warmup,
-        cooldown_s=proto.cooldown_s if o.cooldown_s is None else o.cooldown_s,
-        remeasure_attempts=proto.remeasure_attempts if o.remeasure is None else o.remeasure,
-    )
+    proto = overridden(ab.MeasurementProtocol(threads=o.threads, runs=o.runs or 50))
     # the host with a native runner (phonenas-runner) is timed like a phone: one process per batch
     dev = ab.HostDevice() if device == HOST else open_adb_device(device, o.adb_host, o.adb_port)
     return DeviceMeter(dev, runner=device_runner(o.runner, dev), protocol=proto)

@@ -103,3 +103,16 @@ def test_litert_is_refused_on_an_iphone(iphones: FakeIphones, tmp_path: Path) ->
     res = CliRunner().invoke(app, _collect(tmp_path / "lut", build_app(tmp_path), "litert", "fp32"))
     assert res.exit_code != 0
     assert "iPhones time coreml or executorch" in str(res.exception)
+
+
+def test_protocol_options_reach_the_iphone_meter(iphones: FakeIphones, tmp_path: Path) -> None:
+    """--warmup / --cooldown / --remeasure apply on iPhones as on adb phones (they were dropped: a noisy
+    item was re-measured twice under --remeasure 0)."""
+    from latency.devices import MeterOptions, meter_for
+
+    opts = MeterOptions(runs=7, warmup=1, cooldown_s=0.0, remeasure=0, ios_app=build_app(tmp_path / "build"))
+    proto = meter_for(UDID, opts).protocol
+    assert proto is not None
+    assert (proto.runs, proto.warmup, proto.cooldown_s, proto.remeasure_attempts) == (7, 1, 0.0, 0)
+    default = meter_for(UDID, MeterOptions()).protocol
+    assert default is not None and default.remeasure_attempts == 2 and default.cooldown_s > 0
