@@ -8,7 +8,13 @@ Collects the same digits-space keys for one context several ways, each into a fr
 * ``kill + resume (CLI)``       ``phonenas lut collect`` SIGKILLed (whole process group) half-way through its
                                 exports, then re-run: rows must equal the keys, none duplicated or lost
 
-    python -m benchmarks.lut_throughput [--keys 16 --runtime executorch --dtype int8]
+    python -m benchmarks.lut_throughput [--keys 16 --contexts executorch:int8 litert:fp32]
+
+Real scale (``fbnetv2-f`` layers, 4-224 px) before/after a code change, interleaved per context: run the
+old checkout's package with ``--label before --append`` and this one with ``--label after --append``:
+
+    PYTHONPATH=/tmp/old python benchmarks/lut_throughput.py --space fbnetv2-f --keys 12 --modes workers \
+        --no-kill --contexts executorch:fp32 --label before --append --out benchmarks/results/lut_throughput_real
 
 Writes benchmarks/results/lut_throughput.{json,md}. Timings on a shared 2-core machine are noisy;
 the load average is recorded with each row.
@@ -25,6 +31,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("inprocess", "workers", "warm")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,6 +43,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--work", type=Path, default=Path("/tmp/phonenas-lut-throughput"))
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_throughput")
     ap.add_argument("--no-kill", action="store_true", help="skip the kill + resume row")
+    ap.add_argument(
+        "--modes", nargs="*", default=list(MODES), choices=list(MODES), help="which collection modes to run"
+    )
+    ap.add_argument("--label", default="", help="code version the rows are from (e.g. before / after)")
+    ap.add_argument("--append", action="store_true", help="add the rows to --out's existing .json")
     args = ap.parse_args(argv)
 
     from latency.collect import collect
@@ -52,11 +64,13 @@ def main(argv: list[str] | None = None) -> dict:
     for spec in args.contexts:
         runtime, dtype = spec.split(":")
         shutil.rmtree(args.work, ignore_errors=True)
-        for mode, workers, fresh_cache in (
-            ("cold, export in-process", 0, True),
-            (f"cold, {args.workers} export workers", args.workers, True),
-            ("warm cache", 0, False),
+        for name, mode, workers, fresh_cache in (
+            ("inprocess", "cold, export in-process", 0, True),
+            ("workers", f"cold, {args.workers} export workers", args.workers, True),
+            ("warm", "warm cache", 0, False),
         ):
+            if name not in args.modes:
+                continue
             if fresh_cache:
                 shutil.rmtree(args.work / "artifacts", ignore_errors=True)
             shutil.rmtree(args.work / "lut", ignore_errors=True)
@@ -85,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "blocks_per_min": round(60 * rep.measured / wall, 1) if wall else 0.0,
                 "measure_s_per_block": round(rep.measure_s / max(rep.measured, 1), 3),
                 "load_avg": os.getloadavg(),
+                "code": args.label,
+                "space": args.space,
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -100,6 +116,9 @@ def main(argv: list[str] | None = None) -> dict:
         "space": args.space,
         "rows": rows,
     }
+    old = args.out.with_suffix(".json")
+    if args.append and old.exists():
+        out["rows"] = json.loads(old.read_text())["rows"] + rows
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=1))
     args.out.with_suffix(".md").write_text(render_md(out))
@@ -195,8 +214,8 @@ def render_md(out: dict) -> str:
         "timed runs, adaptive stop when the median's 95% CI is within 1% (or 1 s).",
         "",
         "| context | mode | keys | measured | exports | cache hits | wall s | export s | timing s "
-        "| timing s/block | blocks/min | load avg |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| timing s/block | blocks/min | load avg | code |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in out["rows"]:
         if r["mode"].startswith("kill"):
@@ -205,7 +224,7 @@ def render_md(out: dict) -> str:
             f"| {r['context']} | {r['mode']} | {r['keys']} | {r['measured']} | {r['exports']} "
             f"| {r['cache_hits']} | "
             f"{r['wall_s']} | {r['export_s']} | {r['measure_s']} | {r['measure_s_per_block']} | "
-            f"**{r['blocks_per_min']}** | {r['load_avg'][0]:.1f} |"
+            f"**{r['blocks_per_min']}** | {r['load_avg'][0]:.1f} | {r.get('code', '')} |"
         )
     kills = [r for r in out["rows"] if r["mode"].startswith("kill")]
     if kills:
