@@ -331,6 +331,17 @@ def render_md(out: dict) -> str:
         "probe and process start-up of export workers. Timing protocol: 10 warm-up runs, 30-300 "
         "timed runs, adaptive stop when the median's 95% CI is within 1% (or 1 s).",
         "",
+    ]
+    if any(r.get("code") for r in out.get("rows", [])):
+        lines += [
+            "`code`: the package the row ran (`before`: the checkout preceding the export speed-ups, run "
+            "with this script and `PYTHONPATH` on that checkout; `after`: this one); each context's "
+            "before and after rows ran back to back. A single collection of few keys is dominated by "
+            "the export workers' start-up (imports, first export), so the per-block A/B below is the "
+            "cleaner comparison of the export recipes.",
+            "",
+        ]
+    lines += [
         "| context | mode | keys | measured | exports | cache hits | wall s | export s | timing s "
         "| timing s/block | blocks/min | load avg | code |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
