@@ -159,12 +159,12 @@ def export_ab(args) -> dict:
 
     E.install_decomposition_memo()
     memo = cia_utils._collect_all_valid_cia_ops
-    original = memo._phonenas_original
+    original = memo._phonenas_original  # type: ignore[attr-defined]
     install, calib = E.install_decomposition_memo, E.CALIB_BATCHES
 
     def recipe(before: bool) -> None:
         for mod in (cia_utils, cia_ep, cia_decomp):
-            mod._collect_all_valid_cia_ops = original if before else memo
+            mod._collect_all_valid_cia_ops = original if before else memo  # type: ignore[attr-defined]
         E.install_decomposition_memo = (lambda: False) if before else install  # type: ignore[assignment]
         E.CALIB_BATCHES = 4 if before else calib
 

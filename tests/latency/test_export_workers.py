@@ -118,11 +118,12 @@ def test_collections_share_one_set_of_export_workers(tmp_path) -> None:
     from latency.meters import HostMeter
     from latency.store import LUTStore
     from latency.timer import TimingProtocol
+    from search.arch import Act, LayerKind
 
     keys = [
-        BlockKey("ir", 3, 16, 48, 24, 8, 2, False, "relu"),
-        BlockKey("ir", 5, 24, 72, 24, 4, 1, True, "hs"),
-        BlockKey("ir", 3, 8, 24, 8, 8, 1, False, "relu"),
+        BlockKey(LayerKind.IR, 3, 16, 48, 24, 8, 2, False, Act.RELU),
+        BlockKey(LayerKind.IR, 5, 24, 72, 24, 4, 1, True, Act.HSWISH),
+        BlockKey(LayerKind.IR, 3, 8, 24, 8, 8, 1, False, Act.RELU),
     ]
     meter = HostMeter(protocol=TimingProtocol(warmup=3, min_runs=10, max_runs=20, max_time_s=0.2), rounds=1)
     store, cache = LUTStore(tmp_path / "lut"), ArtifactCache(tmp_path / "art")
