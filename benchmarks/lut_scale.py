@@ -89,7 +89,7 @@ def run_context(spec: str, root: Path, args) -> dict:
 
     runtime, dtype = resolve_lut(spec.split(":")[0], spec.split(":")[1])
     space = get_space(args.space)
-    store = LUTStore(root / f"{runtime.value}-{dtype.value}")
+    store = LUTStore(root / f"{runtime}-{dtype.value}")
     cache = ArtifactCache(root / "artifacts")
     meter = HostMeter(args.threads, rounds=args.rounds)
     t0 = time.perf_counter()
@@ -116,7 +116,7 @@ def run_context(spec: str, root: Path, args) -> dict:
     wall_min = (time.perf_counter() - t0) / 60
     lut = LUT.from_store(store, rep.context)
     entry: dict = {
-        "runtime": runtime.value,
+        "runtime": str(rep.context.runtime),
         "dtype": dtype.value,
         "wall_min": round(wall_min, 2),
         "measured": sum(k in lut.entries for k in keys),

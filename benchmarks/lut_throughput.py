@@ -8,7 +8,13 @@ Collects the same digits-space keys for one context several ways, each into a fr
 * ``kill + resume (CLI)``       ``phonenas lut collect`` SIGKILLed (whole process group) half-way through its
                                 exports, then re-run: rows must equal the keys, none duplicated or lost
 
-    python -m benchmarks.lut_throughput [--keys 16 --runtime executorch --dtype int8]
+    python -m benchmarks.lut_throughput [--keys 16 --contexts executorch:int8 litert:fp32]
+
+Real scale (``fbnetv2-f`` layers, 4-224 px) before/after a code change, interleaved per context: run the
+old checkout's package with ``--label before --append`` and this one with ``--label after --append``:
+
+    PYTHONPATH=/tmp/old python benchmarks/lut_throughput.py --space fbnetv2-f --keys 12 --modes workers \
+        --no-kill --contexts executorch:fp32 --label before --append --out /tmp/real
 
 Writes benchmarks/results/lut_throughput.{json,md}. Timings on a shared 2-core machine are noisy;
 the load average is recorded with each row.
@@ -25,6 +31,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("inprocess", "workers", "warm")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,7 +43,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--work", type=Path, default=Path("/tmp/phonenas-lut-throughput"))
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_throughput")
     ap.add_argument("--no-kill", action="store_true", help="skip the kill + resume row")
+    ap.add_argument(
+        "--modes", nargs="*", default=list(MODES), choices=list(MODES), help="which collection modes to run"
+    )
+    ap.add_argument("--label", default="", help="code version the rows are from (e.g. before / after)")
+    ap.add_argument("--append", action="store_true", help="add the rows to --out's existing .json")
+    ap.add_argument(
+        "--export-ab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: per-block export cost of N keys, previous recipe vs current, interleaved in-process",
+    )
     args = ap.parse_args(argv)
+    if args.export_ab:
+        return export_ab(args)
 
     from latency.collect import collect
     from latency.export import ArtifactCache, toolchain_versions
@@ -52,11 +73,13 @@ def main(argv: list[str] | None = None) -> dict:
     for spec in args.contexts:
         runtime, dtype = spec.split(":")
         shutil.rmtree(args.work, ignore_errors=True)
-        for mode, workers, fresh_cache in (
-            ("cold, export in-process", 0, True),
-            (f"cold, {args.workers} export workers", args.workers, True),
-            ("warm cache", 0, False),
+        for name, mode, workers, fresh_cache in (
+            ("inprocess", "cold, export in-process", 0, True),
+            ("workers", f"cold, {args.workers} export workers", args.workers, True),
+            ("warm", "warm cache", 0, False),
         ):
+            if name not in args.modes:
+                continue
             if fresh_cache:
                 shutil.rmtree(args.work / "artifacts", ignore_errors=True)
             shutil.rmtree(args.work / "lut", ignore_errors=True)
@@ -85,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "blocks_per_min": round(60 * rep.measured / wall, 1) if wall else 0.0,
                 "measure_s_per_block": round(rep.measure_s / max(rep.measured, 1), 3),
                 "load_avg": os.getloadavg(),
+                "code": args.label,
+                "space": args.space,
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -100,6 +125,118 @@ def main(argv: list[str] | None = None) -> dict:
         "space": args.space,
         "rows": rows,
     }
+    old = args.out.with_suffix(".json")
+    if args.append and old.exists():
+        prev = json.loads(old.read_text())
+        out["rows"] = prev.get("rows", []) + rows
+        if prev.get("export_ab"):
+            out["export_ab"] = prev["export_ab"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(out, indent=1))
+    args.out.with_suffix(".md").write_text(render_md(out))
+    return out
+
+
+def export_ab(args) -> dict:
+    """Per-block export seconds and artifact latency, the previous LUT export recipe ("before": torch's
+    uncached CIA-op scan, 4 int8 calibration batches) against the current one ("after"), alternating
+    per key in one process (the first export of each recipe is a warm-up, not counted), then each
+    key's two artifacts timed interleaved (``rounds`` times, lowest median kept) for the latency ratio.
+    Also the start-up of a fresh export pool (process spawn, imports, first export), which a collection
+    paid once per :func:`latency.collect.collect` call before :class:`latency.collect.ExportWorkers`."""
+    import statistics
+
+    import torch._export.utils as cia_utils
+    import torch.export.decomp_utils as cia_decomp
+    import torch.export.exported_program as cia_ep
+
+    from latency import export as E
+    from latency.collect import ExportPool, _export_job
+    from latency.export import ArtifactCache, toolchain_versions
+    from latency.keys import keys_from_layers, resolve_lut
+    from latency.meters import HostMeter
+    from search.space import get_space
+
+    E.install_decomposition_memo()
+    memo = cia_utils._collect_all_valid_cia_ops
+    original = memo._phonenas_original  # type: ignore[attr-defined]
+    install, calib = E.install_decomposition_memo, E.CALIB_BATCHES
+
+    def recipe(before: bool) -> None:
+        for mod in (cia_utils, cia_ep, cia_decomp):
+            mod._collect_all_valid_cia_ops = original if before else memo  # type: ignore[attr-defined]
+        E.install_decomposition_memo = (lambda: False) if before else install  # type: ignore[assignment]
+        E.CALIB_BATCHES = 4 if before else calib
+
+    all_keys = keys_from_layers(get_space(args.space).candidate_layers())
+    step = max(1, len(all_keys) // args.export_ab)
+    keys = all_keys[::step][: args.export_ab]
+    meter = HostMeter()
+    rows = []
+    for spec in args.contexts:
+        runtime, dtype = resolve_lut(*spec.split(":"))
+        work = args.work / "export-ab" / spec.replace(":", "-")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        cache = ArtifactCache(work / "pool")
+        t0 = time.perf_counter()
+        with ExportPool(1) as pool:
+            pool.submit(_export_job, str(cache.root), cache.salt, keys[0], runtime, dtype).result()
+        startup_s = time.perf_counter() - t0
+        suffix = cache.path_for(keys[0], runtime, dtype).suffix
+        for before in (True, False):  # warm-up of both recipes in this process
+            recipe(before)
+            E.export_entry(keys[-1], runtime, dtype, work / f"warm{int(before)}{suffix}")
+        secs: dict[str, list[float]] = {"before": [], "after": []}
+        paths = {}
+        for i, key in enumerate(keys):
+            order = (True, False) if i % 2 == 0 else (False, True)
+            for before in order:
+                label = "before" if before else "after"
+                recipe(before)
+                t = time.perf_counter()
+                paths[key, label] = E.export_entry(key, runtime, dtype, work / f"{i}-{label}{suffix}")
+                secs[label].append(time.perf_counter() - t)
+        recipe(False)
+        ratios = []
+        for key in keys:
+            best = {"before": float("inf"), "after": float("inf")}
+            for _ in range(meter.rounds):
+                for label in best:
+                    med = statistics.median(meter.measure(paths[key, label], key.input_chw, runtime))
+                    best[label] = min(best[label], med)
+            ratios.append(best["after"] / best["before"])
+        identical = sum(paths[k, "before"].read_bytes() == paths[k, "after"].read_bytes() for k in keys)
+        row = {
+            "context": spec,
+            "mode": "export A/B (in-process, interleaved)",
+            "keys": len(keys),
+            "export_s_before": round(statistics.mean(secs["before"]), 2),
+            "export_s_after": round(statistics.mean(secs["after"]), 2),
+            "export_speedup": round(sum(secs["before"]) / sum(secs["after"]), 3),
+            "pool_startup_s": round(startup_s, 1),
+            "latency_ratio_after_before_median": round(statistics.median(ratios), 3),
+            "latency_ratio_min": round(min(ratios), 3),
+            "latency_ratio_max": round(max(ratios), 3),
+            "byte_identical_artifacts": identical,
+            "load_avg": os.getloadavg(),
+            "space": args.space,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = {
+        "benchmark": "lut_throughput",
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "toolchain": toolchain_versions(),
+        "space": args.space,
+        "export_ab": rows,
+    }
+    old = args.out.with_suffix(".json")
+    if args.append and old.exists():
+        prev = json.loads(old.read_text())
+        out["rows"] = prev.get("rows", [])
+        out["export_ab"] = prev.get("export_ab", []) + rows
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=1))
     args.out.with_suffix(".md").write_text(render_md(out))
@@ -194,20 +331,31 @@ def render_md(out: dict) -> str:
         "probe and process start-up of export workers. Timing protocol: 10 warm-up runs, 30-300 "
         "timed runs, adaptive stop when the median's 95% CI is within 1% (or 1 s).",
         "",
-        "| context | mode | keys | measured | exports | cache hits | wall s | export s | timing s "
-        "| timing s/block | blocks/min | load avg |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in out["rows"]:
+    if any(r.get("code") for r in out.get("rows", [])):
+        lines += [
+            "`code`: the package the row ran (`before`: the checkout preceding the export speed-ups, run "
+            "with this script and `PYTHONPATH` on that checkout; `after`: this one); each context's "
+            "before and after rows ran back to back. A single collection of few keys is dominated by "
+            "the export workers' start-up (imports, first export), so the per-block A/B below is the "
+            "cleaner comparison of the export recipes.",
+            "",
+        ]
+    lines += [
+        "| context | mode | keys | measured | exports | cache hits | wall s | export s | timing s "
+        "| timing s/block | blocks/min | load avg | code |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in out.get("rows", []):
         if r["mode"].startswith("kill"):
             continue
         lines.append(
             f"| {r['context']} | {r['mode']} | {r['keys']} | {r['measured']} | {r['exports']} "
             f"| {r['cache_hits']} | "
             f"{r['wall_s']} | {r['export_s']} | {r['measure_s']} | {r['measure_s_per_block']} | "
-            f"**{r['blocks_per_min']}** | {r['load_avg'][0]:.1f} |"
+            f"**{r['blocks_per_min']}** | {r['load_avg'][0]:.1f} | {r.get('code', '')} |"
         )
-    kills = [r for r in out["rows"] if r["mode"].startswith("kill")]
+    kills = [r for r in out.get("rows", []) if r["mode"].startswith("kill")]
     if kills:
         lines += [
             "",
@@ -225,6 +373,27 @@ def render_md(out: dict) -> str:
                 f"| {r['context']} | {r['keys']} | {r['killed_after_s']} | {r['artifacts_at_kill']} "
                 f"| {r['resume_s']} | "
                 f"{r['resume_rc']} | {r['measured']} | **{r['duplicate_rows']}** | **{r['lost_keys']}** |"
+            )
+    if out.get("export_ab"):
+        lines += [
+            "",
+            "## Per-block export cost: previous recipe vs current (in-process, interleaved per key)",
+            "",
+            "before = torch's uncached CIA-op scan and 4 int8 calibration batches; after = memoized scan "
+            "(`latency.export.install_decomposition_memo`) and 1 batch. Latency ratio: each key's two "
+            "artifacts timed interleaved, 3 rounds, lowest median kept. Pool start-up: a fresh 1-worker "
+            "export pool up to its first artifact (what every `collect` call paid before `ExportWorkers`).",
+            "",
+            "| context | keys | export s/block before | after | speed-up | latency ratio after/before "
+            "median (min-max) | byte-identical | pool start-up s | load avg |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in out["export_ab"]:
+            lines.append(
+                f"| {r['context']} | {r['keys']} | {r['export_s_before']} | {r['export_s_after']} "
+                f"| **{r['export_speedup']}x** | {r['latency_ratio_after_before_median']} "
+                f"({r['latency_ratio_min']}-{r['latency_ratio_max']}) | {r['byte_identical_artifacts']} "
+                f"| {r['pool_startup_s']} | {r['load_avg'][0]:.1f} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from latency.block_model import MODELS, BlockModel, design_sample, fit_block_model, most_uncertain
-from latency.collect import CollectReport, ReferenceSettings, collect
+from latency.collect import CollectReport, ExportWorkers, ReferenceSettings, collect
 from latency.export import ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
 from latency.lut import LUT
@@ -68,56 +69,60 @@ def learn_block_latency(
     keys = list(dict.fromkeys(keys))
     rep = ActiveReport(candidates=len(keys))
 
-    def measure(batch_keys: Sequence[BlockKey]) -> Context:
-        r = collect(store, batch_keys, runtime, dtype, meter, cache, export_workers, on_progress, reference)
-        rep.collects.append(r)
-        assert r.context is not None
-        return r.context
+    # one set of export workers for every batch: a pool per batch paid the workers' start-up each time
+    with ExportWorkers(export_workers) if export_workers > 0 else nullcontext() as shared:
+        workers: int | ExportWorkers = shared or 0
 
-    context = measure(design_sample(keys, initial, seed))
-    rep.context = context
-    best_err, stale = float("inf"), 0
-    model: BlockModel | None = None
-    while True:
+        def measure(batch_keys: Sequence[BlockKey]) -> Context:
+            r = collect(store, batch_keys, runtime, dtype, meter, cache, workers, on_progress, reference)
+            rep.collects.append(r)
+            assert r.context is not None
+            return r.context
+
+        context = measure(design_sample(keys, initial, seed))
+        rep.context = context
+        best_err, stale = float("inf"), 0
+        model: BlockModel | None = None
+        while True:
+            measured = _measured(store, context, keys)
+            todo = [k for k in keys if k not in measured]
+            if not todo:
+                rep.stop = "exhausted"
+                break
+            model = fit_block_model(measured, context, models, seed=seed)
+            rep.heldout_rmspe_pct.append(model.heldout_rmspe_pct)
+            if model.heldout_rmspe_pct < best_err * (1 - min_gain):
+                best_err, stale = model.heldout_rmspe_pct, 0
+            else:
+                stale += 1
+            if stale >= patience:
+                rep.stop = "converged"
+                break
+            if clock() - t0 >= budget_s:
+                rep.stop = "budget"
+                break
+            measure(most_uncertain(model, todo, batch, seed))
         measured = _measured(store, context, keys)
         todo = [k for k in keys if k not in measured]
-        if not todo:
-            rep.stop = "exhausted"
-            break
-        model = fit_block_model(measured, context, models, seed=seed)
-        rep.heldout_rmspe_pct.append(model.heldout_rmspe_pct)
-        if model.heldout_rmspe_pct < best_err * (1 - min_gain):
-            best_err, stale = model.heldout_rmspe_pct, 0
-        else:
-            stale += 1
-        if stale >= patience:
-            rep.stop = "converged"
-            break
-        if clock() - t0 >= budget_s:
-            rep.stop = "budget"
-            break
-        measure(most_uncertain(model, todo, batch, seed))
-    measured = _measured(store, context, keys)
-    todo = [k for k in keys if k not in measured]
-    rep.measured = len(measured)
-    if todo:
-        if model is None or model.n_train != len(measured):
-            model = fit_block_model(measured, context, models, seed=seed)
-        store_predictions(store, context, model, todo, meter.provenance())
-        rep.predicted = len(todo)
-    if model is not None:
-        rep.model, rep.model_version, rep.scores = model.name, model.version, dict(model.scores)
-    rep.elapsed_s = clock() - t0
-    log.info(
-        "%s: %d measured, %d predicted by %s (held-out RMSPE %s), stop: %s",
-        context.label(),
-        rep.measured,
-        rep.predicted,
-        rep.model,
-        rep.heldout_rmspe_pct,
-        rep.stop,
-    )
-    return rep
+        rep.measured = len(measured)
+        if todo:
+            if model is None or model.n_train != len(measured):
+                model = fit_block_model(measured, context, models, seed=seed)
+            store_predictions(store, context, model, todo, meter.provenance())
+            rep.predicted = len(todo)
+        if model is not None:
+            rep.model, rep.model_version, rep.scores = model.name, model.version, dict(model.scores)
+        rep.elapsed_s = clock() - t0
+        log.info(
+            "%s: %d measured, %d predicted by %s (held-out RMSPE %s), stop: %s",
+            context.label(),
+            rep.measured,
+            rep.predicted,
+            rep.model,
+            rep.heldout_rmspe_pct,
+            rep.stop,
+        )
+        return rep
 
 
 def _measured(store: LUTStore, context: Context, keys: Sequence[BlockKey]) -> dict[BlockKey, float]:

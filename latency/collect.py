@@ -119,6 +119,45 @@ class ExportPool(ProcessPoolExecutor):
         self._ready.join_thread()
 
 
+class ExportWorkers:
+    """Export worker processes kept alive across :func:`collect` calls (a ``with`` block).
+
+    A fresh :class:`ExportPool` per call pays every worker's start-up again: importing torch, the
+    exporters and their first export's one-time set-up, ~10-50 s on a 2-core VM, per call. Active
+    collection (:func:`latency.active.learn_block_latency`) calls :func:`collect` once per batch of
+    50-60 blocks, so pass one ``ExportWorkers`` as ``export_workers`` to all of them. A pool broken
+    by a dead worker (e.g. killed for memory) is replaced on the next use.
+    """
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"ExportWorkers needs >= 1 worker, got {workers}")
+        self.workers = workers
+        self.starts = 0  # pools started (1 unless one broke)
+        self._pool: ExportPool | None = None
+
+    def pool(self) -> ExportPool:
+        if self._pool is not None and getattr(self._pool, "_broken", False):
+            log.warning("an export worker died; starting new ones")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._pool is None:
+            self._pool = ExportPool(self.workers)
+            self.starts += 1
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> ExportWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def meter_rounds(meter: Meter) -> int:
     """How many interleaved timing rounds ``meter`` asks for (``rounds`` attribute, default 1)."""
     return max(1, int(getattr(meter, "rounds", 1)))
@@ -191,15 +230,16 @@ def collect(
     dtype: DType | str,
     meter: Meter,
     cache: ArtifactCache,
-    export_workers: int = 0,
+    export_workers: int | ExportWorkers = 0,
     on_progress: Callable[[BlockProgress], None] | None = None,
     reference: ReferenceSettings | None = None,
 ) -> CollectReport:
     """Measure every key of ``keys`` not yet in ``store`` for (``meter``'s device, runtime, dtype).
 
     Two phases: export every missing artifact (in ``export_workers`` processes, or in this process
-    when 0), then time them one by one with nothing else running. Both phases are resumable: the
-    artifact cache and the store only ever gain complete files.
+    when 0; an :class:`ExportWorkers` keeps its processes for the next call), then time them one by one
+    with nothing else running. Both phases are resumable: the artifact cache and the store only ever
+    gain complete files.
     """
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     t_start = time.perf_counter()
@@ -295,10 +335,12 @@ def export_all(
     runtime: str,
     dtype: DType,
     cache: ArtifactCache,
-    workers: int = 0,
+    workers: int | ExportWorkers = 0,
     on_progress: Callable[[BlockProgress], None] | None = None,
 ) -> tuple[dict[BlockKey, Path], dict[BlockKey, str]]:
-    """Artifacts for ``keys`` (cached ones reused); returns (paths, {key: error} for failed exports)."""
+    """Artifacts for ``keys`` (cached ones reused); returns (paths, {key: error} for failed exports).
+
+    ``workers``: export processes (0: this process), or an :class:`ExportWorkers` to use and keep."""
     paths: dict[BlockKey, Path] = {}
     failed: dict[BlockKey, str] = {}
     missing = []
@@ -322,24 +364,14 @@ def export_all(
                 BlockProgress(done, len(keys), k, "exported" if err is None else "failed", phase="export")
             )
 
-    if workers > 0 and len(missing) > 1 and cache.exporter is None:
-        with ExportPool(min(workers, len(missing))) as pool:
-            futures = {
-                pool.submit(_export_job, str(cache.root), cache.salt, k, runtime, dtype): k for k in missing
-            }
-            try:
-                for f in as_completed(futures):
-                    k = futures[f]
-                    try:
-                        paths[k] = Path(f.result())
-                        cache.exports += 1
-                        report(k, None)
-                    except Exception as e:  # noqa: BLE001
-                        report(k, f"{type(e).__name__}: {e}")
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+    shared = isinstance(workers, ExportWorkers)
+    n_workers = workers.workers if isinstance(workers, ExportWorkers) else workers
+    if n_workers > 0 and (len(missing) > 1 or (shared and missing)) and cache.exporter is None:
+        if isinstance(workers, ExportWorkers):
+            _export_in(workers.pool(), missing, runtime, dtype, cache, paths, report)
+        else:
+            with ExportPool(min(workers, len(missing))) as pool:
+                _export_in(pool, missing, runtime, dtype, cache, paths, report)
     else:
         for k in missing:
             try:
@@ -348,6 +380,31 @@ def export_all(
             except Exception as e:  # noqa: BLE001
                 report(k, f"{type(e).__name__}: {e}")
     return paths, failed
+
+
+def _export_in(
+    pool: ProcessPoolExecutor,
+    missing: Sequence[BlockKey],
+    runtime: str,
+    dtype: DType,
+    cache: ArtifactCache,
+    paths: dict[BlockKey, Path],
+    report: Callable[[BlockKey, str | None], None],
+) -> None:
+    futures = {pool.submit(_export_job, str(cache.root), cache.salt, k, runtime, dtype): k for k in missing}
+    try:
+        for f in as_completed(futures):
+            k = futures[f]
+            try:
+                paths[k] = Path(f.result())
+                cache.exports += 1
+                report(k, None)
+            except Exception as e:  # noqa: BLE001
+                report(k, f"{type(e).__name__}: {e}")
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
 
 
 def _export_job(root: str, salt: tuple[str, ...], key: BlockKey, runtime: str, dtype: DType) -> str:

@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 # The call-overhead probe: a 1x1x1x1 elementwise op, i.e. the cost of invoking the runtime at all.
 OVERHEAD_KEY = BlockKey(LayerKind.SKIP, 1, 1, 1, 1, 1, 1, False, Act.RELU)
-CALIB_BATCHES = 4
+# Calibration batches of an int8 LUT artifact. Only latency is measured, and int8 XNNPACK kernels run the
+# same code whatever the scales; each batch costs a HistogramObserver pass over every activation (0.4 s
+# a batch for a 112x112 block), so one batch (was 4: 8-30% of an int8 export, interleaved latency
+# ratio 1-batch / 4-batch 0.94-1.0 on a loaded 2-core VM, see benchmarks/lut_throughput.md).
+CALIB_BATCHES = 1
 _export_lock = threading.Lock()  # torch.export / lowering are not thread-safe
 
 
@@ -65,6 +69,7 @@ def export_entry(key: BlockKey, runtime: str, dtype: str, out_path: Path, seed: 
 
     target = lut_target(runtime)
     exported = deploy_dtype(target, dtype)
+    install_decomposition_memo()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if key == OVERHEAD_KEY:
@@ -78,6 +83,46 @@ def export_entry(key: BlockKey, runtime: str, dtype: str, out_path: Path, seed: 
         calib = [torch.randn(shape) for _ in range(CALIB_BATCHES)] if exported.is_quantized else None
     with _export_lock:
         return get_target(target.name).export(module, example, exported, out_path, calib=calib)
+
+
+_CIA_MODULES = ("torch._export.utils", "torch.export.exported_program", "torch.export.decomp_utils")
+_cia_memo: dict[tuple, frozenset] = {}
+
+
+def install_decomposition_memo() -> bool:
+    """Memoize torch's scan for preservable CompositeImplicitAutograd ops (idempotent; True once installed).
+
+    Every ``run_decompositions`` (ExecuTorch runs 3 per export, litert-torch its own) walks the C++
+    dispatcher and all ~40 ``torch.ops`` namespaces for these ops: ~0.5 s of a 2-3 s block export,
+    the same answer every time. torch does not cache it because a custom op registered later adds
+    entries; the memo is keyed by the number of CIA registrations and the op namespaces, so such a
+    registration recomputes it. Artifacts are byte-identical with and without (tests/latency).
+    """
+    import importlib
+
+    mods = [importlib.import_module(m) for m in _CIA_MODULES]
+    current = getattr(mods[0], "_collect_all_valid_cia_ops", None)
+    if current is None:  # another torch: nothing to speed up
+        return False
+    if getattr(current, "_phonenas_memo", False):
+        return True
+    original = current
+
+    def collect_cia_ops() -> set:
+        import torch
+
+        regs = torch._C._dispatch_get_registrations_for_dispatch_key("CompositeImplicitAutograd")
+        key = (len(regs), tuple(torch.ops._dir))
+        if key not in _cia_memo:
+            _cia_memo[key] = frozenset(original())
+        return set(_cia_memo[key])  # callers own (and may modify) the set they get
+
+    collect_cia_ops._phonenas_memo = True  # type: ignore[attr-defined]
+    collect_cia_ops._phonenas_original = original  # type: ignore[attr-defined]
+    for mod in mods:
+        if getattr(mod, "_collect_all_valid_cia_ops", None) is original:
+            mod._collect_all_valid_cia_ops = collect_cia_ops  # type: ignore[attr-defined]
+    return True
 
 
 def _probe_cls():
@@ -150,6 +195,7 @@ def export_model(arch: ArchSpec, runtime: str, dtype: str, out_path: Path, seed:
 
     target = lut_target(runtime)
     exported = deploy_dtype(target, dtype)
+    install_decomposition_memo()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = build_model(arch).eval()

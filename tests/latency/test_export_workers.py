@@ -90,3 +90,51 @@ def test_a_worker_whose_collector_died_before_prctl_exits_at_once(tmp_path) -> N
         os.kill(pid, 9)
     assert not alive, f"worker {pid} outlived its collector"
     assert "survived" not in log.read_text()
+
+
+def test_export_workers_are_kept_across_uses_and_replaced_when_broken() -> None:
+    from latency.collect import ExportWorkers
+
+    with pytest.raises(ValueError, match=">= 1 worker"):
+        ExportWorkers(0)
+    with ExportWorkers(1) as workers:
+        first = workers.pool()
+        pid = first.submit(os.getpid).result(timeout=300)
+        assert workers.pool() is first and workers.pool().submit(os.getpid).result(timeout=300) == pid
+        assert workers.starts == 1
+        with pytest.raises(Exception):  # noqa: B017, PT011 - BrokenProcessPool: the worker died
+            first.submit(os._exit, 1).result(timeout=300)
+        second = workers.pool()  # a dead worker's pool is replaced, not reused
+        assert second is not first and workers.starts == 2
+        assert second.submit(os.getpid).result(timeout=300) != pid
+    assert workers._pool is None  # closed with the block
+
+
+@pytest.mark.slow
+def test_collections_share_one_set_of_export_workers(tmp_path) -> None:
+    from latency.collect import ExportWorkers, collect
+    from latency.export import ArtifactCache
+    from latency.keys import BlockKey
+    from latency.meters import HostMeter
+    from latency.store import LUTStore
+    from latency.timer import TimingProtocol
+    from search.arch import Act, LayerKind
+
+    keys = [
+        BlockKey(LayerKind.IR, 3, 16, 48, 24, 8, 2, False, Act.RELU),
+        BlockKey(LayerKind.IR, 5, 24, 72, 24, 4, 1, True, Act.HSWISH),
+        BlockKey(LayerKind.IR, 3, 8, 24, 8, 8, 1, False, Act.RELU),
+    ]
+    meter = HostMeter(protocol=TimingProtocol(warmup=3, min_runs=10, max_runs=20, max_time_s=0.2), rounds=1)
+    store, cache = LUTStore(tmp_path / "lut"), ArtifactCache(tmp_path / "art")
+    with ExportWorkers(2) as workers:
+        a = collect(store, keys[:2], "executorch", "fp32", meter, cache, workers)
+        pool = workers.pool()
+        b = collect(store, keys, "executorch", "fp32", meter, cache, workers)
+        assert workers.pool() is pool and workers.starts == 1
+    assert (a.measured, a.exports) == (2, 2) and not a.failed
+    assert (b.measured, b.skipped, b.exports) == (
+        1,
+        2,
+        1,
+    ) and not b.failed  # one missing key: still in a worker
