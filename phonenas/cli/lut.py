@@ -162,6 +162,18 @@ def collect(
     cooldown: CooldownOption = None,
     remeasure: RemeasureOption = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N keys (quick trial).")] = None,
+    budget_min: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-min",
+            help="Measure a designed sample, then the layers the learned block model is least sure of, "
+            "for about this many minutes (or until its held-out error stops improving); store "
+            "predictions for the rest. For spaces too large to measure (fbnetv2-f). One device.",
+        ),
+    ] = None,
+    sample: Annotated[
+        int, typer.Option("--sample", help="With --budget-min: size of the designed first sample.")
+    ] = 200,
     export_workers: ExportWorkersOption = DEFAULT_EXPORT_WORKERS,
     adb_host: AdbHostOption = None,
     adb_port: AdbPortOption = None,
@@ -183,11 +195,15 @@ def collect(
 ) -> None:
     """Measure every layer a search space (or arch) can produce that the store does not have yet.
 
-    Re-running the same command resumes: nothing stored is measured again.
+    Re-running the same command resumes: nothing stored is measured again. With --budget-min, a
+    designed sample and actively chosen layers are measured and a learned block-latency model predicts
+    the rest (stored as predicted entries; `lut show` and `lut predict` say how many of each).
 
     Examples:
 
       phonenas lut collect --device host --runtime executorch --dtype int8 --space digits
+
+      phonenas lut collect --device host --runtime executorch --dtype fp32 --space fbnetv2-f --budget-min 30
 
       phonenas lut collect --device 00008110-001A2B3C4D5E801E --runtime coreml --dtype fp16 --space digits
       --ios-app ios/build/Build/Products/Release-iphoneos/PhoneNASBench.app   (macOS; docs/ios.md)
@@ -203,6 +219,11 @@ def collect(
     device, arch = device or ["host"], arch or []
     if not space and not arch:
         raise PhoneNASError("nothing to collect: pass --space NAME (digits, fbnetv2-f) and/or --arch ARCH")
+    if budget_min is not None and (budget_min <= 0 or len(device) != 1 or sample < 1):
+        raise PhoneNASError(
+            "--budget-min needs a positive number of minutes, --sample >= 1 and exactly one --device "
+            "(learn one device's LUT at a time)"
+        )
     native = _runner(runner, rt)
     meters = _meters(
         device,
@@ -233,7 +254,22 @@ def collect(
             info = f"{p.key.label()} {p.median_ms:.4f} ms" if p.median_ms is not None else p.key.label()
             shown.update(f"{dev} {p.phase}", p.done, p.total, info)
 
-        if len(meters) == 1:
+        if budget_min is not None:
+            from latency.active import learn_block_latency
+
+            learned = learn_block_latency(
+                lut,
+                keys,
+                rt,
+                dt,
+                meters[0],
+                art,
+                budget_s=60 * budget_min,
+                initial=sample,
+                export_workers=export_workers,
+                on_progress=lambda p: on_progress(meters[0].device_id, p),
+            )
+        elif len(meters) == 1:
             reports = {
                 meters[0].device_id: run_collect(
                     lut,
@@ -249,6 +285,9 @@ def collect(
         else:
             reports = collect_many(lut, keys, rt, dt, meters, art, on_progress=on_progress)
     lut.compact()
+    if budget_min is not None:
+        _print_learned(meters[0].device_id, learned)
+        return
     failed_any = False
     for dev, rep in reports.items():
         _out.print(
@@ -260,6 +299,26 @@ def collect(
             _out.print(f"  [red]failed[/red] {key.label()}: {_brief(err)[:160]}", highlight=False)
         failed_any |= bool(rep.failed)
     if failed_any:
+        raise PhoneNASError("some layers failed (listed above); fix the cause and re-run to resume")
+
+
+def _print_learned(device_id: str, rep: Any) -> None:
+    """One line for a learned collection (:class:`latency.active.ActiveReport`), plus failed layers."""
+    err = f"{rep.heldout_rmspe_pct[-1]:.1f}%" if rep.heldout_rmspe_pct else "-"
+    stops = {
+        "converged": "held-out error stopped improving",
+        "budget": "time budget spent",
+        "exhausted": "every layer measured",
+    }
+    _out.print(
+        f"{device_id}: measured {rep.measured}, predicted {rep.predicted} of {rep.candidates} layers "
+        f"by the block model '{rep.model or '-'}' (held-out block RMSPE {err}) in "
+        f"{rep.elapsed_s / 60:.1f} min; stop: {stops.get(rep.stop, rep.stop)}"
+    )
+    failed = [f for r in rep.collects for f in r.failed]
+    for key, e in failed[:10]:
+        _out.print(f"  [red]failed[/red] {key.label()}: {_brief(e)[:160]}", highlight=False)
+    if failed:
         raise PhoneNASError("some layers failed (listed above); fix the cause and re-run to resume")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,50 @@ def test_real_tiny_collection_predicts_the_unmeasured_layers(tmp_path):
     assert len(lut.predicted) == rep.predicted and all(v > 0 for v in lut.predicted.values())
     assert set(rep.scores) == {"linear", "forest", "interpolation"} and rep.model in rep.scores
     assert all(np.isfinite(v) for v in rep.scores.values())
+
+
+def test_cli_collect_budget_learns_and_predicts_the_rest(tmp_path, monkeypatch, capsys):
+    """`lut collect --budget-min`: the block model behind the CLI (fake device and exporter): a designed
+    sample measured, the rest stored as predicted entries, `lut show` counting both."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    import latency.export as export_mod
+    import phonenas.cli.lut as cli_lut
+    from phonenas.cli.main import app
+    from tests.support.cli import cli_error
+
+    keys = keys_from_layers(get_space("digits").candidate_layers())
+    meter = DriftingMeter(lambda t, calls: 1.0)
+    meter.by_label.update({k.label(): k for k in keys})
+    monkeypatch.setattr(cli_lut, "_meters", lambda devices, options: [meter])
+
+    @dataclasses.dataclass
+    class FakeCache(export_mod.ArtifactCache):
+        exporter: object = _export
+
+    monkeypatch.setattr(export_mod, "ArtifactCache", FakeCache)
+    store = tmp_path / "lut"
+    # a budget spent by the designed sample: the model is fitted once and predicts every other layer
+    args = ["lut", "collect", "--space", "digits", "--budget-min", "0.001", "--sample", "40"]
+    args += ["--export-workers", "0", "--store", str(store)]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    line = next(ln for ln in res.output.splitlines() if ln.startswith("drift: measured"))
+    measured, predicted, total = (
+        int(x) for x in re.findall(r"measured (\d+), predicted (\d+) of (\d+)", line)[0]
+    )
+    assert total == len(keys) and measured + predicted == total and 40 <= measured < total and predicted > 0
+    assert "held-out block RMSPE" in line and "time budget spent" in line
+    df = LUTStore(store).frame()
+    assert (df["entry"] == "predicted").sum() == predicted
+    shown = CliRunner().invoke(app, ["lut", "show", "--store", str(store)], env={"COLUMNS": "200"})
+    assert f"(+{predicted} predicted)" in shown.output, shown.output
+
+    err = cli_error(
+        ["lut", "collect", "--space", "digits", "--budget-min", "0", "--store", str(store)], capsys
+    )
+    assert "--budget-min needs a positive number" in err
+    two = ["lut", "collect", "--space", "digits", "--budget-min", "5", "--device", "host", "--device", "x"]
+    assert "exactly one --device" in cli_error([*two, "--store", str(store)], capsys)
