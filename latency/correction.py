@@ -86,6 +86,27 @@ class Correction:
     def model_overhead_ms(self) -> float:
         return self.call_ms
 
+    def outside_range(self, n_layers: int, entries_ms: float, margin: float = 0.25) -> str | None:
+        """Why a model of ``n_layers`` measured layers whose entries sum to ``entries_ms`` (nominal) lies
+        outside what this correction was fitted on (its calibration models' layer counts and entry sums,
+        widened by ``margin``), or None when it lies inside (or the correction was not fitted on models).
+        The boundary cost is subtracted once per layer: applied to a model much longer or slower than the
+        calibration models it extrapolates, and whole-model errors of 2-4x have been seen that way."""
+        if not self.models:
+            return None
+        ns = [m.n_layers for m in self.models]
+        sums = [sum(m.entries_ms) for m in self.models]
+        lo_n, hi_n = min(ns) * (1 - margin), max(ns) * (1 + margin)
+        lo_s, hi_s = min(sums) * (1 - margin), max(sums) * (1 + margin)
+        if lo_n <= n_layers <= hi_n and lo_s <= entries_ms <= hi_s:
+            return None
+        return (
+            f"outside the correction's calibration range ({len(self.models)} models of {min(ns)}-{max(ns)} "
+            f"layers, entry sums {min(sums):.4g}-{max(sums):.4g} ms; this one: {n_layers} layers, "
+            f"{entries_ms:.4g} ms): the prediction extrapolates the boundary correction - calibrate on "
+            "models like it (phonenas lut validate --zoo-calib NAMES) or compare with the plain sum"
+        )
+
     # ---- persistence (next to the LUT parts; atomic)
     @staticmethod
     def path(root: str | Path, context: Context) -> Path:

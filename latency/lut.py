@@ -75,6 +75,12 @@ class Prediction:
     def interpolated(self) -> bool:
         return any(c.source == "interpolated" for c in self.layers)
 
+    @property
+    def extrapolated(self) -> str | None:
+        """Why the correction is applied outside the range it was fitted on (None: inside it)."""
+        measured = [c for c in self.layers if c.source != "identity"]
+        return self.correction.outside_range(len(measured), sum(c.measured_ms for c in measured))
+
     def to_dict(self) -> dict[str, object]:
         """Plain data (JSON-ready): context, totals, correction method and the per-layer breakdown."""
         return {
@@ -84,6 +90,7 @@ class Prediction:
             "overhead_ms": self.overhead_ms,
             "correction": self.correction.method,
             "interpolated": self.interpolated,
+            "extrapolated": self.extrapolated,
             "counts": self.counts,
             "spill_ms": self.spill_ms,
             "ref_ratio": self.ref_ratio,

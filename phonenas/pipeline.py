@@ -330,7 +330,10 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                 )
             # predicted at the speed the drift reference saw while the model was measured
             ratio = float(done[m.name].get("ref_ratio", 1.0))
-            m.predicted_ms[label] = lut.predict(decode_arch(m.arch), ref_ratio=ratio).latency_ms
+            pred = lut.predict(decode_arch(m.arch), ref_ratio=ratio)
+            m.predicted_ms[label] = pred.latency_ms
+            if pred.extrapolated:
+                log.warning("%s %s: LUT prediction %s", m.name, label, pred.extrapolated)
 
 
 def deploy_models(cfg: DemoConfig, models: list[ModelRecord], progress: Progress) -> pd.DataFrame:

@@ -437,6 +437,8 @@ def predict(
         "",
     )
     _out.print(t)
+    if pred.extrapolated:
+        _out.print(f"[yellow]warning:[/yellow] {pred.extrapolated}", highlight=False)
     _out.print(
         f"predicted latency: [bold]{pred.latency_ms:.4f} ms[/bold] (plain sum {pred.plain_sum_ms:.4f} ms; "
         f"correction: {pred.correction.method})"

@@ -182,16 +182,16 @@ def test_cli_collect_budget_learns_and_predicts_the_rest(tmp_path, monkeypatch, 
     args += ["--export-workers", "0", "--store", str(store)]
     res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output + repr(res.exception)
-    line = next(ln for ln in res.output.splitlines() if ln.startswith("drift: measured"))
-    measured, predicted, total = (
-        int(x) for x in re.findall(r"measured (\d+), predicted (\d+) of (\d+)", line)[0]
-    )
+    line = " ".join(res.output.split())  # the console may wrap at its width
+    found = re.findall(r"drift: measured (\d+), predicted (\d+) of (\d+)", line)
+    assert found, line
+    measured, predicted, total = (int(x) for x in found[0])
     assert total == len(keys) and measured + predicted == total and 40 <= measured < total and predicted > 0
     assert "held-out block RMSPE" in line and "time budget spent" in line
     df = LUTStore(store).frame()
     assert (df["entry"] == "predicted").sum() == predicted
     shown = CliRunner().invoke(app, ["lut", "show", "--store", str(store)], env={"COLUMNS": "200"})
-    assert f"(+{predicted} predicted)" in shown.output, shown.output
+    assert f"{measured} (+{predicted}" in shown.output and "predicted)" in shown.output, shown.output
 
     err = cli_error(
         ["lut", "collect", "--space", "digits", "--budget-min", "0", "--store", str(store)], capsys

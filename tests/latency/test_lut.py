@@ -167,3 +167,29 @@ def test_select_correction_keeps_the_measured_overhead_unless_loo_says_otherwise
     for m in models:
         assert predict_whole(chosen, m) == pytest.approx(m.whole_ms, rel=1e-4)
     assert select_correction(models[:3], call_ms=probe_ms).call_ms == probe_ms  # too few to choose
+
+
+def test_prediction_says_when_the_correction_extrapolates(ctx):
+    """A model far longer/slower than the correction's calibration models is flagged (why, not silently):
+    the boundary cost is subtracted per layer, and extrapolated it has put predictions 2-4x off."""
+    from search.arch import decode_arch, encode_arch
+
+    small, other = small_arch(24), small_arch(40)
+    big = decode_arch(
+        "r64:stem_k3_c16_s2_hs:ir_k3_e3_c24_s2_relu,ir_k3_e3_c24_s1_relu,ir_k3_e3_c24_s1_relu|"
+        "ir_k5_e6_c40_s2_se_hs,ir_k5_e6_c40_s1_se_hs,ir_k5_e6_c40_s1_se_hs:head_c96_h128_hs:n10"
+    )
+    lut = _lut(ctx, [small, other, big])
+
+    def calib(arch):
+        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
+        entries = [lut.entries[k] for k in keys_from_archs([arch]) if k.kind is not LayerKind.SKIP]
+        return calibration_model(encode_arch(arch), layers, entries, 0.9 * sum(entries))
+
+    fitted = Correction(0.01, 0.0, "fitted", models=(calib(small), calib(other)))
+    lut = LUT(ctx, lut.entries, 0.01, fitted)
+    assert lut.predict(small).extrapolated is None and lut.predict(other).extrapolated is None
+    why = lut.predict(big).extrapolated
+    assert why is not None and "outside the correction's calibration range" in why
+    assert "2 models" in why and lut.predict(big).to_dict()["extrapolated"] == why
+    assert LUT(ctx, lut.entries).predict(big).extrapolated is None  # no fitted models: nothing to say
