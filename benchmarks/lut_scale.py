@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/phonenas-lut-scale"))
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_scale")
+    ap.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other contexts already in --out (a context measured again replaces its entry); "
+        "each entry keeps its own settings, load and time",
+    )
     args = ap.parse_args(argv)
 
     from latency.export import toolchain_versions
@@ -63,9 +69,24 @@ def main(argv: list[str] | None = None) -> dict:
         "contexts": [],
     }
     root = args.work / time.strftime("%Y%m%d-%H%M%S")
+    kept: list[dict] = []
+    previous = args.out.with_suffix(".json")
+    if args.append and previous.is_file():
+        old = json.loads(previous.read_text())
+        if old.get("space") != args.space:
+            raise SystemExit(f"--append: {previous} is for space {old.get('space')!r}, not {args.space!r}")
+        kept = [
+            {"settings": old.get("settings"), "load_avg_start": old.get("load_avg_start"), **c}
+            for c in old.get("contexts", [])
+        ]
+    fresh: list[dict] = []
     for spec in args.contexts:
         entry = run_context(spec, root, args)
-        out["contexts"].append(entry)
+        entry |= {"settings": out["settings"], "load_avg_start": out["load_avg_start"]}
+        entry["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        fresh.append(entry)
+        done = {(c["runtime"], c["dtype"]) for c in fresh}
+        out["contexts"] = [c for c in kept if (c["runtime"], c["dtype"]) not in done] + fresh
         out["load_avg_end"] = os.getloadavg()
         _write(out, args.out)
         print(f"{spec}: {entry}", flush=True)
