@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         return export_ab(args)
 
     from latency.collect import collect
-    from latency.export import ArtifactCache, toolchain_versions
+    from latency.export import ArtifactCache
     from latency.keys import keys_from_layers
     from latency.meters import HostMeter
     from latency.store import LUTStore
@@ -117,20 +117,26 @@ def main(argv: list[str] | None = None) -> dict:
             row = kill_and_resume(runtime, dtype, args.space, len(keys), args.work / "kill", args.workers)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    out = {
+    return write_results(args, "rows", rows)
+
+
+def write_results(args, part: str, rows: list[dict]) -> dict:
+    """Write ``rows`` as the results' ``part`` ("rows": collections, "export_ab": the per-block A/B); with
+    ``--append`` the file's rows of both parts are kept and ``rows`` added after them."""
+    from latency.export import toolchain_versions
+
+    out: dict = {
         "benchmark": "lut_throughput",
         "host": platform.node(),
         "cpus": os.cpu_count(),
         "toolchain": toolchain_versions(),
         "space": args.space,
-        "rows": rows,
     }
     old = args.out.with_suffix(".json")
-    if args.append and old.exists():
-        prev = json.loads(old.read_text())
-        out["rows"] = prev.get("rows", []) + rows
-        if prev.get("export_ab"):
-            out["export_ab"] = prev["export_ab"]
+    prev = json.loads(old.read_text()) if args.append and old.exists() else {}
+    for name in ("rows", "export_ab"):
+        if prev.get(name) or name == part:
+            out[name] = prev.get(name, []) + (rows if name == part else [])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=1))
     args.out.with_suffix(".md").write_text(render_md(out))
@@ -152,7 +158,7 @@ def export_ab(args) -> dict:
 
     from latency import export as E
     from latency.collect import ExportPool, _export_job
-    from latency.export import ArtifactCache, toolchain_versions
+    from latency.export import ArtifactCache
     from latency.keys import keys_from_layers, resolve_lut
     from latency.meters import HostMeter
     from search.space import get_space
@@ -224,23 +230,7 @@ def export_ab(args) -> dict:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = {
-        "benchmark": "lut_throughput",
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "toolchain": toolchain_versions(),
-        "space": args.space,
-        "export_ab": rows,
-    }
-    old = args.out.with_suffix(".json")
-    if args.append and old.exists():
-        prev = json.loads(old.read_text())
-        out["rows"] = prev.get("rows", [])
-        out["export_ab"] = prev.get("export_ab", []) + rows
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(out, indent=1))
-    args.out.with_suffix(".md").write_text(render_md(out))
-    return out
+    return write_results(args, "export_ab", rows)
 
 
 def kill_and_resume(runtime: str, dtype: str, space: str, limit: int, work: Path, workers: int) -> dict:
