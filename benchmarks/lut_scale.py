@@ -164,6 +164,10 @@ def run_context(spec: str, root: Path, args) -> dict:
     return entry
 
 
+def _load(avg) -> str:
+    return f"{avg[0]:.1f}" if avg else "?"
+
+
 def _write(out: dict, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
@@ -175,13 +179,12 @@ def _write(out: dict, stem: Path) -> None:
         f"budget {s['budget_min']} min per context, "
         f"designed sample {s['initial']}, active batch {s['batch']}, {s['calib']} calibration "
         "models, "
-        f"rounds {s['rounds']}. Load average at start "
-        f"{', '.join(f'{x:.1f}' for x in out['load_avg_start'])}. "
-        f"Target: {out['target']}.",
+        f"rounds {s['rounds']}. Target: {out['target']}. Load: the 1-minute load average when each "
+        "context started and ended.",
         "",
         "| runtime | dtype | wall min | measured | predicted | model | held-out block RMSPE % (n) "
-        "| CV RMSPE % | stop |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| CV RMSPE % | stop | load start-end |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in out["contexts"]:
         held = c["heldout_block_rmspe_pct"]
@@ -190,7 +193,8 @@ def _write(out: dict, stem: Path) -> None:
         lines.append(
             f"| {c['runtime']} | {c['dtype']} | {c['wall_min']} | {c['measured']} | {c['predicted']} "
             f"| {c['model']} | "
-            f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {c['stop']} |"
+            f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {c['stop']} | "
+            f"{_load(c.get('load_avg_start', out['load_avg_start']))}-{_load(c.get('load_avg_after'))} |"
         )
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
