@@ -129,7 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--toy-zoo", action=argparse.BooleanOptionalAction, default=True, help="zoo models at 64 px"
     )
-    ap.add_argument("--seed", type=int, default=0, help="run i samples with seed + i")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random children")
+    ap.add_argument(
+        "--vary-models",
+        action="store_true",
+        help="run i samples its models with seed + i (default: every run scores the same models, so "
+        "the runs differ only in what was measured and the exports are shared: ~1/3 of the time)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (HostMeter)")
     ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
@@ -140,6 +146,13 @@ def main(argv: list[str] | None = None) -> dict:
         "--work", type=Path, default=Path("/tmp/phonenas-lut-acc"), help="stores + artifact cache"
     )
     ap.add_argument("--out", type=Path, default=RESULTS / "lut_accuracy")
+    ap.add_argument("--first-run", type=int, default=0, help="number the runs from this index")
+    ap.add_argument(
+        "--append",
+        action="store_true",
+        help="keep --out's runs and add (or replace) these (run, scale, runtime, dtype) results: one "
+        "context at a time on a machine that is idle only in stretches",
+    )
     args = ap.parse_args(argv)
 
     from latency.export import ArtifactCache, toolchain_versions
@@ -155,21 +168,36 @@ def main(argv: list[str] | None = None) -> dict:
         "load_avg_start": os.getloadavg(),
         "runs": [],
     }
+    previous = args.out.with_suffix(".json")
+    if args.append and previous.is_file():
+        out["runs"] = [r for r in json.loads(previous.read_text()).get("runs", []) if "run" in r]
+    settings = {k: out[k] for k in ("settings", "load_avg_start")}
     cache = ArtifactCache(args.work / "artifacts")  # exports are shared; measurements never are
-    for i in range(args.runs):
-        run: dict = {"run": i, "seed": args.seed + i, "contexts": []}
-        out["runs"].append(run)
+    for i in range(args.first_run, args.first_run + args.runs):
+        seed = args.seed + i if args.vary_models else args.seed
+        run = next((r for r in out["runs"] if r["run"] == i), None)
+        if run is None:
+            run = {"run": i, "seed": seed, "contexts": []}
+            out["runs"] = sorted([*out["runs"], run], key=lambda r: r["run"])
+        elif run.get("seed") != seed:
+            raise SystemExit(
+                f"--append: run {i} of {previous} scored the models of seed {run.get('seed')}, not {seed}"
+            )
         root = args.work / f"run{i}-{time.strftime('%Y%m%d-%H%M%S')}"
         for scale in args.scales:
             if scale == "real":
-                val, cal = real_set(args.real_n, args.real_calib, args.seed + i, args.real_others)
+                val, cal = real_set(args.real_n, args.real_calib, seed, args.real_others)
                 if not args.real_known:
                     val = [(n, a) for n, a in val if not n.startswith(("fbnetv2", "mobilenetv3"))]
             else:
-                val, cal = toy_set(args.toy_n, args.toy_calib, args.seed + i, args.toy_zoo)
+                val, cal = toy_set(args.toy_n, args.toy_calib, seed, args.toy_zoo)
             for spec in args.contexts:
                 entry = run_context(spec, scale, val, cal, root / scale, cache, args)
-                run["contexts"].append(entry)
+                entry |= settings | {"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+                same = (entry["scale"], entry["runtime"], entry["dtype"])
+                run["contexts"] = [
+                    c for c in run["contexts"] if (c["scale"], c["runtime"], c["dtype"]) != same
+                ] + [entry]
                 out["load_avg_end"] = os.getloadavg()
                 _write(out, args.out)
                 print(
@@ -187,8 +215,8 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
 
     rt_name, dt_name = spec.split(":")
     runtime, dtype = resolve_lut(rt_name, dt_name)
-    entry: dict = {"runtime": runtime.value, "dtype": dtype.value, "scale": scale, "n": len(val)}
-    store = LUTStore(root / f"{runtime.value}-{dtype.value}")
+    entry: dict = {"runtime": rt_name, "dtype": dtype.value, "scale": scale, "n": len(val)}
+    store = LUTStore(root / f"{runtime}-{dtype.value}")
     if store.parts():
         raise SystemExit(
             f"{store.root} is not empty: every run starts from an empty store; use another --work"
@@ -209,6 +237,7 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
             on_progress=_printer(f"{scale} {spec}"),
             fit_weights=True,
         )
+        entry["runtime"] = str(res.context.runtime)  # the context's name (litert for tflite)
         best = res.predictors[-1]
         m = res.metrics(best)
         entry.update(
@@ -278,29 +307,36 @@ def render_md(out: dict) -> str:
     lines = [
         "# LUT accuracy on the host (independent runs from an empty store)",
         "",
-        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs), threads={s['threads']}, "
-        f"rounds={s['rounds']}, drift load={'on' if s['drift'] else 'off'}. Load average at start "
-        f"{', '.join(f'{x:.1f}' for x in out['load_avg_start'])}, at end "
-        f"{', '.join(f'{x:.1f}' for x in out.get('load_avg_end', out['load_avg_start']))}.",
-        f"Settings: real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
-        f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}. Target: {out['target']}.",
+        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs). Target: {out['target']}.",
+        f"Settings of the last invocation: threads={s['threads']}, rounds={s['rounds']}, "
+        f"real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
+        f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}, "
+        f"vary-models={s.get('vary_models', True)} (each row's own settings are in the JSON).",
+        "Each row is one collection into a new, empty store; `load` is the 1-min load average before it "
+        "started and after it ended; `drift` says whether a competing CPU load ran mid-collection.",
         "",
-        "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | re-measured (blocks) "
-        "| time s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | worst model (error) "
+        "| re-measured blocks / models | drift | load | time s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in out["runs"]:
         for c in run["contexts"]:
+            head = f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} |"
             if c["status"] != "ok":
-                lines.append(
-                    f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} | {c['status']}: "
-                    f"{c.get('reason', '')[:120]} | | | | | |"
-                )
+                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} |||||||||")
                 continue
+            val = [m for m in c["models"] if m["role"] == "validation"]
+            worst = max(val, key=lambda m: abs(m["predicted_ms"] / m["measured_ms"] - 1))
+            err = 100 * (worst["predicted_ms"] / worst["measured_ms"] - 1)
+            remeasured = sum(1 for m in c["models"] if m["remeasured"])
+            cs = c.get("settings", s)
+            load = c.get("load_avg_start", out["load_avg_start"])[0]
             lines.append(
-                f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} | {c['n']} | "
-                f"**{c['within10_pct']:.0f}%** | {c['within5_pct']:.0f}% | {c['rmspe_pct']:.1f} | "
-                f"{c.get('collect', {}).get('remeasured', '')} | {c['elapsed_s']} |"
+                f"{head} {c['n']} | **{c['within10_pct']:.0f}%** | {c['within5_pct']:.0f}% | "
+                f"{c['rmspe_pct']:.1f} | {worst['name']} ({err:+.1f}%) | "
+                f"{c.get('collect', {}).get('remeasured', '')} / {remeasured} | "
+                f"{'on' if cs.get('drift') else 'off'} | {load:.1f} -> {c['load_avg_after'][0]:.1f} | "
+                f"{c['elapsed_s']:.0f} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -36,3 +36,62 @@ def test_mobile_archs_match_their_published_compute():
     }
     for n, m in published.items():
         assert abs(macs[n] / m - 1) < 0.05, (n, macs[n])
+
+
+def _fake_context(spec, scale, val, cal, root, cache, args):
+    runtime, dtype = spec.split(":")
+    models = [
+        {"name": n, "role": "validation", "measured_ms": 1.0, "predicted_ms": 1.02, "remeasured": False}
+        for n, _ in val[:2]
+    ]
+    return {
+        "runtime": runtime,
+        "dtype": dtype,
+        "scale": scale,
+        "n": len(val),
+        "status": "ok",
+        "within10_pct": 100.0,
+        "within5_pct": 100.0,
+        "rmspe_pct": 2.0,
+        "models": models,
+        "elapsed_s": 1.0,
+        "load_avg_after": (0.5, 0.5, 0.5),
+        "root": str(root),
+    }
+
+
+def test_append_adds_contexts_and_runs_without_dropping_earlier_ones(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from benchmarks import lut_accuracy
+
+    monkeypatch.setattr(lut_accuracy, "run_context", _fake_context)
+    out = tmp_path / "acc"
+    common = ["--scales", "toy", "--toy-n", "2", "--toy-calib", "2", "--work", str(tmp_path / "w")]
+    lut_accuracy.main(["--runs", "1", "--contexts", "executorch:fp32", "--out", str(out), *common])
+    lut_accuracy.main(["--runs", "2", "--contexts", "litert:fp32", "--out", str(out), "--append", *common])
+    lut_accuracy.main(
+        ["--runs", "1", "--first-run", "1", "--contexts", "executorch:fp32", "--out", str(out), "--append",
+         *common]
+    )  # fmt: skip
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert [r["run"] for r in runs] == [0, 1]
+    assert sorted(c["runtime"] for c in runs[0]["contexts"]) == ["executorch", "litert"]
+    assert sorted(c["runtime"] for c in runs[1]["contexts"]) == ["executorch", "litert"]
+    for r in runs:  # every run collects into its own new stores (one per context below that root)
+        assert {Path(c["root"]).parent.name.split("-")[0] for c in r["contexts"]} == {f"run{r['run']}"}
+    assert all("load_avg_start" in c and "finished" in c for r in runs for c in r["contexts"])
+    md = out.with_suffix(".md").read_text()
+    assert md.count("| toy |") == 4 and "**100%**" in md
+    # replacing a result keeps one row per (run, scale, runtime, dtype)
+    lut_accuracy.main(["--runs", "1", "--contexts", "litert:fp32", "--out", str(out), "--append", *common])
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert sum(len(r["contexts"]) for r in runs) == 4
+    with pytest.raises(SystemExit, match="seed"):  # run 1 scored other models
+        lut_accuracy.main(
+            ["--runs", "1", "--first-run", "1", "--vary-models", "--contexts", "litert:fp32", "--out",
+             str(out), "--append", *common]
+        )  # fmt: skip
