@@ -8,7 +8,8 @@ score the validation models (predicted at the reference ratio of their measureme
 - ``real``: ``--real-n`` random ``fbnetv2-f`` children spread over 128/160/192/224 px, FBNetV2-F1..F4 at
   their published resolutions, MobileNetV3-Small/Large at 224 px, and the five architectures of
   ``benchmarks/mobile_archs.py`` (neither zoo nor space members) spread over 96..224 px; calibration:
-  ``--real-calib`` other random ``fbnetv2-f`` children.
+  ``--real-calib`` other ``fbnetv2-f`` children spread from the lightest to the heaviest weights
+  (``latency.validate.calibration_children``) over the same resolutions.
 - ``toy``: random ``digits`` children + the zoo at 64 px (calibration: other random digits children).
 
 ``--drift`` also starts a competing CPU load (one busy process per CPU) ``--drift-start-s`` seconds
@@ -45,6 +46,7 @@ def real_set(n: int, calib: int, seed: int, others: int = 5):
     import torch
 
     from benchmarks.mobile_archs import TABLES, mobile_arch
+    from latency.validate import calibration_children
     from search.arch import ArchSpec
     from search.space import get_space
     from search.zoo import get_arch
@@ -53,12 +55,12 @@ def real_set(n: int, calib: int, seed: int, others: int = 5):
     g = torch.Generator().manual_seed(seed)
     seen: set = set()
     rand: list[ArchSpec] = []
-    while len(rand) < n + calib:
+    while len(rand) < n:
         a = space.sample_arch(g).with_input_hw(REAL_RES[len(rand) % len(REAL_RES)])
         if a not in seen:
             seen.add(a)
             rand.append(a)
-    val = [(f"rand{i}@{a.input_hw}", a) for i, a in enumerate(rand[:n])]
+    val = [(f"rand{i}@{a.input_hw}", a) for i, a in enumerate(rand)]
     val += [(name, get_arch(name)) for name in FBNET_F]
     val += [
         (f"{name}@224", get_arch(name, input_hw=224)) for name in ("mobilenetv3_small", "mobilenetv3_large")
@@ -66,7 +68,11 @@ def real_set(n: int, calib: int, seed: int, others: int = 5):
     for i, name in enumerate(list(TABLES)[:others]):
         hw = OTHER_RES[(i + seed) % len(OTHER_RES)]
         val.append((f"{name}@{hw}", mobile_arch(name, hw)))
-    cal = [(f"calib{i}@{a.input_hw}", a) for i, a in enumerate(rand[n:])]
+    # calibration: children spread over the space's weights (lightest to heaviest), resolutions in
+    # turn along that order so that size and resolution both vary
+    spread = calibration_children(space, calib, g, [a.with_input_hw(r) for a in rand for r in REAL_RES])
+    picked = [a.with_input_hw(REAL_RES[i % len(REAL_RES)]) for i, a in enumerate(spread)]
+    cal = [(f"calib{i}@{a.input_hw}", a) for i, a in enumerate(picked) if a not in seen]
     return val, cal
 
 

@@ -105,7 +105,7 @@ def run_context(spec: str, root: Path, args) -> dict:
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
-    from latency.validate import validate
+    from latency.validate import calibration_children, validate
     from search.space import get_space
 
     runtime, dtype = resolve_lut(spec.split(":")[0], spec.split(":")[1])
@@ -132,7 +132,7 @@ def run_context(spec: str, root: Path, args) -> dict:
     assert rep.context is not None
     if args.calib:
         g = torch.Generator().manual_seed(args.seed + 1)
-        calibration = [(f"calib{i}", space.sample_arch(g)) for i in range(args.calib)]
+        calibration = [(f"calib{i}", a) for i, a in enumerate(calibration_children(space, args.calib, g))]
         validate(store, [], calibration, runtime, dtype, meter, cache, args.export_workers, fit_weights=True)
     wall_min = (time.perf_counter() - t0) / 60
     lut = LUT.from_store(store, rep.context)

@@ -295,10 +295,48 @@ def validate(
     return result
 
 
+def spread_by_weights(archs: Sequence[ArchSpec], n: int) -> list[ArchSpec]:
+    """``n`` of ``archs`` at evenly spaced ranks of their weights, the lightest and heaviest included,
+    lightest first. A correction fitted on models of one size says nothing about the others: the
+    cache-spill term in particular (:mod:`latency.correction`) is a hinge whose knot can only be found
+    between calibration models on both sides of it."""
+    if n <= 0:
+        return []
+    ranked = sorted(archs, key=lambda a: (_mparams(a), encode_arch(a)))
+    if n >= len(ranked):
+        return ranked
+    picks = sorted({round(i * (len(ranked) - 1) / max(n - 1, 1)) for i in range(n)})
+    return [ranked[i] for i in picks]
+
+
+def calibration_children(
+    space, n: int, generator, exclude: Sequence[ArchSpec] = (), pool: int = 40
+) -> list[ArchSpec]:
+    """``n`` distinct random children of ``space`` (none in ``exclude``) spread over the space's range
+    of weights: :func:`spread_by_weights` of ``pool * n`` random children. Uniform sampling alone
+    concentrates around the middle size (``fbnetv2-f``: 90% of children within 5.5-8.3 M weights of a
+    4.7-10.5 M range), so a correction fitted on a few of them extrapolates to the rest."""
+    seen = set(exclude)
+    cands: list[ArchSpec] = []
+    for _ in range(50 * pool * max(n, 1)):
+        if len(cands) >= pool * n:
+            break
+        a = space.sample_arch(generator)
+        if a not in seen:
+            seen.add(a)
+            cands.append(a)
+    return spread_by_weights(cands, n)
+
+
+def _mparams(arch: ArchSpec) -> float:
+    return sum(la.params for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP) / 1e6
+
+
 def sample_validation_archs(
     space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int, zoo_calib: Sequence[str] = ()
 ) -> tuple[list[tuple[str, ArchSpec]], list[tuple[str, ArchSpec]]]:
-    """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models).
+    """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models);
+    the calibration children are spread over the space's weights (:func:`calibration_children`).
 
     Zoo models named in ``zoo_calib`` go to calibration; a validation model identical to a
     calibration one (e.g. two zoo models that coincide at ``zoo_hw``) is dropped from validation."""
@@ -312,14 +350,15 @@ def sample_validation_archs(
     archs: list[ArchSpec] = []
     seen: set[ArchSpec] = set()
     attempts = 0
-    while len(archs) < n + calib and attempts < 50 * (n + calib):
+    while len(archs) < n and attempts < 50 * (n + 1):
         attempts += 1
         a = sp.sample_arch(g)
         if a not in seen:
             seen.add(a)
             archs.append(a)
-    cal = [(f"calib{i}", a) for i, a in enumerate(archs[:calib])]
-    val = [(f"rand{i}", a) for i, a in enumerate(archs[calib:])]
+    val = [(f"rand{i}", a) for i, a in enumerate(archs)]
+    # calibration spread over the space's sizes (the validation models are what users' look like)
+    cal = [(f"calib{i}", a) for i, a in enumerate(calibration_children(sp, calib, g, archs))]
     unknown = set(zoo_calib) - set(ZOO)
     if unknown:
         raise ValueError(f"unknown zoo model(s) {sorted(unknown)}; choose from {', '.join(ZOO)}")

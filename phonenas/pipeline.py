@@ -114,7 +114,8 @@ def _write_json(path: Path, value: dict) -> None:
 
 def collect_luts(cfg: DemoConfig, progress: Progress):
     """Stage 1: measure every candidate layer of the space on the host for each context, then fit each
-    LUT's boundary correction on ``cfg.calib_archs`` random children measured whole (not scored)."""
+    LUT's boundary correction on ``cfg.calib_archs`` children spread over the space's sizes, measured
+    whole (not scored)."""
     import torch
 
     from latency.collect import collect
@@ -124,7 +125,7 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
-    from latency.validate import validate
+    from latency.validate import calibration_children, validate
     from search.arch import decode_arch
 
     space = resolve_space(cfg)
@@ -137,7 +138,7 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     keys = keys_from_layers(space.candidate_layers())
     keys += keys_from_archs([decode_arch(a) for a in baseline_archs(cfg).values()])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    calibration = [(f"calib{i}", space.sample_arch(gen)) for i in range(cfg.calib_archs)]
+    calibration = [(f"calib{i}", a) for i, a in enumerate(calibration_children(space, cfg.calib_archs, gen))]
     luts = {}
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)

@@ -26,3 +26,26 @@ def test_validation_archs_are_distinct_and_disjoint_from_calibration():
     assert not {a for _, a in cal} & set(rand)
     assert any(n == "mobilenetv3_small" for n, _ in val)
     assert all(a.input_hw == 64 for n, a in val if not n.startswith("rand"))
+
+
+def test_calibration_children_span_the_space_sizes_not_its_middle():
+    import torch
+
+    from latency.validate import _mparams, calibration_children, spread_by_weights
+    from search.space import get_space
+
+    space = get_space("fbnetv2-f")
+    pool = [space.sample_arch(torch.Generator().manual_seed(s)) for s in range(200)]
+    sizes = sorted(_mparams(a) for a in pool)
+    spread = spread_by_weights(pool, 5)
+    got = [_mparams(a) for a in spread]
+    assert got == sorted(got) and got[0] == sizes[0] and got[-1] == sizes[-1]  # both ends, lightest first
+    assert spread_by_weights(pool[:3], 5) == sorted(pool[:3], key=_mparams) and spread_by_weights(pool, 0) == []
+
+    g = torch.Generator().manual_seed(0)
+    plain = [_mparams(space.sample_arch(g)) for _ in range(8)]
+    exclude = [space.sample_arch(torch.Generator().manual_seed(1))]
+    cal = calibration_children(space, 8, torch.Generator().manual_seed(0), exclude)
+    assert len(set(cal)) == 8 and not set(cal) & set(exclude)
+    spread_range = max(map(_mparams, cal)) - min(map(_mparams, cal))
+    assert spread_range > 1.5 * (max(plain) - min(plain))  # 8 uniform draws cluster in the middle
