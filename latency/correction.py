@@ -19,6 +19,15 @@ weight model and 0.07-0.1 ms per million weights above that, while blocks re-tim
 or L3 bracket it on both sides - so it is modelled as a hinge fitted on whole models:
 ``spill = weight_ms_per_mparam * max(0, model_mparams - free_mparams)``, shared among the layers by
 their weights. The correction is per context, so int8 (a quarter of the bytes) gets its own knot.
+
+At real scale (ExecuTorch fp32, 2-5 ms models of 2.5-10 M weights on a 32 MB L3) the gap has another
+shape, a *cliff*: ~0 up to ~5 M weights, then ~0.07 ms per million of *all* the model's weights (a
+cyclic sweep over more weights than the cache holds misses on nearly every weight, not only on the
+excess). ``spill_shape="cliff"`` models that as ``weight_ms_per_mparam * model_mparams * ramp``, the
+ramp rising from 0 at ``free_mparams`` to 1 at ``full_mparams`` (a step when they are equal). Which
+shape a context gets is chosen by leave-one-out error on its calibration models
+(:func:`select_correction`); either knot can only be placed between calibration models on both sides
+of it, hence calibration models spread over the sizes users' models have.
 """
 
 from __future__ import annotations
@@ -57,6 +66,8 @@ class Correction:
     weight_ms_per_mparam: float = 0.0  # cache spill: ms per million model weights above free_mparams
     models: tuple[CalibrationModel, ...] = field(default=(), compare=False)
     free_mparams: float = 0.0  # weights (millions) a whole model keeps cache-resident (the hinge's knot)
+    spill_shape: str = "hinge"  # "hinge" (the excess spills) | "cliff" (all weights, past a ramp)
+    full_mparams: float = 0.0  # cliff: weights (millions) from which every weight spills
 
     @staticmethod
     def none() -> Correction:
@@ -67,7 +78,18 @@ class Correction:
 
     def spill_ms(self, model_mparams: float) -> float:
         """Cache-spill cost of a whole model with ``model_mparams`` million weights."""
-        return self.weight_ms_per_mparam * max(model_mparams - self.free_mparams, 0.0)
+        return self.weight_ms_per_mparam * spill_feature(
+            self.spill_shape, model_mparams, self.free_mparams, self.full_mparams
+        )
+
+    def spill_ms_smooth(self, model_mparams):  # noqa: ANN001, ANN201 - a torch tensor in and out
+        """:meth:`spill_ms` for a tensor, differentiable: the cliff's step (``free == full``) becomes a
+        ramp over 5% of the knot so that the search's expected weights feel it; exact otherwise."""
+        k, lo = self.weight_ms_per_mparam, self.free_mparams
+        if self.spill_shape != "cliff":
+            return k * (model_mparams - lo).clamp(min=0.0)
+        width = max(self.full_mparams - lo, 0.05 * lo, 1e-6)
+        return k * model_mparams * ((model_mparams - lo) / width).clamp(0.0, 1.0)
 
     def base_cost_ms(self, layer: LayerShape, measured_ms: float) -> float:
         """The layer's entry minus the boundary cost it paid alone (no cache-spill share)."""
@@ -146,6 +168,8 @@ class Correction:
                 float(d.get("weight_ms_per_mparam", 0.0)),
                 models,
                 float(d.get("free_mparams", 0.0)),
+                str(d.get("spill_shape", "hinge")),
+                float(d.get("full_mparams", 0.0)),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(
@@ -161,6 +185,21 @@ def inner_melems(layer: LayerShape) -> float:
     if layer.kind is not LayerKind.HEAD:
         elems += layer.out_ch * layer.out_hw * layer.out_hw
     return elems / 1e6
+
+
+SPILL_SHAPES = ("hinge", "cliff")
+
+
+def spill_feature(shape: str, mparams: float, free: float, full: float = 0.0) -> float:
+    """The weights (millions) that spill, per shape (see the module docstring); times the fitted ms per
+    million it is the cache-spill cost."""
+    if shape == "hinge":
+        return max(mparams - free, 0.0)
+    if shape != "cliff":
+        raise ValueError(f"unknown spill shape {shape!r}; choose from {SPILL_SHAPES}")
+    if full <= free:
+        return mparams if mparams > free else 0.0
+    return mparams * min(max((mparams - free) / (full - free), 0.0), 1.0)
 
 
 def calibration_model(
@@ -181,14 +220,17 @@ def calibration_model(
 
 
 def fit_correction(
-    models: Sequence[CalibrationModel], call_ms: float | None = None, weights: bool = False
+    models: Sequence[CalibrationModel],
+    call_ms: float | None = None,
+    weights: bool = False,
+    shape: str = "hinge",
 ) -> Correction:
     """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems [+ spill].
 
     With ``call_ms`` (the measured call overhead) the call term is fixed, otherwise it is fitted too;
-    ``weights`` adds the cache-spill hinge (its knot searched at the calibration models' sizes).
-    Coefficients are constrained to be >= 0 (every subset of terms is tried; negative solutions are
-    rejected), so a term that does not help is left at 0.
+    ``weights`` adds the cache-spill term of ``shape`` (its knots searched at 0 and the calibration
+    models' sizes). Coefficients are constrained to be >= 0 (every subset of terms is tried; negative
+    solutions are rejected), so a term that does not help is left at 0.
     """
     if len(models) < (1 if call_ms is not None else 2):
         raise ValueError(
@@ -199,34 +241,48 @@ def fit_correction(
     y = np.array([sum(m.entries_ms) - m.whole_ms for m in models])
     if call_ms is not None:
         y = y - call_ms * gaps
-    best: tuple[float, np.ndarray, float] | None = None  # (error, coefficients, knot)
-    for knot in sorted({0.0, *(m.mparams for m in models)}) if weights else [0.0]:
+    if shape not in SPILL_SHAPES:
+        raise ValueError(f"unknown spill shape {shape!r}; choose from {SPILL_SHAPES}")
+    sizes = sorted({0.0, *(m.mparams for m in models)})
+    if not weights:
+        knots = [(0.0, 0.0)]
+    elif shape == "hinge":
+        knots = [(lo, 0.0) for lo in sizes]
+    else:
+        knots = [(lo, hi) for lo in sizes for hi in sizes if hi >= lo]
+    best: tuple[float, np.ndarray, tuple[float, float]] | None = None  # (error, coefficients, knots)
+    for lo, hi in knots:
         cols = [] if call_ms is not None else [gaps]
         cols.append(np.array([m.inner_melems for m in models]))
         if weights:
-            cols.append(-np.array([max(m.mparams - knot, 0.0) for m in models]))
+            cols.append(-np.array([spill_feature(shape, m.mparams, lo, hi) for m in models]))
         a = np.stack(cols, axis=1) * w[:, None]
         coef = _nnls(a, y * w)
         err = float(np.sum((a @ coef - y * w) ** 2))
         if best is None or err < best[0] - 1e-15:
-            best = (err, coef, knot)
+            best = (err, coef, (lo, hi))
     assert best is not None
-    _, coef, knot = best
+    _, coef, (knot, full) = best
     terms = list(coef)
     call = float(call_ms) if call_ms is not None else float(terms.pop(0))
     io = float(terms.pop(0))
     k = float(terms.pop(0)) if weights else 0.0
-    knot = knot if k > 0 else 0.0
+    knot, full = (knot, full) if k > 0 else (0.0, 0.0)
+    if not weights:
+        spill = ""
+    elif k <= 0:
+        spill = " (no cache spill)"
+    elif shape == "hinge":
+        spill = f" and cache spill above {knot:.3g} M weights"
+    else:
+        spill = f" and cache spill of all weights past {knot:.3g}" + (f"-{full:.3g}" if full > knot else "")
+        spill += " M weights (cliff)"
     method = (
         f"{'measured' if call_ms is not None else 'fitted'} call overhead + boundary cost"
-        + (
-            (f" and cache spill above {knot:.2f} M weights" if k > 0 else " (no cache spill)")
-            if weights
-            else ""
-        )
+        + spill
         + f" fitted on {len(models)} whole models"
     )
-    return Correction(call, io, method, k, tuple(models), knot)
+    return Correction(call, io, method, k, tuple(models), knot, shape if k > 0 else "hinge", full)
 
 
 def select_correction(
@@ -237,15 +293,20 @@ def select_correction(
     whose probe is not representative - e.g. LiteRT int8, where some blocks keep int8 I/O and others
     quantize inside the model). The fitted variant must cut the error by 10% to win. With fewer than 4
     models, or no measured overhead, there is no choice."""
+    shape = "hinge"
+    if weights and len(models) >= 4:  # the spill's shape: the cliff must cut the error by 10% to win
+        loo = {s: _loo_error(models, call_ms, True, s) for s in SPILL_SHAPES}
+        if loo["cliff"] < 0.9 * loo["hinge"]:
+            shape = "cliff"
     if call_ms is None:
-        return fit_correction(models, None, weights)
-    fixed = fit_correction(models, call_ms, weights)
+        return fit_correction(models, None, weights, shape)
+    fixed = fit_correction(models, call_ms, weights, shape)
     if len(models) < 4:
         return fixed
-    loo_fixed = _loo_error(models, call_ms, weights)
-    loo_free = _loo_error(models, None, weights)
+    loo_fixed = _loo_error(models, call_ms, weights, shape)
+    loo_free = _loo_error(models, None, weights, shape)
     if loo_free < 0.9 * loo_fixed:  # a clear gain only: the measured overhead is the physical default
-        free = fit_correction(models, None, weights)
+        free = fit_correction(models, None, weights, shape)
         note = (
             f" (leave-one-out RMSPE {100 * loo_free:.1f}% vs {100 * loo_fixed:.1f}% with the measured "
             f"call overhead {call_ms:.4f} ms)"
@@ -254,12 +315,15 @@ def select_correction(
     return fixed
 
 
-def _loo_error(models: Sequence[CalibrationModel], call_ms: float | None, weights: bool) -> float:
+def _loo_error(
+    models: Sequence[CalibrationModel], call_ms: float | None, weights: bool, shape: str = "hinge"
+) -> float:
     """Leave-one-out RMS relative error of :func:`fit_correction` on ``models``."""
     errs = []
     for i, held in enumerate(models):
         rest = [m for j, m in enumerate(models) if j != i]
-        errs.append(predict_whole(fit_correction(rest, call_ms, weights), held) / held.whole_ms - 1.0)
+        fit = fit_correction(rest, call_ms, weights, shape)
+        errs.append(predict_whole(fit, held) / held.whole_ms - 1.0)
     return float(np.sqrt(np.mean(np.square(errs))))
 
 

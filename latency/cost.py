@@ -73,5 +73,5 @@ class LUTCost:
         """Cache spill of a model with ``mparams`` million weights (float: exact; tensor: differentiable)."""
         c = self.lut.correction
         if hasattr(mparams, "requires_grad"):  # a torch tensor: the supernet's expected weights
-            return c.weight_ms_per_mparam * (mparams - c.free_mparams).clamp(min=0.0)
+            return c.spill_ms_smooth(mparams)
         return c.spill_ms(float(mparams))

@@ -107,6 +107,8 @@ class ValidationResult:
                 "io_ms_per_melem": self.correction.io_ms_per_melem,
                 "weight_ms_per_mparam": self.correction.weight_ms_per_mparam,
                 "free_mparams": self.correction.free_mparams,
+                "spill_shape": self.correction.spill_shape,
+                "full_mparams": self.correction.full_mparams,
                 "method": self.correction.method,
             },
             "predictors": list(self.predictors),

@@ -1,6 +1,6 @@
 import pytest
 
-from latency.correction import Correction, calibration_model, fit_correction
+from latency.correction import Correction, calibration_model, fit_correction, predict_whole
 from latency.cost import LUTCost
 from latency.keys import BlockKey, keys_from_archs
 from latency.lut import LUT, MissingEntriesError
@@ -127,6 +127,51 @@ def test_correction_fit_with_cache_spill_recovers_known_terms(ctx, knot_index, t
     assert without.weight_ms_per_mparam == 0.0 and without.free_mparams == 0.0
     back_path = fit.save(tmp_path, ctx)
     assert back_path.exists() and Correction.load(tmp_path, ctx).free_mparams == fit.free_mparams
+
+
+def test_cliff_spill_is_recovered_and_chosen_over_the_hinge_by_leave_one_out(ctx, tmp_path):
+    """Real-scale shape (ExecuTorch fp32 on a 32 MB L3): nothing spills up to a size, then *all* the
+    weights do, over a short ramp. A hinge cannot fit that; the cliff is chosen by leave-one-out, its
+    knots found between the calibration models on both sides, and it predicts models on both sides."""
+    import torch
+
+    from latency.correction import select_correction, spill_feature
+
+    call = 0.005
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    sizes = sorted(m.mparams for m in _whole_models(lut, archs, Correction(call, 0.0, "none"), call))
+    knot, full = sizes[5], sizes[9]
+    cold = 3.0 / sizes[-1]  # the heaviest model pays 3 ms of spill over ~10 ms of layers
+    truth = Correction(call, 0.0, "t", cold, free_mparams=knot, spill_shape="cliff", full_mparams=full)
+    models = _whole_models(lut, archs, truth, call)
+    assert spill_feature("cliff", knot, knot, knot) == 0.0
+    assert spill_feature("cliff", sizes[6], knot, knot) == sizes[6]  # a step when the knots coincide
+    assert (
+        spill_feature("cliff", sizes[-1], knot, full) == sizes[-1] == spill_feature("hinge", sizes[-1], 0.0)
+    )
+    fit = select_correction(models, call_ms=call, weights=True)
+    assert fit.spill_shape == "cliff" and "cliff" in fit.method
+    assert fit.weight_ms_per_mparam == pytest.approx(cold, rel=1e-6)
+    assert (fit.free_mparams, fit.full_mparams) == (knot, full)
+    corrected = LUT(ctx, lut.entries, correction=fit)
+    for arch, m in zip(archs, models, strict=True):
+        assert corrected.predict(arch).latency_ms == pytest.approx(m.whole_ms, rel=1e-6)
+    hinge = fit_correction(models, call_ms=call, weights=True, shape="hinge")
+    worst = max(abs(predict_whole(hinge, m) / m.whole_ms - 1) for m in models)
+    assert worst > 0.03  # the hinge cannot fit it: what the selection is for
+    back = Correction.load(fit.save(tmp_path, ctx).parent.parent, ctx)
+    assert (back.spill_shape, back.free_mparams, back.full_mparams) == ("cliff", knot, full)
+    # the search's differentiable surrogate: exact for the ramp, with a gradient on it
+    m = torch.tensor([sizes[-1], (knot + full) / 2], requires_grad=True)
+    smooth = fit.spill_ms_smooth(m)
+    assert float(smooth[0]) == pytest.approx(fit.spill_ms(sizes[-1]))
+    assert float(smooth[1]) == pytest.approx(fit.spill_ms((knot + full) / 2))
+    smooth.sum().backward()
+    assert float(m.grad[1]) > 0
+    assert LUTCost(corrected).model_cost(sizes[-1]) == pytest.approx(fit.spill_ms(sizes[-1]))
+    with pytest.raises(ValueError, match="spill shape"):
+        fit_correction(models, call_ms=call, weights=True, shape="sigmoid")
 
 
 def test_search_cost_has_every_term_of_predict_the_cache_spill_included(ctx):
