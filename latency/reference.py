@@ -148,7 +148,11 @@ def time_with_reference(
     A measurement's ratio is the reading just before it; the next reading checks it: if that reading
     says the device was unstable (off the recent median, or moved since the reading before), the items
     timed in between are measured again (``drift.max_remeasure`` times at most, then kept and flagged
-    ``unstable``). Across rounds the lowest *normalized* median of the confirmed measurements wins.
+    ``unstable``). Across rounds the confirmed measurement with the lowest *raw* median wins (with its
+    ratio): the quietest one. Not the lowest normalized median: the small reference does not slow down
+    in proportion to every item (on the 2-core VM a slow stretch took the reference 1.4-1.6x and whole
+    models 1.1-1.3x), so dividing by its ratio made slow-stretch measurements look fastest and kept
+    them - ExecuTorch fp32 at real scale fell from 90% to 45% of models within 10% that way.
 
     ``on_final(i, timed)`` fires as soon as item ``i`` is measured in the last round - nothing measured
     waits for the next reading, so a killed session loses at most the item in flight - and fires again
@@ -210,8 +214,9 @@ def time_with_reference(
 
 
 def _kept(prev: Timed | None, new: Timed, tries: int) -> Timed:
-    """The lower normalized median of two measurements of one item, carrying the item's re-measure count."""
-    best = new if prev is None or new.normalized_median_ms < prev.normalized_median_ms else prev
+    """The lower raw median of two measurements of one item (see :func:`time_with_reference`), carrying
+    the item's re-measure count."""
+    best = new if prev is None or median(new.samples_ms) < median(prev.samples_ms) else prev
     return Timed(best.samples_ms, _with_tries(best.drift, tries))
 
 

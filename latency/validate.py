@@ -174,7 +174,7 @@ def measure_models(
         cfg.max_remeasure,
         cfg.clock,
     )
-    rounds = meter_rounds(meter)  # interleaved rounds, lowest normalized median kept (as for the blocks)
+    rounds = meter_rounds(meter)  # interleaved rounds, the quietest (lowest raw median) kept, as for blocks
     done = 0
 
     def step(i: int, status: str, med: float | None) -> None:

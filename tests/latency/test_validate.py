@@ -40,7 +40,8 @@ def test_calibration_children_span_the_space_sizes_not_its_middle():
     spread = spread_by_weights(pool, 5)
     got = [_mparams(a) for a in spread]
     assert got == sorted(got) and got[0] == sizes[0] and got[-1] == sizes[-1]  # both ends, lightest first
-    assert spread_by_weights(pool[:3], 5) == sorted(pool[:3], key=_mparams) and spread_by_weights(pool, 0) == []
+    assert spread_by_weights(pool[:3], 5) == sorted(pool[:3], key=_mparams)
+    assert spread_by_weights(pool, 0) == []
 
     g = torch.Generator().manual_seed(0)
     plain = [_mparams(space.sample_arch(g)) for _ in range(8)]
