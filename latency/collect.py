@@ -173,6 +173,7 @@ class ReferenceSettings:
     min_interval_s: float = 1.0
     max_remeasure: int = 3
     clock: Callable[[], float] = time.perf_counter
+    level_window: int = 15  # readings whose median is the device's speed (a ratio's numerator)
 
 
 def start_reference(
@@ -206,6 +207,7 @@ def start_reference(
         cfg.min_interval_s,
         cfg.max_remeasure,
         cfg.clock,
+        cfg.level_window,
     )
     if nominal is None:
         samples = fastest([read() for _ in range(meter_rounds(meter))])

@@ -7,10 +7,14 @@ session (:func:`latency.collect.collect`, :func:`latency.validate.measure_models
 of :data:`REFERENCE_KEY` - a small fixed layer exported through the same runtime and dtype, timed by
 the same meter, hence identical for host and adb devices - with its items:
 
-- an item's ``ref_ms`` is the reading just before it and its ``ref_ratio`` that over the context's
-  *nominal* reading (stored once per context as the ``reference`` entry). The LUT keeps entries in
-  nominal units (``median / ref_ratio``) and scales a prediction by the ratio of the moment it is
-  compared with.
+- an item's ``ref_ms`` is the reading just before it and its ``ref_ratio`` the reference's *level*
+  (the median of the last ``level_window`` readings) over the context's *nominal* reading (stored once
+  per context as the ``reference`` entry). The LUT keeps entries in nominal units (``median /
+  ref_ratio``) and scales a prediction by the ratio of the moment it is compared with. The level, not
+  the single reading: on the 2-core VM the small reference's readings are bimodal (0.073 ms, or
+  0.085-0.12 ms in stretches of seconds) while ms-scale blocks and models move far less, and scaling by
+  the single reading put whole models 30-65% off; a sustained change (over half the window) still moves
+  the level.
 - the next reading checks the items timed since the last one: more than ``tolerance`` off the median
   of the last ``window`` readings, or off the previous reading, means the device was unstable while
   they ran: they are measured again (up to ``max_remeasure`` times) and the row records how often and
@@ -66,13 +70,19 @@ class DriftReference:
     min_interval_s: float = 1.0
     max_remeasure: int = 3
     clock: Callable[[], float] = time.perf_counter
+    level_window: int = 15
     readings: list[Reading] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not 0 < self.tolerance < 1 or self.window < 1 or not 0 < self.max_overhead <= 1:
+        if (
+            not 0 < self.tolerance < 1
+            or self.window < 1
+            or self.level_window < 1
+            or not 0 < self.max_overhead <= 1
+        ):
             raise ValueError(
-                f"drift reference needs 0 < tolerance < 1, window >= 1, 0 < max_overhead <= 1 (got "
-                f"{self.tolerance}, {self.window}, {self.max_overhead})"
+                "drift reference needs 0 < tolerance < 1, window >= 1, level_window >= 1, 0 < max_overhead"
+                f" <= 1 (got {self.tolerance}, {self.window}, {self.level_window}, {self.max_overhead})"
             )
         self.spent_s = 0.0
 
@@ -119,6 +129,12 @@ class DriftReference:
     def ratio(self, ref_ms: float) -> float:
         assert self.nominal_ms is not None
         return ref_ms / self.nominal_ms
+
+    def level_ratio(self) -> float:
+        """The device's speed now over nominal: the median of the last ``level_window`` readings over
+        the nominal reading (see the module docstring)."""
+        assert self.nominal_ms is not None and self.readings
+        return float(median(r.ms for r in self.readings[-self.level_window :])) / self.nominal_ms
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,7 @@ def time_with_reference(
                         on_error(i, e)
                     continue
                 n = tries.get(i, 0)
-                timed = Timed(samples, Drift(before.ms, drift.ratio(before.ms), n, False))
+                timed = Timed(samples, Drift(before.ms, drift.level_ratio(), n, False))
                 pending.append((i, timed))
                 if (
                     last_round and n < drift.max_remeasure and on_final

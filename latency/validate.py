@@ -173,6 +173,7 @@ def measure_models(
         cfg.min_interval_s,
         cfg.max_remeasure,
         cfg.clock,
+        cfg.level_window,
     )
     rounds = meter_rounds(meter)  # interleaved rounds, the quietest (lowest raw median) kept, as for blocks
     done = 0

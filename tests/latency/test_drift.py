@@ -21,6 +21,9 @@ _export = export_label
 def _collect(tmp_path, meter, **settings):
     store = LUTStore(tmp_path / "lut")
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    # this fake device's reference tracks its speed exactly, so each reading's own ratio is right (the
+    # default level of the last 15 readings is for real references that do not: see the level test)
+    settings.setdefault("level_window", 1)
     ref = ReferenceSettings(clock=meter.clock, **settings)
     rep = collect(store, KEYS, "executorch", "fp32", meter, cache, reference=ref)
     return store, rep
@@ -81,7 +84,13 @@ def test_time_with_reference_keeps_the_quietest_measurement_across_rounds_with_i
 
     # a loose tolerance: this test is about the rounds, not about instability
     drift = DriftReference(
-        read, 0.2, tolerance=0.9, clock=lambda: t["now"], min_interval_s=0.0, max_overhead=1.0
+        read,
+        0.2,
+        tolerance=0.9,
+        clock=lambda: t["now"],
+        min_interval_s=0.0,
+        max_overhead=1.0,
+        level_window=1,  # the ratio of each reading (the level is tested below)
     )
     raw = {0: [1.0, 1.7], 1: [2.0, 3.8], 2: [1.5, 1.4]}  # item 2 is faster in round 2 even when slowed
 
@@ -99,6 +108,31 @@ def test_time_with_reference_keeps_the_quietest_measurement_across_rounds_with_i
     assert out[2].samples_ms == [1.4] * 3 and out[2].drift.ref_ratio == pytest.approx(1.8)
     assert out[2].normalized_median_ms == pytest.approx(1.4 / 1.8)
     assert set(finals) == {0, 1, 2} and finals[0].samples_ms == [1.0] * 3
+
+
+def test_ratio_follows_the_reference_level_not_a_bimodal_reading():
+    """Measured on the VM: the small reference reads 0.073 ms, or ~0.10 ms in short stretches that ms-scale
+    models do not share. A ratio of single readings scaled those models by 1.4x; the level (median of
+    the last readings) ignores the blips and still follows a sustained slowdown."""
+    t = {"now": 0.0}
+    levels = iter([0.073] * 20 + [0.10, 0.10, 0.10] + [0.073] * 10 + [0.146] * 30)
+
+    def read():
+        t["now"] += 1
+        return [next(levels)] * 3
+
+    drift = DriftReference(read, None, clock=lambda: t["now"], min_interval_s=0.0, max_overhead=1.0)
+    ratios = []
+    for _ in range(63):
+        drift.read()
+        ratios.append(drift.level_ratio())
+    assert ratios[0] == 1.0 and all(r == pytest.approx(1.0) for r in ratios[:33])  # blips ignored
+    assert ratios[-1] == pytest.approx(2.0)  # a sustained 2x slowdown is followed
+    assert ratios[33 + 6] == pytest.approx(1.0) and ratios[33 + 7] == pytest.approx(
+        2.0
+    )  # after half the window
+    with pytest.raises(ValueError, match="level_window"):
+        DriftReference(read, None, level_window=0)
 
 
 def test_drift_reference_reads_through_the_meter_and_whole_models_scale_by_it(tmp_path, monkeypatch):
