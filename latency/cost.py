@@ -20,11 +20,12 @@ class LUTCost:
 
     ``layer_costs`` (measured entries first, the block model's predictions otherwise) raises one
     :class:`latency.lut.MissingEntriesError` naming every missing key, or with ``interpolate=True``
-    estimates them from measured neighbours. ``model_cost(mparams)`` is the spill hinge
-    ``k * max(0, mparams - knot)``: exact for one architecture (so ``search.cost.arch_cost`` and the
-    supernet's ``child_cost`` equal ``LUT.predict(arch).latency_ms``) and, given the supernet's expected
-    weights (a tensor), the same hinge at E[weights] - differentiable, equal to the exact term for a
-    one-hot child, and a lower bound of the exact expectation (Jensen) for a mixed one.
+    estimates them from measured neighbours. ``model_cost(mparams)`` is the correction's spill term
+    (a hinge ``k * max(0, mparams - knot)`` or a cliff, :mod:`latency.correction`): exact for one
+    architecture (so ``search.cost.arch_cost`` and the supernet's ``child_cost`` equal
+    ``LUT.predict(arch).latency_ms``) and, given the supernet's expected weights (a tensor), the same
+    term at E[weights] - differentiable (a cliff's step becomes a ramp over 5% of its knot), equal to
+    the exact term for a one-hot child away from that step.
     ``sources`` counts the distinct layers costed from each source ("lut" = measured, "predicted",
     "interpolated")."""
 

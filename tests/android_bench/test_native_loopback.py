@@ -7,6 +7,7 @@ sync, and ONE runner process times all the blocks of the round from a pushed man
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -18,11 +19,12 @@ from android_bench.testing import Phone
 
 @pytest.mark.slow
 def test_lut_collect_native_runner_batches_on_loopback_phone(
-    phone: Phone, tmp_path: Path, artifact_cache: Path
+    phone: Phone, tmp_path: Path, artifact_cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from latency.store import LUTStore
     from phonenas.cli.main import app
 
+    caplog.set_level(logging.INFO, logger="android_bench")
     store = tmp_path / "lut"
     args = [
         "lut", "collect",
@@ -40,8 +42,11 @@ def test_lut_collect_native_runner_batches_on_loopback_phone(
     df = LUTStore(store).frame()
     rows = df[(df["device_id"] == phone.adbd.serial) & (df["entry"] == "layer")]
     # the four blocks: one process; a block the drift reference says was timed while the phone's speed
-    # moved is timed again (from that block on, in one more process)
-    assert 1 <= len(batches) <= 1 + int(rows["remeasured"].sum()), (runner_cmds, rows["remeasured"].tolist())
+    # moved is timed again (from that block on, in one more process), and so are blocks whose samples
+    # were too noisy (android_bench's CV check: one more batch of them, logged; seen on a loaded host)
+    noisy = sum("noisy models in one batch" in r.getMessage() for r in caplog.records)
+    allowed = 1 + int(rows["remeasured"].sum()) + noisy
+    assert 1 <= len(batches) <= allowed, (runner_cmds, rows["remeasured"].tolist(), noisy)
     assert all(c.startswith("taskset 2 ") for c in batches)  # pinned to the big core like every measurement
     pushed = list((phone.root / "data/local/tmp/phonenas/blobs").rglob("phonenas-runner"))
     assert len(pushed) == 1  # pushed once, by hash
