@@ -126,10 +126,6 @@ class DriftReference:
         the device did not move by more than the tolerance since ``before``."""
         return after.stable and abs(after.ms / before.ms - 1.0) <= self.tolerance
 
-    def ratio(self, ref_ms: float) -> float:
-        assert self.nominal_ms is not None
-        return ref_ms / self.nominal_ms
-
     def level_ratio(self) -> float:
         """The device's speed now over nominal: the median of the last ``level_window`` readings over
         the nominal reading (see the module docstring)."""
@@ -161,7 +157,8 @@ def time_with_reference(
 ) -> dict[int, Timed]:
     """Time every item ``rounds`` times in interleaved rounds between reference readings.
 
-    A measurement's ratio is the reading just before it; the next reading checks it: if that reading
+    A measurement's ratio is the reference's level when it starts (:meth:`DriftReference.level_ratio`);
+    the next reading checks it: if that reading
     says the device was unstable (off the recent median, or moved since the reading before), the items
     timed in between are measured again (``drift.max_remeasure`` times at most, then kept and flagged
     ``unstable``). Across rounds the confirmed measurement with the lowest *raw* median wins (with its

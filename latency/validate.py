@@ -27,7 +27,7 @@ from latency.collect import (
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
-from latency.lut import LUT
+from latency.lut import LUT, model_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
 from latency.reference import REFERENCE_KEY, DriftReference, reference_measure, time_with_reference
@@ -305,7 +305,7 @@ def spread_by_weights(archs: Sequence[ArchSpec], n: int) -> list[ArchSpec]:
     between calibration models on both sides of it."""
     if n <= 0:
         return []
-    ranked = sorted(archs, key=lambda a: (_mparams(a), encode_arch(a)))
+    ranked = sorted(archs, key=lambda a: (model_mparams(profile_arch(a).layers), encode_arch(a)))
     if n >= len(ranked):
         return ranked
     picks = sorted({round(i * (len(ranked) - 1) / max(n - 1, 1)) for i in range(n)})
@@ -329,10 +329,6 @@ def calibration_children(
             seen.add(a)
             cands.append(a)
     return spread_by_weights(cands, n)
-
-
-def _mparams(arch: ArchSpec) -> float:
-    return sum(la.params for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP) / 1e6
 
 
 def sample_validation_archs(
