@@ -41,13 +41,14 @@ OTHER_RES = (96, 128, 160, 192, 224)
 FBNET_F = ("fbnetv2_f1", "fbnetv2_f2", "fbnetv2_f3", "fbnetv2_f4")
 
 
-def real_set(n: int, calib: int, seed: int, others: int = 5):
+def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
     """(validation, calibration) lists of (name, ArchSpec) at real scale (see the module docstring)."""
     import torch
 
     from benchmarks.mobile_archs import TABLES, mobile_arch
-    from latency.validate import calibration_children
-    from search.arch import ArchSpec
+    from latency.lut import model_mparams
+    from latency.validate import calibration_children, light_children
+    from search.arch import ArchSpec, profile_arch
     from search.space import get_space
     from search.zoo import get_arch
 
@@ -73,6 +74,13 @@ def real_set(n: int, calib: int, seed: int, others: int = 5):
     spread = calibration_children(space, calib, g, [a.with_input_hw(r) for a in rand for r in REAL_RES])
     picked = [a.with_input_hw(REAL_RES[i % len(REAL_RES)]) for i, a in enumerate(spread)]
     cal = [(f"calib{i}@{a.input_hw}", a) for i, a in enumerate(picked) if a not in seen]
+    # and narrowed children down to 85% of the lightest validation model's weights: the spill's knot
+    # is then placed where those models are, not extrapolated to them
+    lo = 0.85 * min(model_mparams(profile_arch(a).layers) for _, a in val)
+    thin = light_children(space, light, g, lo, [a for _, a in cal] + [a for _, a in val])
+    for i, a in enumerate(thin):
+        hw = REAL_RES[(i + 1) % len(REAL_RES)]
+        cal.append((f"light{i}@{hw}", a.with_input_hw(hw)))
     return val, cal
 
 
@@ -123,6 +131,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--contexts", nargs="*", default=list(CONTEXTS), help="runtime:dtype pairs")
     ap.add_argument("--real-n", type=int, default=20, help="random fbnetv2-f validation children")
     ap.add_argument("--real-calib", type=int, default=8, help="random fbnetv2-f calibration children")
+    ap.add_argument(
+        "--real-light",
+        type=int,
+        default=3,
+        help="narrowed fbnetv2-f children (calibration) from 85%% of the lightest validation model's weights",
+    )
     ap.add_argument("--real-others", type=int, default=5, help="architectures of mobile_archs.py (0-5)")
     ap.add_argument(
         "--real-known",
@@ -192,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         root = args.work / f"run{i}-{time.strftime('%Y%m%d-%H%M%S')}"
         for scale in args.scales:
             if scale == "real":
-                val, cal = real_set(args.real_n, args.real_calib, seed, args.real_others)
+                val, cal = real_set(args.real_n, args.real_calib, seed, args.real_others, args.real_light)
                 if not args.real_known:
                     val = [(n, a) for n, a in val if not n.startswith(("fbnetv2", "mobilenetv3"))]
             else:

@@ -108,24 +108,34 @@ class Correction:
     def model_overhead_ms(self) -> float:
         return self.call_ms
 
-    def outside_range(self, n_layers: int, entries_ms: float, margin: float = 0.25) -> str | None:
-        """Why a model of ``n_layers`` measured layers whose entries sum to ``entries_ms`` (nominal) lies
-        outside what this correction was fitted on (its calibration models' layer counts and entry sums,
-        widened by ``margin``), or None when it lies inside (or the correction was not fitted on models).
+    def outside_range(
+        self, n_layers: int, entries_ms: float, margin: float = 0.25, mparams: float | None = None
+    ) -> str | None:
+        """Why a model of ``n_layers`` measured layers whose entries sum to ``entries_ms`` (nominal) and
+        ``mparams`` million weights lies outside what this correction was fitted on (its calibration
+        models' layer counts, entry sums and - when it has a cache-spill term - weights, widened by
+        ``margin``), or None when it lies inside (or the correction was not fitted on models).
         The boundary cost is subtracted once per layer: applied to a model much longer or slower than the
-        calibration models it extrapolates, and whole-model errors of 2-4x have been seen that way."""
+        calibration models it extrapolates, and whole-model errors of 2-4x have been seen that way; the
+        spill's knot says nothing about a model lighter than every calibration model."""
         if not self.models:
             return None
         ns = [m.n_layers for m in self.models]
         sums = [sum(m.entries_ms) for m in self.models]
         lo_n, hi_n = min(ns) * (1 - margin), max(ns) * (1 + margin)
         lo_s, hi_s = min(sums) * (1 - margin), max(sums) * (1 + margin)
-        if lo_n <= n_layers <= hi_n and lo_s <= entries_ms <= hi_s:
+        ws = [m.mparams for m in self.models]
+        inside = lo_n <= n_layers <= hi_n and lo_s <= entries_ms <= hi_s
+        size = mine = ""
+        if mparams is not None and self.weight_ms_per_mparam > 0 and max(ws) > 0:
+            inside = inside and min(ws) * (1 - margin) <= mparams <= max(ws) * (1 + margin)
+            size, mine = f", {min(ws):.3g}-{max(ws):.3g} M weights", f", {mparams:.3g} M weights"
+        if inside:
             return None
         return (
             f"outside the correction's calibration range ({len(self.models)} models of {min(ns)}-{max(ns)} "
-            f"layers, entry sums {min(sums):.4g}-{max(sums):.4g} ms; this one: {n_layers} layers, "
-            f"{entries_ms:.4g} ms): the prediction extrapolates the boundary correction - calibrate on "
+            f"layers, entry sums {min(sums):.4g}-{max(sums):.4g} ms{size}; this one: {n_layers} layers, "
+            f"{entries_ms:.4g} ms{mine}): the prediction extrapolates the boundary correction - calibrate on "
             "models like it (phonenas lut validate --zoo-calib NAMES) or compare with the plain sum"
         )
 

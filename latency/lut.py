@@ -79,7 +79,11 @@ class Prediction:
     def extrapolated(self) -> str | None:
         """Why the correction is applied outside the range it was fitted on (None: inside it)."""
         measured = [c for c in self.layers if c.source != "identity"]
-        return self.correction.outside_range(len(measured), sum(c.measured_ms for c in measured))
+        return self.correction.outside_range(
+            len(measured),
+            sum(c.measured_ms for c in measured),
+            mparams=model_mparams(profile_arch(self.arch).layers),
+        )
 
     def to_dict(self) -> dict[str, object]:
         """Plain data (JSON-ready): context, totals, correction method and the per-layer breakdown."""

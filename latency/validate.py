@@ -331,6 +331,34 @@ def calibration_children(
     return spread_by_weights(cands, n)
 
 
+def light_children(
+    space, k: int, generator, lo_mparams: float, exclude: Sequence[ArchSpec] = ()
+) -> list[ArchSpec]:
+    """``k`` random children of ``space`` narrowed (:meth:`ArchSpec.with_width`) to weights evenly spread
+    from ``lo_mparams`` up to (not reaching) the space's lightest children, lightest first: calibration
+    models for the users' models that are lighter than anything in the space (MobileNetV3-Small's 2.5 M
+    weights against ``fbnetv2-f``'s 4.7 M). They are not space members - they only place the correction's
+    cache-spill knot where those models are, instead of extrapolating it to them."""
+    if k <= 0:
+        return []
+    pool = calibration_children(space, 2 * k, generator, exclude, pool=10)
+    top = model_mparams(profile_arch(pool[0]).layers)  # the lightest of a spread pool
+    if lo_mparams >= top:
+        return []
+    seen = set(exclude) | set(pool)
+    out: list[ArchSpec] = []
+    mults = [m / 100 for m in range(25, 100)]
+    for i in range(k):
+        target = lo_mparams + i * (top - lo_mparams) / k
+        base = pool[(i + 1) % len(pool)]
+        cands = [base.with_width(m) for m in mults]
+        best = min(cands, key=lambda a: abs(model_mparams(profile_arch(a).layers) - target))
+        if best not in seen:
+            seen.add(best)
+            out.append(best)
+    return out
+
+
 def sample_validation_archs(
     space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int, zoo_calib: Sequence[str] = ()
 ) -> tuple[list[tuple[str, ArchSpec]], list[tuple[str, ArchSpec]]]:

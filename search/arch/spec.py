@@ -8,7 +8,7 @@ see :mod:`search.arch.shapes`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 
@@ -198,6 +198,29 @@ class ArchSpec:
 
     def with_num_classes(self, num_classes: int) -> ArchSpec:
         return ArchSpec(self.input_hw, self.stem, self.stages, self.head, num_classes, self.in_ch)
+
+    def with_width(self, mult: float) -> ArchSpec:
+        """Every width (stem, blocks' outputs and hidden widths, head) times ``mult``, rounded by
+        :func:`make_divisible` - MobileNet's width multiplier; skip blocks stay skips."""
+        if not isinstance(mult, (int, float)) or not math.isfinite(mult) or mult <= 0:
+            raise ArchError(f"width multiplier must be a positive number, got {mult!r}")
+
+        def w(c: int) -> int:
+            return make_divisible(c * mult, 8)
+
+        stages = tuple(
+            tuple(
+                replace(b, out_ch=w(b.out_ch), mid_ch=None if b.mid_ch is None else w(b.mid_ch)) for b in st
+            )
+            for st in self.stages
+        )
+        head = replace(
+            self.head,
+            conv_ch=w(self.head.conv_ch) if self.head.conv_ch else 0,
+            hidden_ch=w(self.head.hidden_ch) if self.head.hidden_ch else 0,
+        )
+        stem = replace(self.stem, out_ch=w(self.stem.out_ch))
+        return ArchSpec(self.input_hw, stem, stages, head, self.num_classes, self.in_ch)
 
 
 def _conv_out(hw: int, stride: int) -> int:

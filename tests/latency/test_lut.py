@@ -1,6 +1,14 @@
+from dataclasses import replace
+
 import pytest
 
-from latency.correction import Correction, calibration_model, fit_correction, predict_whole
+from latency.correction import (
+    CalibrationModel,
+    Correction,
+    calibration_model,
+    fit_correction,
+    predict_whole,
+)
 from latency.cost import LUTCost
 from latency.keys import BlockKey, keys_from_archs
 from latency.lut import LUT, MissingEntriesError
@@ -238,3 +246,19 @@ def test_prediction_says_when_the_correction_extrapolates(ctx):
     assert why is not None and "outside the correction's calibration range" in why
     assert "2 models" in why and lut.predict(big).to_dict()["extrapolated"] == why
     assert LUT(ctx, lut.entries).predict(big).extrapolated is None  # no fitted models: nothing to say
+
+
+def test_outside_range_checks_weights_only_with_a_spill_term():
+    """A model lighter or heavier than every calibration model is flagged when the correction has a
+    cache-spill term (its knot was placed between those models' weights), not otherwise."""
+    models = (
+        CalibrationModel("a", 1.0, (0.6, 0.6), 0.0, 2, 4.0),
+        CalibrationModel("b", 1.2, (0.7, 0.7), 0.0, 2, 8.0),
+    )
+    spill = Correction(0.1, 0.0, "fitted", 0.05, models, 5.0, "cliff", 5.0)
+    assert spill.outside_range(2, 1.3, mparams=6.0) is None
+    assert spill.outside_range(2, 1.3) is None  # weights not given: layer count and sum only
+    why = spill.outside_range(2, 1.3, mparams=2.5)
+    assert why is not None and "4-8 M weights" in why and "2.5 M weights" in why
+    assert spill.outside_range(2, 1.3, mparams=10.5) is not None
+    assert replace(spill, weight_ms_per_mparam=0.0).outside_range(2, 1.3, mparams=2.5) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from benchmarks.lut_accuracy import REAL_RES, real_set
 from benchmarks.mobile_archs import TABLES, mobile_arch
+from latency.lut import model_mparams
 from search.arch import profile_arch
 from search.space import get_space
 from search.zoo import ZOO
@@ -18,7 +19,13 @@ def test_real_set_composition_and_calibration_never_scored():
     assert {a.input_hw for n, a in val if n.startswith("mobilenetv3")} == {224}
     others = [a for n, a in val if n.split("@")[0] in TABLES]
     assert len(others) == 5 and all(96 <= a.input_hw <= 224 for a in others)
-    assert not {a for _, a in cal} & {a for _, a in val} and len(cal) == 8
+    assert not {a for _, a in cal} & {a for _, a in val} and len(cal) == 8 + 3
+    # the calibration spans the validation models' weights: narrowed children below the space's lightest
+    weights = {n: model_mparams(profile_arch(a).layers) for n, a in val + cal}
+    light = [weights[n] for n, _ in cal if n.startswith("light")]
+    lightest_val = min(weights[n] for n, _ in val)
+    assert len(light) == 3 and min(light) <= lightest_val < max(light)
+    assert max(light) < min(weights[n] for n, _ in cal if n.startswith("calib"))
     zoo = set(ZOO.values())
     space = get_space("fbnetv2-f")
     for a in others:  # neither zoo nor (at this resolution) a space member

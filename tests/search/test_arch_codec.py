@@ -188,3 +188,20 @@ def test_proj_block_roundtrips_and_costs_a_1x1_conv():
     layers = [s for s in profile_arch(arch).blocks if s.kind is LayerKind.PROJ]
     assert [(s.in_ch, s.out_ch, s.in_hw, s.out_hw) for s in layers] == [(24, 40, 8, 8), (40, 48, 8, 4)]
     assert layers[1].macs == 40 * 48 * 4 * 4 and layers[1].params == 40 * 48 + 2 * 48
+
+
+def test_with_width_scales_every_width_and_keeps_skips():
+    from search.arch import profile_arch
+    from search.zoo import ZOO
+
+    arch = ZOO["fbnetv2_f1"]
+    half = arch.with_width(0.5)
+    assert half.stem.out_ch == 8 and half.input_hw == arch.input_hw and half.num_classes == arch.num_classes
+    assert [b.type for b in half.blocks] == [b.type for b in arch.blocks]
+    assert all(h.out_ch <= b.out_ch for h, b in zip(half.blocks, arch.blocks, strict=True))
+    assert half.head.conv_ch < arch.head.conv_ch
+    params = lambda a: sum(la.params for la in profile_arch(a).layers)  # noqa: E731
+    assert params(half) < 0.5 * params(arch)
+    assert arch.with_width(1.0) == arch
+    with pytest.raises(ArchError, match="width multiplier"):
+        arch.with_width(0)
