@@ -173,7 +173,7 @@ class ReferenceSettings:
     min_interval_s: float = 1.0
     max_remeasure: int = 3
     clock: Callable[[], float] = time.perf_counter
-    level_window: int = 15  # readings whose median is the device's speed (a ratio's numerator)
+    level_window: int = 15  # readings whose fastest is the device's speed (a ratio's numerator)
 
 
 def start_reference(
