@@ -316,7 +316,45 @@ def _printer(label: str):
     return cb
 
 
+def reproducibility(out: dict) -> list[dict]:
+    """Per (scale, runtime, dtype) scored in two or more runs on the same models: how far apart the runs
+    put each model - its whole-model measurement (the ground truth) and its prediction. ``spread``: max
+    over min across runs, minus 1; ``agree10_pct``: models whose every run lies within +-10% of that
+    model's median across runs. When the measurements themselves do not agree to 10%, no predictor can
+    put 95% of them within 10% in every run."""
+    from statistics import median
+
+    groups: dict[tuple, list[dict]] = {}
+    for run in out["runs"]:
+        for c in run["contexts"]:
+            if c.get("status") == "ok" and c.get("models"):
+                groups.setdefault((c["scale"], c["runtime"], c["dtype"]), []).append(c)
+    rows = []
+    for (scale, runtime, dtype), cs in groups.items():
+        names = [m["name"] for m in cs[0]["models"] if m["role"] == "validation"]
+        if len(cs) < 2 or any(
+            [m["name"] for m in c["models"] if m["role"] == "validation"] != names for c in cs
+        ):
+            continue
+        row: dict = {"scale": scale, "runtime": runtime, "dtype": dtype, "runs": len(cs), "n": len(names)}
+        for what in ("measured_ms", "predicted_ms"):
+            per = [[next(m[what] for m in c["models"] if m["name"] == n) for c in cs] for n in names]
+            spreads = [max(v) / min(v) - 1 for v in per]
+            agree = [all(abs(x / median(v) - 1) <= 0.10 for x in v) for v in per]
+            worst = max(range(len(names)), key=lambda i: spreads[i])
+            key = what.split("_")[0]
+            row[key] = {
+                "median_spread_pct": 100 * median(spreads),
+                "max_spread_pct": 100 * spreads[worst],
+                "max_spread_model": names[worst],
+                "agree10_pct": 100 * sum(agree) / len(agree),
+            }
+        rows.append(row)
+    return rows
+
+
 def _write(out: dict, stem: Path) -> None:
+    out["reproducibility"] = reproducibility(out)
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
     stem.with_suffix(".md").write_text(render_md(out))
@@ -357,6 +395,29 @@ def render_md(out: dict) -> str:
                 f"{c.get('collect', {}).get('remeasured', '')} / {remeasured} | "
                 f"{'on' if cs.get('drift') else 'off'} | {load:.1f} -> {c['load_avg_after'][0]:.1f} | "
                 f"{c['elapsed_s']:.0f} |"
+            )
+    rep = reproducibility(out)
+    if rep:
+        lines += [
+            "",
+            "## Run to run: the same models in every run",
+            "",
+            "How far apart the runs put each validation model: its whole-model measurement (the ground "
+            "truth, the quietest of the interleaved rounds) and its prediction (a new collection each run). "
+            "`spread`: slowest over fastest run, minus 1; `agree`: models whose every run is within +-10% of "
+            "their median across runs.",
+            "",
+            "| scale | runtime | dtype | runs | n | measured: median / max spread | measured: agree | "
+            "predicted: median / max spread | predicted: agree |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in rep:
+            m, p = r["measured"], r["predicted"]
+            lines.append(
+                f"| {r['scale']} | {r['runtime']} | {r['dtype']} | {r['runs']} | {r['n']} | "
+                f"{m['median_spread_pct']:.1f}% / {m['max_spread_pct']:.0f}% ({m['max_spread_model']}) | "
+                f"{m['agree10_pct']:.0f}% | {p['median_spread_pct']:.1f}% / {p['max_spread_pct']:.0f}% "
+                f"({p['max_spread_model']}) | {p['agree10_pct']:.0f}% |"
             )
     return "\n".join(lines) + "\n"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.lut_accuracy import REAL_RES, real_set
 from benchmarks.mobile_archs import TABLES, mobile_arch
 from latency.lut import model_mparams
@@ -92,7 +94,7 @@ def test_append_adds_contexts_and_runs_without_dropping_earlier_ones(tmp_path, m
         assert {Path(c["root"]).parent.name.split("-")[0] for c in r["contexts"]} == {f"run{r['run']}"}
     assert all("load_avg_start" in c and "finished" in c for r in runs for c in r["contexts"])
     md = out.with_suffix(".md").read_text()
-    assert md.count("| toy |") == 4 and "**100%**" in md
+    assert md.count("| toy |") == 4 + 2 and "**100%**" in md  # + run to run, per context
     # replacing a result keeps one row per (run, scale, runtime, dtype)
     lut_accuracy.main(["--runs", "1", "--contexts", "litert:fp32", "--out", str(out), "--append", *common])
     runs = json.loads(out.with_suffix(".json").read_text())["runs"]
@@ -102,3 +104,35 @@ def test_append_adds_contexts_and_runs_without_dropping_earlier_ones(tmp_path, m
             ["--runs", "1", "--first-run", "1", "--vary-models", "--contexts", "litert:fp32", "--out",
              str(out), "--append", *common]
         )  # fmt: skip
+
+
+def test_reproducibility_reports_how_far_apart_the_runs_put_each_model():
+    from benchmarks.lut_accuracy import reproducibility
+
+    def ctx(measured, predicted):
+        models = [
+            {"name": f"m{i}", "role": "validation", "measured_ms": m, "predicted_ms": p, "remeasured": 0}
+            for i, (m, p) in enumerate(zip(measured, predicted, strict=True))
+        ]
+        models.append({"name": "cal", "role": "calibration", "measured_ms": 9.0, "predicted_ms": 1.0})
+        return {"scale": "real", "runtime": "executorch", "dtype": "fp32", "status": "ok", "models": models}
+
+    out = {
+        "runs": [
+            {"run": 0, "contexts": [ctx([1.0, 2.0], [1.0, 2.0])]},
+            {"run": 1, "contexts": [ctx([1.3, 2.1], [1.0, 2.0])]},
+            {
+                "run": 2,
+                "contexts": [{"scale": "real", "runtime": "litert", "dtype": "fp32", "status": "error"}],
+            },
+        ]
+    }
+    (row,) = reproducibility(out)  # litert: one run (and not ok): nothing to compare
+    assert (row["runs"], row["n"]) == (2, 2)
+    assert row["measured"]["max_spread_pct"] == pytest.approx(30.0)
+    assert row["measured"]["max_spread_model"] == "m0"
+    assert row["measured"]["median_spread_pct"] == pytest.approx(17.5)
+    assert row["measured"]["agree10_pct"] == 50.0  # m0's runs are 1.3/1.15 - 1 = 13% off their median
+    assert row["predicted"]["max_spread_pct"] == 0.0 and row["predicted"]["agree10_pct"] == 100.0
+    out["runs"][1]["contexts"][0]["models"][0]["name"] = "other"  # other models: not comparable
+    assert reproducibility(out) == []
