@@ -46,9 +46,9 @@ def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
     import torch
 
     from benchmarks.mobile_archs import TABLES, mobile_arch
-    from latency.lut import model_mparams
+    from latency.lut import arch_mparams
     from latency.validate import calibration_children, light_children
-    from search.arch import ArchSpec, profile_arch
+    from search.arch import ArchSpec
     from search.space import get_space
     from search.zoo import get_arch
 
@@ -76,7 +76,7 @@ def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
     cal = [(f"calib{i}@{a.input_hw}", a) for i, a in enumerate(picked) if a not in seen]
     # and narrowed children down to 85% of the lightest validation model's weights: the spill's knot
     # is then placed where those models are, not extrapolated to them
-    lo = 0.85 * min(model_mparams(profile_arch(a).layers) for _, a in val)
+    lo = 0.85 * min(arch_mparams(a) for _, a in val)
     thin = light_children(space, light, g, lo, [a for _, a in cal] + [a for _, a in val])
     for i, a in enumerate(thin):
         hw = REAL_RES[(i + 1) % len(REAL_RES)]

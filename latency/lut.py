@@ -61,6 +61,7 @@ class Prediction:
     correction: Correction
     ref_ratio: float = 1.0  # device speed now relative to nominal (drift reference); scales the total
     spill_ms: float = 0.0  # the correction's model-level cache-spill term (nominal units)
+    mparams: float | None = None  # the model's weights (millions) that term was priced on
 
     @property
     def latency_ms(self) -> float:
@@ -82,7 +83,7 @@ class Prediction:
         return self.correction.outside_range(
             len(measured),
             sum(c.measured_ms for c in measured),
-            mparams=model_mparams(profile_arch(self.arch).layers),
+            mparams=self.mparams,
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -258,12 +259,18 @@ class LUT:
             self.correction,
             ref_ratio,
             self.correction.spill_ms(mparams),
+            mparams,
         )
 
 
 def model_mparams(layers: Iterable[LayerShape]) -> float:
     """Weights (millions) of a model's measured (non-skip) layers: what the cache-spill term sees."""
     return sum(la.params for la in layers if la.kind is not LayerKind.SKIP) / 1e6
+
+
+def arch_mparams(arch: ArchSpec) -> float:
+    """:func:`model_mparams` of ``arch``'s layers."""
+    return model_mparams(profile_arch(arch).layers)
 
 
 def _py(v: object) -> object:

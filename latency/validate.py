@@ -27,7 +27,7 @@ from latency.collect import (
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
-from latency.lut import LUT, model_mparams
+from latency.lut import LUT, arch_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
 from latency.reference import REFERENCE_KEY, DriftReference, reference_measure, time_with_reference
@@ -305,7 +305,7 @@ def spread_by_weights(archs: Sequence[ArchSpec], n: int) -> list[ArchSpec]:
     between calibration models on both sides of it."""
     if n <= 0:
         return []
-    ranked = sorted(archs, key=lambda a: (model_mparams(profile_arch(a).layers), encode_arch(a)))
+    ranked = sorted(archs, key=lambda a: (arch_mparams(a), encode_arch(a)))
     if n >= len(ranked):
         return ranked
     picks = sorted({round(i * (len(ranked) - 1) / max(n - 1, 1)) for i in range(n)})
@@ -342,7 +342,7 @@ def light_children(
     if k <= 0:
         return []
     pool = calibration_children(space, 2 * k, generator, exclude, pool=10)
-    top = model_mparams(profile_arch(pool[0]).layers)  # the lightest of a spread pool
+    top = arch_mparams(pool[0])  # the lightest of a spread pool
     if lo_mparams >= top:
         return []
     seen = set(exclude) | set(pool)
@@ -352,7 +352,7 @@ def light_children(
         target = lo_mparams + i * (top - lo_mparams) / k
         base = pool[(i + 1) % len(pool)]
         cands = [base.with_width(m) for m in mults]
-        best = min(cands, key=lambda a: abs(model_mparams(profile_arch(a).layers) - target))
+        best = min(cands, key=lambda a: abs(arch_mparams(a) - target))
         if best not in seen:
             seen.add(best)
             out.append(best)

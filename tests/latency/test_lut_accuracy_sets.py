@@ -6,7 +6,7 @@ import pytest
 
 from benchmarks.lut_accuracy import REAL_RES, real_set
 from benchmarks.mobile_archs import TABLES, mobile_arch
-from latency.lut import model_mparams
+from latency.lut import arch_mparams
 from search.arch import profile_arch
 from search.space import get_space
 from search.zoo import ZOO
@@ -23,7 +23,7 @@ def test_real_set_composition_and_calibration_never_scored():
     assert len(others) == 5 and all(96 <= a.input_hw <= 224 for a in others)
     assert not {a for _, a in cal} & {a for _, a in val} and len(cal) == 8 + 3
     # the calibration spans the validation models' weights: narrowed children below the space's lightest
-    weights = {n: model_mparams(profile_arch(a).layers) for n, a in val + cal}
+    weights = {n: arch_mparams(a) for n, a in val + cal}
     light = [weights[n] for n, _ in cal if n.startswith("light")]
     lightest_val = min(weights[n] for n, _ in val)
     assert len(light) == 3 and min(light) <= lightest_val < max(light)

@@ -31,13 +31,9 @@ def test_validation_archs_are_distinct_and_disjoint_from_calibration():
 def test_calibration_children_span_the_space_sizes_not_its_middle():
     import torch
 
-    from latency.lut import model_mparams
+    from latency.lut import arch_mparams as _mparams
     from latency.validate import calibration_children, spread_by_weights
-    from search.arch import profile_arch
     from search.space import get_space
-
-    def _mparams(arch):
-        return model_mparams(profile_arch(arch).layers)
 
     space = get_space("fbnetv2-f")
     pool = [space.sample_arch(torch.Generator().manual_seed(s)) for s in range(200)]
