@@ -1,9 +1,10 @@
 """LUT accuracy on the host at toy and real scale, in independent runs from an empty store.
 
 Per run (each into its own, new store: a fresh collection), per scale, per (runtime, dtype) context:
-collect the blocks the models need (drift reference on), measure every model whole (drift reference
-on), fit the boundary correction (+ cache spill) on calibration models that are never scored, and
-score the validation models (predicted at the reference ratio of their measurement):
+collect the blocks the models need and time every model whole among them, in the same interleaved
+rounds (drift reference on: ``latency.validate.validate``), fit the boundary correction (+ cache
+spill) on calibration models that are never scored, and score the validation models (predicted at the
+reference ratio of their measurement):
 
 - ``real``: ``--real-n`` random ``fbnetv2-f`` children spread over 128/160/192/224 px, FBNetV2-F1..F4 at
   their published resolutions, MobileNetV3-Small/Large at 224 px, and the five architectures of
@@ -235,7 +236,15 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
 
     rt_name, dt_name = spec.split(":")
     runtime, dtype = resolve_lut(rt_name, dt_name)
-    entry: dict = {"runtime": rt_name, "dtype": dtype.value, "scale": scale, "n": len(val)}
+    entry: dict = {
+        "runtime": rt_name,
+        "dtype": dtype.value,
+        "scale": scale,
+        "n": len(val),
+        "commit": _commit(),
+        # since this commit's parent the models were timed after the collection, in rounds of their own
+        "models_timed": "among the blocks, in the collection's rounds",
+    }
     store = LUTStore(root / f"{runtime}-{dtype.value}")
     if store.parts():
         raise SystemExit(
@@ -302,6 +311,19 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
     entry["elapsed_s"] = round(time.time() - t0, 1)
     entry["load_avg_after"] = os.getloadavg()
     return entry
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=RESULTS.parent,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 
 def _printer(label: str):

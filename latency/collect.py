@@ -55,6 +55,7 @@ class CollectReport:
     reference_s: float = 0.0  # of which spent reading the drift reference
     remeasured: int = 0  # re-measurements because the reference said the device was unstable
     unstable: int = 0  # entries kept although still unstable after the re-measure budget
+    models: list[Timed] = field(default_factory=list)  # the ``models`` of :func:`collect`, in order
 
     @property
     def blocks_per_min(self) -> float:
@@ -235,6 +236,7 @@ def collect(
     export_workers: int | ExportWorkers = 0,
     on_progress: Callable[[BlockProgress], None] | None = None,
     reference: ReferenceSettings | None = None,
+    models: Sequence[tuple[Path, tuple[int, int, int]]] = (),
 ) -> CollectReport:
     """Measure every key of ``keys`` not yet in ``store`` for (``meter``'s device, runtime, dtype).
 
@@ -242,6 +244,14 @@ def collect(
     when 0; an :class:`ExportWorkers` keeps its processes for the next call), then time them one by one
     with nothing else running. Both phases are resumable: the artifact cache and the store only ever
     gain complete files.
+
+    ``models``: exported whole models ``(artifact, input CHW)`` timed in the same interleaved rounds as
+    the blocks, spread evenly among them (:func:`interleave`), with the same drift reference; their
+    timings come back in ``report.models`` (not stored). Whole models timed *after* a collection see
+    the device at another moment than its blocks: on the 2-core VM the same whole-model artifacts moved
+    by a median 16-18% between runs an hour apart, and the reference follows ms-scale work only loosely
+    (correlation 0.33-0.74), so a validation or calibration that compares the two must time them over
+    the same minutes. A model whose measurement fails raises.
     """
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     t_start = time.perf_counter()
@@ -284,35 +294,52 @@ def collect(
     todo = [k for k in todo if k in artifacts]
     t1 = time.perf_counter()
     ref_s0 = drift.spent_s
-    if todo:
+    items = interleave(len(todo), len(models))
+    if items:
         drift.read()  # a fresh reading: the export phase may have run the device at another speed
     # interleaved rounds (meter.rounds): a slow stretch of the device hits different blocks each round;
     # the drift reference is read between blocks (entries kept in nominal units, unstable ones re-measured)
     # and each row is appended the moment its last round is timed (again, superseding, if re-measured)
     done = 0
+    total = rounds * len(items)
     finals: dict[int, Timed] = {}
 
-    def final(i: int, timed: Timed) -> None:  # again with a higher remeasured count when re-measured
-        stats = summarize(timed.samples_ms)
-        store.append([make_row(context, todo[i], stats, timed.samples_ms, provenance, drift=timed.drift)])
-        finals[i] = timed
+    def artifact(item: tuple[bool, int]) -> Path:
+        is_model, i = item
+        return Path(models[i][0]) if is_model else artifacts[todo[i]]
 
-    def error(i: int, e: BaseException) -> None:
+    def timed(item: tuple[bool, int]) -> list[float]:
+        is_model, i = item
+        return meter.measure(artifact(item), models[i][1] if is_model else todo[i].input_chw, runtime)
+
+    def final(n: int, t: Timed) -> None:  # again with a higher remeasured count when re-measured
+        is_model, i = items[n]
+        if is_model:
+            return
+        stats = summarize(t.samples_ms)
+        store.append([make_row(context, todo[i], stats, t.samples_ms, provenance, drift=t.drift)])
+        finals[i] = t
+
+    def error(n: int, e: BaseException) -> None:
+        is_model, i = items[n]
+        if is_model:
+            raise RuntimeError(f"whole model {models[i][0]}: {type(e).__name__}: {e}") from e
         log.warning("%s: %s", todo[i].label(), e)
         report.failed.append((todo[i], f"{type(e).__name__}: {e}"))
         if on_progress:
-            on_progress(BlockProgress(done, rounds * len(todo), todo[i], "failed", phase="measure"))
+            on_progress(BlockProgress(done, total, todo[i], "failed", phase="measure"))
 
-    def step(i: int, status: str, med: float | None) -> None:
+    def step(n: int, status: str, med: float | None) -> None:
         nonlocal done
         if status != "unstable":
-            done = min(done + 1, rounds * len(todo))
-        if on_progress:
-            on_progress(BlockProgress(done, rounds * len(todo), todo[i], status, med, phase="measure"))
+            done = min(done + 1, total)
+        is_model, i = items[n]
+        if on_progress and not is_model:
+            on_progress(BlockProgress(done, total, todo[i], status, med, phase="measure"))
 
-    time_with_reference(
-        todo,
-        lambda k: meter.measure(artifacts[k], k.input_chw, runtime),
+    confirmed = time_with_reference(
+        items,
+        timed,
         drift,
         rounds,
         on_final=final,
@@ -320,8 +347,9 @@ def collect(
         on_step=step,
         # the one batch hook: batch runners (phonenas-runner) and the iPhone app time a round's artifacts
         # many per process / app launch
-        on_round=(lambda keys: meter.plan([artifacts[k] for k in keys])) if hasattr(meter, "plan") else None,
+        on_round=(lambda its: meter.plan([artifact(it) for it in its])) if hasattr(meter, "plan") else None,
     )
+    report.models = [confirmed[n] for n, (is_model, _) in enumerate(items) if is_model]
     report.reference_s = drift.spent_s - ref_s0
     report.measured = len(finals)
     report.remeasured = sum(t.drift.remeasured for t in finals.values())
@@ -330,6 +358,15 @@ def collect(
     report.exports, report.cache_hits = cache.exports - exports0, cache.hits - hits0
     report.elapsed_s = time.perf_counter() - t_start
     return report
+
+
+def interleave(n_blocks: int, n_models: int) -> list[tuple[bool, int]]:
+    """One timing round's order: ``(False, i)`` for block ``i``, ``(True, j)`` for model ``j``, the
+    models spread evenly among the blocks (model ``j`` after about ``(j + 0.5) / n_models`` of them)."""
+    order = [(False, i) for i in range(n_blocks)]
+    for j in reversed(range(n_models)):
+        order.insert(round((j + 0.5) * n_blocks / n_models), (True, j))
+    return order
 
 
 def export_all(

@@ -26,7 +26,7 @@ from latency.collect import (
 )
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
-from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
+from latency.keys import BlockKey, Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT, arch_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
@@ -143,25 +143,8 @@ def measure_models(
     device's speed relative to ``nominal_ms`` (the LUT's nominal reading, ``LUT.reference_ms``; None:
     the first reading of this session) - compare with ``lut.predict(arch, ref_ratio=...)``. A model
     timed while the reference said the device was unstable is measured again (``.drift.remeasured``)."""
-    paths: dict[int, Path] = {}
+    paths = export_models(archs, runtime, dtype, cache, export_workers, on_progress)
     todo = list(range(len(archs)))
-    if export_workers > 0 and len(archs) > 1:
-        with ProcessPoolExecutor(
-            min(export_workers, len(archs)), mp_context=get_context("spawn"), initializer=die_with_parent
-        ) as pool:
-            futs = {
-                pool.submit(_model_job, str(cache.root), cache.salt, archs[i], runtime, dtype): i
-                for i in todo
-            }
-            for n, f in enumerate(as_completed(futs), 1):
-                paths[futs[f]] = Path(f.result())
-                if on_progress:
-                    on_progress("export models", n, len(archs))
-    else:
-        for n, i in enumerate(todo, 1):
-            paths[i] = model_artifact(cache, archs[i], runtime, dtype)
-            if on_progress:
-                on_progress("export models", n, len(archs))
     cfg = reference or ReferenceSettings()
     ref_artifact = cache.get(REFERENCE_KEY, runtime, dtype)
     drift = DriftReference(
@@ -199,6 +182,36 @@ def measure_models(
     return [ModelTiming(timed[i].samples_ms, timed[i].drift) for i in todo]
 
 
+def export_models(
+    archs: Sequence[ArchSpec],
+    runtime: str,
+    dtype: DType,
+    cache: ArtifactCache,
+    export_workers: int = 0,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[Path]:
+    """Each whole arch exported through deploy (cached), in ``export_workers`` processes (0: here)."""
+    paths: dict[int, Path] = {}
+    if export_workers > 0 and len(archs) > 1:
+        with ProcessPoolExecutor(
+            min(export_workers, len(archs)), mp_context=get_context("spawn"), initializer=die_with_parent
+        ) as pool:
+            futs = {
+                pool.submit(_model_job, str(cache.root), cache.salt, a, runtime, dtype): i
+                for i, a in enumerate(archs)
+            }
+            for n, f in enumerate(as_completed(futs), 1):
+                paths[futs[f]] = Path(f.result())
+                if on_progress:
+                    on_progress("export models", n, len(archs))
+    else:
+        for i, a in enumerate(archs):
+            paths[i] = model_artifact(cache, a, runtime, dtype)
+            if on_progress:
+                on_progress("export models", i + 1, len(archs))
+    return [paths[i] for i in range(len(archs))]
+
+
 def _model_job(root: str, salt: tuple[str, ...], arch: ArchSpec, runtime: str, dtype: DType) -> str:
     return str(model_artifact(ArtifactCache(Path(root), salt), arch, runtime, dtype))
 
@@ -216,35 +229,46 @@ def validate(
     save_correction: bool = True,
     statistic: str = "median_ms",
     fit_weights: bool = False,
+    extra_keys: Sequence[BlockKey] = (),
 ) -> ValidationResult:
     """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
     and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
+
+    The whole models are timed in the collection's interleaved rounds, among the blocks the collection
+    measures (``extra_keys``: more blocks to collect with them, e.g. a whole space); on a store that
+    already holds every block they are timed in rounds of their own. Either way with the collection's
+    drift reference, so ``ref_ratio`` is relative to the LUT's nominal reading.
 
     ``statistic`` (median_ms, trimmed_mean_ms, p10_ms, min_ms) is used for LUT entries and whole models
     alike; ``fit_weights`` also fits the cache-spill hinge (needs calibration models whose weights exceed
     the caches, e.g. zoo models) and reports it as the extra predictor ``fitted_spill``."""
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     all_models = [*calibration, *validation]
-    keys = keys_from_archs([a for _, a in all_models])
+    keys = [*keys_from_archs([a for _, a in all_models]), *extra_keys]
+    archs = [a for _, a in all_models]
+    paths = export_models(archs, runtime, dtype, cache, export_workers, on_progress)
 
     def blocks(p: BlockProgress) -> None:
         if on_progress:
-            on_progress(f"{p.phase} blocks", p.done, p.total)
+            what = "blocks and models" if p.phase == "measure" else "blocks"
+            on_progress(f"{p.phase} {what}", p.done, p.total)
 
-    rep = collect(store, keys, runtime, dtype, meter, cache, export_workers, on_progress=blocks)
-    context = rep.context
-    assert context is not None
-    raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
-    samples = measure_models(
-        [a for _, a in all_models],
+    # the models are timed in the collection's rounds, among the blocks (see latency.collect.collect)
+    rep = collect(
+        store,
+        keys,
         runtime,
         dtype,
         meter,
         cache,
         export_workers,
-        on_progress,
-        nominal_ms=raw.reference_ms,
+        on_progress=blocks,
+        models=[(p, (a.in_ch, a.input_hw, a.input_hw)) for p, a in zip(paths, archs, strict=True)],
     )
+    context = rep.context
+    assert context is not None
+    raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
+    samples = [ModelTiming(t.samples_ms, t.drift) for t in rep.models]
     measured = [float(getattr(summarize(s), statistic)) for s in samples]
     ratios = [s.drift.ref_ratio for s in samples]
     # the correction is fitted in nominal units, like the entries it corrects

@@ -174,3 +174,69 @@ def test_schema_1_parts_are_migrated_on_read(tmp_path):
 
     with pytest.raises(LUTStoreError, match="schema version"):
         migrate(future, "x")
+
+
+def test_interleave_spreads_models_evenly_among_blocks():
+    from latency.collect import interleave
+
+    assert interleave(4, 0) == [(False, 0), (False, 1), (False, 2), (False, 3)]
+    assert interleave(0, 2) == [(True, 0), (True, 1)]
+    order = interleave(10, 2)
+    assert len(order) == 12 and [i for m, i in order if m] == [0, 1]
+    assert [i for m, i in order if not m] == list(range(10))
+    at = [n for n, (m, _) in enumerate(order) if m]
+    assert at == [2, 9]  # after 2 and after 8 blocks: about the quarters of the round, not its end
+
+
+class _ModelMeter(DriftingMeter):
+    """A device the reference cannot follow: the blocks and models run 1.3x slower while the first
+    ``slow_s`` seconds last, the small reference never slows down. A model artifact holds 'model:<arch>'."""
+
+    def __init__(self, slow_s: float) -> None:
+        super().__init__(lambda t, n: 1.0)
+        self.slow_s = slow_s
+
+    def measure(self, artifact, input_chw, runtime):
+        from search.arch import decode_arch
+
+        text = artifact.read_text()
+        if not text.startswith("model:"):
+            if self.by_label[text] == REFERENCE_KEY:
+                return super().measure(artifact, input_chw, runtime)
+            self.speed = lambda t, n: 1.3 if t < self.slow_s else 1.0
+            out = super().measure(artifact, input_chw, runtime)
+            self.speed = lambda t, n: 1.0
+            return out
+        factor = 1.3 if self.t < self.slow_s else 1.0
+        self.t += self.cost_s
+        self.calls.append("model")
+        return [_truth(decode_arch(text[len("model:") :])) * factor] * 5
+
+
+def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
+    from search.arch import encode_arch
+
+    models = []
+    for i, a in enumerate(ARCHS[:3]):
+        p = tmp_path / f"m{i}.pte"
+        p.write_text("model:" + encode_arch(a))
+        models.append((p, (a.in_ch, a.input_hw, a.input_hw)))
+    meter = _ModelMeter(slow_s=10_000.0)  # slow for the whole collection, then fast
+    store = LUTStore(tmp_path / "lut")
+    cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    ref = ReferenceSettings(clock=meter.clock, level_window=1)
+    rep = collect(store, KEYS, "executorch", "fp32", meter, cache, reference=ref, models=models)
+    assert rep.measured == len(KEYS) and len(rep.models) == 3
+    calls = [c for c in meter.calls if c != "ref"]
+    at = [n for n, c in enumerate(calls) if c == "model"]
+    assert at[0] > 5 and at[-1] < len(calls) - 5, "the models are timed among the blocks, not after them"
+    lut = LUT.from_store(store, rep.context, corrected=False)
+    for a, t in zip(ARCHS[:3], rep.models, strict=True):
+        pred = lut.predict(a, ref_ratio=t.drift.ref_ratio).latency_ms
+        assert sorted(t.samples_ms)[2] == pytest.approx(pred, rel=0.03)
+    # the same models timed after the collection, once the device is fast again: 30% off the LUT
+    meter.slow_s = meter.t
+    later = collect(store, KEYS, "executorch", "fp32", meter, cache, reference=ref, models=models[:1])
+    assert later.measured == 0 and len(later.models) == 1
+    pred = lut.predict(ARCHS[0], ref_ratio=later.models[0].drift.ref_ratio).latency_ms
+    assert sorted(later.models[0].samples_ms)[2] == pytest.approx(pred / 1.3, rel=0.03)
