@@ -160,6 +160,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (HostMeter)")
     ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--models-after",
+        action="store_true",
+        help="also time the validation models again after the collection (rounds of their own, the "
+        "drift reference on) and score them against the same LUT: among-the-blocks vs after, one run",
+    )
     ap.add_argument("--drift", action="store_true", help="competing CPU load mid-collection")
     ap.add_argument("--drift-start-s", type=float, default=30.0)
     ap.add_argument("--drift-len-s", type=float, default=60.0)
@@ -254,13 +260,14 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
     load = CompetingLoad(args.drift_start_s, args.drift_len_s).start() if args.drift else None
     try:
         check_runtime_on_host(runtime)
+        meter = HostMeter(args.threads, rounds=args.rounds)
         res = validate(
             store,
             val,
             cal,
             runtime,
             dtype,
-            HostMeter(args.threads, rounds=args.rounds),
+            meter,
             cache,
             args.export_workers,
             on_progress=_printer(f"{scale} {spec}"),
@@ -289,6 +296,8 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
             }
             for x in res.models
         ]
+        if args.models_after:
+            entry["after"] = models_after(store, res.context, val, runtime, dtype, meter, cache, args)
         rep = res.collect_report
         if rep is not None:
             entry["collect"] = {
@@ -311,6 +320,41 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
     entry["elapsed_s"] = round(time.time() - t0, 1)
     entry["load_avg_after"] = os.getloadavg()
     return entry
+
+
+def models_after(store, context, val, runtime, dtype, meter, cache, args) -> dict:
+    """The validation models timed again after the collection, in rounds of their own (the drift
+    reference on, relative to the LUT's nominal reading), scored against the LUT ``validate`` saved:
+    how the whole-model ground truth of one collection moves with the moment it is taken."""
+    from latency.lut import LUT
+    from latency.stats import summarize
+    from latency.validate import accuracy_metrics, measure_models
+
+    lut = LUT.from_store(store, context)
+    archs = [a for _, a in val]
+    timed = measure_models(
+        archs,
+        runtime,
+        dtype,
+        meter,
+        cache,
+        args.export_workers,
+        on_progress=_printer(f"after {runtime}:{dtype.value}"),
+        nominal_ms=lut.reference_ms,
+    )
+    measured = [summarize(t).median_ms for t in timed]
+    predicted = [
+        lut.predict(a, ref_ratio=t.drift.ref_ratio).latency_ms for a, t in zip(archs, timed, strict=True)
+    ]
+    m = accuracy_metrics(predicted, measured)
+    return {
+        "within10_pct": m.within_10_pct,
+        "rmspe_pct": m.rmspe_pct,
+        "models": [
+            {"name": n, "measured_ms": ms, "predicted_ms": p, "ref_ratio": t.drift.ref_ratio}
+            for (n, _), ms, p, t in zip(val, measured, predicted, timed, strict=True)
+        ],
+    }
 
 
 def _commit() -> str:
@@ -417,6 +461,30 @@ def render_md(out: dict) -> str:
                 f"{c.get('collect', {}).get('remeasured', '')} / {remeasured} | "
                 f"{'on' if cs.get('drift') else 'off'} | {load:.1f} -> {c['load_avg_after'][0]:.1f} | "
                 f"{c['elapsed_s']:.0f} |"
+            )
+    after = [(run["run"], c) for run in out["runs"] for c in run["contexts"] if c.get("after")]
+    if after:
+        lines += [
+            "",
+            "## Whole models timed among the blocks vs after the collection (`--models-after`)",
+            "",
+            "The same collection and LUT; the validation models timed whole in the collection's rounds "
+            "(the scored ground truth above) and again after it, in rounds of their own.",
+            "",
+            "| run | scale | runtime | dtype | among the blocks: within 10% / RMSPE % | after: within 10% / "
+            "RMSPE % | measured after / among (median, 5-95%) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for i, c in after:
+            among = {m["name"]: m["measured_ms"] for m in c["models"] if m["role"] == "validation"}
+            r = sorted(
+                m["measured_ms"] / among[m["name"]] for m in c["after"]["models"] if m["name"] in among
+            )
+            q = [r[round(f * (len(r) - 1))] for f in (0.5, 0.05, 0.95)]
+            lines.append(
+                f"| {i} | {c['scale']} | {c['runtime']} | {c['dtype']} | {c['within10_pct']:.0f}% / "
+                f"{c['rmspe_pct']:.1f} | {c['after']['within10_pct']:.0f}% / {c['after']['rmspe_pct']:.1f} | "
+                f"{q[0]:.3f} ({q[1]:.3f}-{q[2]:.3f}) |"
             )
     rep = reproducibility(out)
     if rep:
