@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dict:
     from latency.keys import resolve_lut
-    from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host
+    from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host, host_cpu_model
     from latency.store import LUTStore
     from latency.validate import validate
 
@@ -248,6 +248,7 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
         "scale": scale,
         "n": len(val),
         "commit": _commit(),
+        "cpu": host_cpu_model(),
         # since this commit's parent the models were timed after the collection, in rounds of their own
         "models_timed": "among the blocks, in the collection's rounds",
     }
@@ -437,17 +438,19 @@ def render_md(out: dict) -> str:
         f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}, "
         f"vary-models={s.get('vary_models', True)} (each row's own settings are in the JSON).",
         "Each row is one collection into a new, empty store; `load` is the 1-min load average before it "
-        "started and after it ended; `drift` says whether a competing CPU load ran mid-collection.",
+        "started and after it ended; `drift` says whether a competing CPU load ran mid-collection; "
+        "`commit`: the code it ran (before 2cd5669 the whole models were timed after the collection, "
+        "in rounds of their own; from it, among the blocks). The JSON has each row's CPU from then on.",
         "",
         "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | worst model (error) "
-        "| re-measured blocks / models | drift | load | time s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| re-measured blocks / models | drift | load | time s | commit |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in out["runs"]:
         for c in run["contexts"]:
             head = f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} |"
             if c["status"] != "ok":
-                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} |||||||||")
+                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} ||||||||||")
                 continue
             val = [m for m in c["models"] if m["role"] == "validation"]
             worst = max(val, key=lambda m: abs(m["predicted_ms"] / m["measured_ms"] - 1))
@@ -460,7 +463,7 @@ def render_md(out: dict) -> str:
                 f"{c['rmspe_pct']:.1f} | {worst['name']} ({err:+.1f}%) | "
                 f"{c.get('collect', {}).get('remeasured', '')} / {remeasured} | "
                 f"{'on' if cs.get('drift') else 'off'} | {load:.1f} -> {c['load_avg_after'][0]:.1f} | "
-                f"{c['elapsed_s']:.0f} |"
+                f"{c['elapsed_s']:.0f} | {c.get('commit', 'before 2cd5669')} |"
             )
     after = [(run["run"], c) for run in out["runs"] for c in run["contexts"] if c.get("after")]
     if after:

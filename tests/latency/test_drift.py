@@ -13,7 +13,7 @@ from latency.lut import LUT
 from latency.reference import REFERENCE_KEY, DriftReference, time_with_reference
 from latency.store import SCHEMA_VERSION, LUTStore, migrate
 from search.arch import LayerKind, profile_arch
-from tests.support.drift_fakes import ARCHS, KEYS, DriftingMeter, export_label, true_ms
+from tests.support.drift_fakes import ARCHS, KEYS, DriftingMeter, ModelMeter, export_label, true_ms
 
 _export = export_label
 
@@ -188,31 +188,6 @@ def test_interleave_spreads_models_evenly_among_blocks():
     assert at == [2, 9]  # after 2 and after 8 blocks: about the quarters of the round, not its end
 
 
-class _ModelMeter(DriftingMeter):
-    """A device the reference cannot follow: the blocks and models run 1.3x slower while the first
-    ``slow_s`` seconds last, the small reference never slows down. A model artifact holds 'model:<arch>'."""
-
-    def __init__(self, slow_s: float) -> None:
-        super().__init__(lambda t, n: 1.0)
-        self.slow_s = slow_s
-
-    def measure(self, artifact, input_chw, runtime):
-        from search.arch import decode_arch
-
-        text = artifact.read_text()
-        if not text.startswith("model:"):
-            if self.by_label[text] == REFERENCE_KEY:
-                return super().measure(artifact, input_chw, runtime)
-            self.speed = lambda t, n: 1.3 if t < self.slow_s else 1.0
-            out = super().measure(artifact, input_chw, runtime)
-            self.speed = lambda t, n: 1.0
-            return out
-        factor = 1.3 if self.t < self.slow_s else 1.0
-        self.t += self.cost_s
-        self.calls.append("model")
-        return [_truth(decode_arch(text[len("model:") :])) * factor] * 5
-
-
 def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
     from search.arch import encode_arch
 
@@ -221,7 +196,7 @@ def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
         p = tmp_path / f"m{i}.pte"
         p.write_text("model:" + encode_arch(a))
         models.append((p, (a.in_ch, a.input_hw, a.input_hw)))
-    meter = _ModelMeter(slow_s=10_000.0)  # slow for the whole collection, then fast
+    meter = ModelMeter(slow_s=10_000.0)  # slow for the whole collection, then fast
     store = LUTStore(tmp_path / "lut")
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
     ref = ReferenceSettings(clock=meter.clock, level_window=1)

@@ -136,3 +136,49 @@ def test_reproducibility_reports_how_far_apart_the_runs_put_each_model():
     assert row["predicted"]["max_spread_pct"] == 0.0 and row["predicted"]["agree10_pct"] == 100.0
     out["runs"][1]["contexts"][0]["models"][0]["name"] = "other"  # other models: not comparable
     assert reproducibility(out) == []
+
+
+def test_models_after_scores_the_same_lut_on_models_timed_after_the_collection(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from benchmarks.lut_accuracy import models_after, render_md
+    from deploy import Dtype
+    from latency import validate
+    from latency.collect import ReferenceSettings, collect
+    from latency.export import ArtifactCache
+    from latency.store import LUTStore
+    from search.arch import encode_arch
+    from tests.support.drift_fakes import ARCHS, KEYS, ModelMeter, export_label
+
+    def model_file(cache, arch, runtime, dtype):
+        p = tmp_path / f"{abs(hash(encode_arch(arch)))}.pte"
+        p.write_text("model:" + encode_arch(arch))
+        return p
+
+    monkeypatch.setattr(validate, "model_artifact", model_file)
+    meter = ModelMeter(slow_s=10_000.0)  # blocks 1.3x slow while collected, the reference never
+    store, cache = LUTStore(tmp_path / "lut"), ArtifactCache(tmp_path / "art", ("t",), export_label)
+    rep = collect(
+        store, KEYS, "executorch", "fp32", meter, cache, reference=ReferenceSettings(clock=meter.clock)
+    )
+    val = [(f"a{i}", a) for i, a in enumerate(ARCHS[:4])]
+    args = Namespace(export_workers=0)
+    slow = models_after(store, rep.context, val, "executorch", Dtype.FP32, meter, cache, args)
+    assert slow["within10_pct"] == 100.0 and [m["name"] for m in slow["models"]] == ["a0", "a1", "a2", "a3"]
+    meter.slow_s = meter.t  # the device is fast again: the LUT of the slow minutes is 30% over
+    fast = models_after(store, rep.context, val, "executorch", Dtype.FP32, meter, cache, args)
+    assert fast["within10_pct"] == 0.0
+    for m in fast["models"]:
+        assert m["predicted_ms"] / m["measured_ms"] == pytest.approx(1.3, rel=0.03)
+    # the results file's table: among the blocks vs after, and the ratio of the two measurements
+    models = [{**m, "role": "validation", "remeasured": 0, "unstable": False} for m in slow["models"]]
+    ctx = {"scale": "real", "runtime": "executorch", "dtype": "fp32", "status": "ok", "n": 4,
+           "within10_pct": 100.0, "within5_pct": 100.0, "rmspe_pct": 1.0, "models": models,
+           "load_avg_after": [1.0], "elapsed_s": 1.0, "after": fast}  # fmt: skip
+    settings = {"threads": 1, "rounds": 3, "real_n": 4, "real_calib": 0, "real_others": 0, "toy_n": 0,
+                "toy_calib": 0, "seed": 0}  # fmt: skip
+    out = {"host": "h", "platform": "p", "cpus": 2, "target": "t", "load_avg_start": [1.0],
+           "settings": settings, "runs": [{"run": 0, "contexts": [ctx]}]}  # fmt: skip
+    md = render_md(out)
+    assert "| 0 | real | executorch | fp32 | 100% / 1.0 | 0% / " in md
+    assert "| 0.769 (0.769-0.769) |" in md  # measured after / among the blocks = 1 / 1.3

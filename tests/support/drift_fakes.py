@@ -20,6 +20,15 @@ def true_ms(key: BlockKey) -> float:
     return 0.02 + key.to_layer().macs / 2e6
 
 
+def arch_ms(arch) -> float:
+    """A whole model's latency at nominal speed: the sum of its layers' (no boundary effects)."""
+    from search.arch import LayerKind, profile_arch
+
+    return sum(
+        true_ms(BlockKey.from_layer(la)) for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP
+    )
+
+
 class DriftingMeter:
     """Times in a fake clock: every call costs ``cost_s``; the device runs ``speed(t)`` times slower."""
 
@@ -58,3 +67,28 @@ class DriftingMeter:
 def export_label(key, runtime, dtype, out_path):
     out_path.write_text(key.label())
     return out_path
+
+
+class ModelMeter(DriftingMeter):
+    """A device the reference cannot follow: the blocks and models run 1.3x slower while the first
+    ``slow_s`` seconds last, the small reference never slows down. A model artifact holds 'model:<arch>'."""
+
+    def __init__(self, slow_s: float) -> None:
+        super().__init__(lambda t, n: 1.0)
+        self.slow_s = slow_s
+
+    def measure(self, artifact, input_chw, runtime):
+        from search.arch import decode_arch
+
+        text = artifact.read_text()
+        if not text.startswith("model:"):
+            if self.by_label[text] == REFERENCE_KEY:
+                return super().measure(artifact, input_chw, runtime)
+            self.speed = lambda t, n: 1.3 if t < self.slow_s else 1.0
+            out = super().measure(artifact, input_chw, runtime)
+            self.speed = lambda t, n: 1.0
+            return out
+        factor = 1.3 if self.t < self.slow_s else 1.0
+        self.t += self.cost_s
+        self.calls.append("model")
+        return [arch_ms(decode_arch(text[len("model:") :])) * factor] * 5
