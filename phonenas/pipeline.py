@@ -120,8 +120,8 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
 
     from latency.collect import collect
     from latency.correction import Correction
-    from latency.export import OVERHEAD_KEY, ArtifactCache
-    from latency.keys import keys_from_archs, keys_from_layers, resolve_lut
+    from latency.export import ArtifactCache
+    from latency.keys import keys_from_archs, keys_from_layers
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
@@ -142,34 +142,16 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     luts = {}
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)
-        rt, dt = resolve_lut(runtime, dtype)
-        context = meter.context(rt, dt, cache.get(OVERHEAD_KEY, rt, dt))
-        if calibration and Correction.load(store.root, context) is None:
-            # the calibration models are timed among the space's layers, over the same minutes
-            rep = validate(
-                store,
-                [],
-                calibration,
-                runtime,
-                dtype,
-                meter,
-                cache,
-                cfg.export_workers,
-                on_progress=_phase_progress(progress, f"LUT {name}: "),
-                extra_keys=keys,
-            ).collect_report
-        else:
-            rep = collect(
-                store,
-                keys,
-                runtime,
-                dtype,
-                meter,
-                cache,
-                cfg.export_workers,
-                on_progress=_layer_progress(progress, f"LUT {name}"),
-            )
-        assert rep is not None
+        rep = collect(
+            store,
+            keys,
+            runtime,
+            dtype,
+            meter,
+            cache,
+            cfg.export_workers,
+            on_progress=_layer_progress(progress, f"LUT {name}"),
+        )
         if rep.failed:
             first = rep.failed[0]
             raise RuntimeError(
@@ -178,6 +160,18 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
         log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
         if rep.context is None:
             raise RuntimeError(f"LUT {name}: the collection reported no context")
+        if calibration and Correction.load(store.root, rep.context) is None:
+            validate(
+                store,
+                [],
+                calibration,
+                runtime,
+                dtype,
+                meter,
+                cache,
+                cfg.export_workers,
+                on_progress=_phase_progress(progress, f"calibrate {name}: "),
+            )
         luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
     store.compact()
     return store, cache, meter, luts
