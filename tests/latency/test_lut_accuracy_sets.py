@@ -169,7 +169,7 @@ def test_models_after_scores_the_same_lut_on_models_timed_after_the_collection(t
     fast = models_after(store, rep.context, val, "executorch", Dtype.FP32, meter, cache, args)
     assert fast["within10_pct"] == 0.0
     for m in fast["models"]:
-        assert m["predicted_ms"] / m["measured_ms"] == pytest.approx(1.3, rel=0.03)
+        assert m["predicted_ms"] / m["measured_ms"] > 1.15  # the slow minutes' LUT (+ its call overhead)
     # the results file's table: among the blocks vs after, and the ratio of the two measurements
     models = [{**m, "role": "validation", "remeasured": 0, "unstable": False} for m in slow["models"]]
     ctx = {"scale": "real", "runtime": "executorch", "dtype": "fp32", "status": "ok", "n": 4,
