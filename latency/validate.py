@@ -26,7 +26,7 @@ from latency.collect import (
 )
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
-from latency.keys import BlockKey, Context, DType, Runtime, keys_from_archs, resolve_lut
+from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT, arch_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
@@ -229,23 +229,21 @@ def validate(
     save_correction: bool = True,
     statistic: str = "median_ms",
     fit_weights: bool = False,
-    extra_keys: Sequence[BlockKey] = (),
 ) -> ValidationResult:
     """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
     and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
 
     The whole models are timed in the collection's interleaved rounds, among the blocks the collection
-    measures (``extra_keys``: more blocks to collect with them, e.g. a whole space); on a store that
-    already holds every block they are timed in rounds of their own. Either way with the collection's
-    drift reference, so ``ref_ratio`` is relative to the LUT's nominal reading.
+    measures; on a store that already holds every block they are timed in rounds of their own. Either
+    way with the collection's drift reference, so ``ref_ratio`` is relative to the LUT's nominal reading.
 
     ``statistic`` (median_ms, trimmed_mean_ms, p10_ms, min_ms) is used for LUT entries and whole models
     alike; ``fit_weights`` also fits the cache-spill hinge (needs calibration models whose weights exceed
     the caches, e.g. zoo models) and reports it as the extra predictor ``fitted_spill``."""
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     all_models = [*calibration, *validation]
-    keys = [*keys_from_archs([a for _, a in all_models]), *extra_keys]
     archs = [a for _, a in all_models]
+    keys = keys_from_archs(archs)
     paths = export_models(archs, runtime, dtype, cache, export_workers, on_progress)
 
     def blocks(p: BlockProgress) -> None:
