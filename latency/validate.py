@@ -182,6 +182,41 @@ def measure_models(
     return [ModelTiming(timed[i].samples_ms, timed[i].drift) for i in todo]
 
 
+@dataclass(frozen=True)
+class ModelSpeed:
+    """The device's speed relative to a LUT's nominal, read off whole models timed in one session."""
+
+    ratio: float  # median of measured / predicted at nominal speed
+    n: int  # models it was read from
+    spread: tuple[float, float]  # lowest and highest single-model ratio
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ratio": self.ratio, "n": self.n, "spread": list(self.spread)}
+
+
+def model_speed(lut: LUT, archs: Sequence[ArchSpec], measured_ms: Sequence[float]) -> ModelSpeed:
+    """How fast the device runs whole models now compared with when ``lut`` was collected: the median
+    over ``archs`` of measured / ``lut.predict(arch)`` at nominal speed.
+
+    Meant for the LUT's calibration models (``lut.correction.models``) timed in the same session as the
+    models to be compared with the LUT, never for those models themselves: a drift reference made of
+    whole models of the user's scale. A later session on a shared VM or a phone can run 10-35% off the
+    collection's speed, and the small reference layer does not follow it (on the 2-core VM the demo's
+    measure stage read the small reference 26-34% faster than nominal while whole models ran at about
+    nominal speed, so predictions scaled by it came out 40-60% low)."""
+    if len(archs) != len(measured_ms) or not archs:
+        raise ValueError(
+            f"model_speed needs one measurement per arch (got {len(archs)} archs, {len(measured_ms)})"
+        )
+    ratios = []
+    for arch, ms in zip(archs, measured_ms, strict=True):
+        pred = lut.predict(arch).latency_ms
+        if not (pred > 0 and ms > 0 and math.isfinite(ms)):
+            raise ValueError(f"model_speed: {encode_arch(arch)} predicted {pred} ms, measured {ms} ms")
+        ratios.append(ms / pred)
+    return ModelSpeed(float(np.median(ratios)), len(ratios), (min(ratios), max(ratios)))
+
+
 def export_models(
     archs: Sequence[ArchSpec],
     runtime: str,

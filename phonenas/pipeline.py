@@ -24,6 +24,7 @@ from phonenas.report import ReportData, write_report
 if TYPE_CHECKING:
     from latency.progress import Progress
     from latency.timer import TimingProtocol
+    from search.arch import ArchSpec
     from search.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ class DemoConfig:
         0.7,
     )  # latency targets: quantiles of the space's predicted latency
     calib_archs: int = 6  # random children measured whole to fit each LUT's boundary correction
+    # MobileNetV3-Small widths measured whole for the correction too (never scored): between and beyond
+    # the baselines', so that it is fitted over every size the report predicts (the baselines have 2-3x
+    # the layers of the space's children)
+    calib_widths: tuple[float, ...] = (0.625, 0.875, 1.125)
     search_epochs: int = 12
     train_epochs: int = 15
     baseline_widths: tuple[float, ...] = (0.5, 0.75, 1.0)  # MobileNetV3-Small width multipliers
@@ -72,7 +77,9 @@ class ModelRecord:
     test_acc: float
     target_ms: float | None = None
     measured_ms: dict[str, float] = field(default_factory=dict)  # "runtime dtype" -> ms
-    predicted_ms: dict[str, float] = field(default_factory=dict)
+    predicted_ms: dict[str, float] = field(default_factory=dict)  # at the speed of the measuring session
+    speed: dict[str, float] = field(default_factory=dict)  # that session's speed / the LUT's (1: same)
+    notes: dict[str, str] = field(default_factory=dict)  # re-measured or unstable measurements
 
 
 @dataclass
@@ -114,8 +121,9 @@ def _write_json(path: Path, value: dict) -> None:
 
 def collect_luts(cfg: DemoConfig, progress: Progress):
     """Stage 1: measure every candidate layer of the space on the host for each context, then fit each
-    LUT's boundary correction on ``cfg.calib_archs`` children spread over the space's sizes, measured
-    whole (not scored)."""
+    LUT's boundary correction on ``cfg.calib_archs`` children spread over the space's sizes and
+    MobileNetV3-Small at ``cfg.calib_widths`` (:func:`calibration_baselines`), measured whole after the
+    collection (never scored)."""
     import torch
 
     from latency.collect import collect
@@ -139,6 +147,7 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     keys += keys_from_archs([decode_arch(a) for a in baseline_archs(cfg).values()])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     calibration = [(f"calib{i}", a) for i, a in enumerate(calibration_children(space, cfg.calib_archs, gen))]
+    calibration += calibration_baselines(cfg)
     luts = {}
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)
@@ -279,6 +288,22 @@ def baseline_archs(cfg: DemoConfig) -> dict[str, str]:
     }
 
 
+def calibration_baselines(cfg: DemoConfig) -> list[tuple[str, ArchSpec]]:
+    """MobileNetV3-Small at ``cfg.calib_widths`` (the baselines' resolution), for the correction's fit;
+    a width whose arch coincides with a baseline's is left out (those are scored)."""
+    from search.arch import encode_arch
+    from search.zoo import mobilenet_v3_small
+
+    space = resolve_space(cfg)
+    scored = set(baseline_archs(cfg).values())
+    out = []
+    for w in cfg.calib_widths:
+        arch = mobilenet_v3_small(w, max(space.resolutions), space.num_classes, space.in_ch)
+        if encode_arch(arch) not in scored:
+            out.append((f"calib_mbv3s_x{w:g}", arch))
+    return out
+
+
 def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
     """Train the baselines with the same budget as the searched models."""
     return [train_model(cfg, name, "baseline", arch, progress) for name, arch in baseline_archs(cfg).items()]
@@ -287,10 +312,14 @@ def baselines(cfg: DemoConfig, progress: Progress) -> list[ModelRecord]:
 def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, progress: Progress) -> None:
     """Stage 4: measure every model whole on the host per context and predict it from the LUT.
 
-    Medians are kept per (context, model name, arch) in OUT/measure/; only models not yet measured are."""
+    The LUT's calibration models (never scored) are timed in the same session, interleaved with the
+    models: their measured / predicted ratio is the device's speed now against the LUT's
+    (:func:`latency.validate.model_speed`), and every prediction and latency target of that context is
+    scaled by it. Medians are kept per (context, model name, arch) in OUT/measure/ with the speed of
+    their session; only models not yet measured are measured."""
     from latency.keys import resolve_lut
     from latency.stats import summarize
-    from latency.validate import measure_models
+    from latency.validate import measure_models, model_speed
     from search.arch import decode_arch
 
     for (runtime, dtype), lut in luts.items():
@@ -299,14 +328,19 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         done = json.loads(path.read_text()) if path.exists() else {}
         todo = [m for m in models if done.get(m.name, {}).get("arch") != m.arch]
         if todo:
-            samples = measure_models(
-                [decode_arch(m.arch) for m in todo],
+            calib = [decode_arch(c.arch) for c in lut.correction.models]
+            timings = measure_models(
+                [decode_arch(m.arch) for m in todo] + calib,
                 *resolve_lut(runtime, dtype),
                 meter,
                 cache,
                 cfg.export_workers,
                 on_progress=_phase_progress(progress, "", f" {label}"),
                 nominal_ms=lut.reference_ms,
+            )
+            own, cal = timings[: len(todo)], timings[len(todo) :]
+            speed = (
+                model_speed(lut, calib, [summarize(s).median_ms for s in cal]).to_dict() if calib else None
             )
             done |= {
                 m.name: {
@@ -315,22 +349,27 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                     "ref_ratio": s.drift.ref_ratio,
                     "remeasured": s.drift.remeasured,
                     "unstable": s.drift.unstable,
+                    "speed": speed,
                 }
-                for m, s in zip(todo, samples, strict=True)
+                for m, s in zip(todo, own, strict=True)
             }
             _write_json(path, done)
         for m in models:
-            m.measured_ms[label] = float(done[m.name]["median_ms"])
-            if done[m.name].get("unstable"):
-                log.warning(
-                    "%s %s: the device was unstable while it was measured (drift reference), even after "
-                    "%d re-measurements",
-                    m.name,
-                    label,
-                    done[m.name].get("remeasured", 0),
+            got = done[m.name]
+            m.measured_ms[label] = float(got["median_ms"])
+            if got.get("unstable"):
+                m.notes[label] = (
+                    f"the device was unstable while it was measured (drift reference), even after "
+                    f"{got.get('remeasured', 0)} re-measurements"
                 )
-            # predicted at the speed the drift reference saw while the model was measured
-            ratio = float(done[m.name].get("ref_ratio", 1.0))
+                log.warning("%s %s: %s", m.name, label, m.notes[label])
+            elif got.get("remeasured"):
+                m.notes[label] = f"re-measured {got['remeasured']}x (the device was unstable at first)"
+            # at the speed of the session the model was measured in: read off the calibration models
+            # timed with it, else (no calibration) the drift reference's ratio
+            speed = got.get("speed")
+            ratio = float(speed["ratio"]) if speed else float(got.get("ref_ratio", 1.0))
+            m.speed[label] = ratio
             pred = lut.predict(decode_arch(m.arch), ref_ratio=ratio)
             m.predicted_ms[label] = pred.latency_ms
             if pred.extrapolated:
@@ -466,6 +505,20 @@ def _not_runnable_here(targets: tuple[str, ...]) -> list[str]:
     return notes
 
 
+def _target_now(m: ModelRecord, label: str) -> float | None:
+    """``m``'s latency target at the speed of the session it was measured in (targets are in the LUT's
+    units; None: no target)."""
+    if m.target_ms is None:
+        return None
+    return m.target_ms * m.speed.get(label, 1.0)
+
+
+def _vs_target_pct(m: ModelRecord, label: str) -> float | None:
+    """How far ``m`` measured from its target at that speed, in percent (None: no target)."""
+    now = _target_now(m, label)
+    return None if now is None else 100 * (m.measured_ms[label] / now - 1)
+
+
 def _report_data(
     cfg: DemoConfig,
     models: list[ModelRecord],
@@ -474,6 +527,7 @@ def _report_data(
     stage_s: dict[str, float],
 ) -> ReportData:
     pareto, prediction = [], []
+    search_ctx = _label(*cfg.contexts[0])  # the targets are in its LUT's units
     for m in models:
         for label, ms in m.measured_ms.items():
             runtime, dtype = label.split(" ")
@@ -486,6 +540,9 @@ def _report_data(
                     "latency_ms": ms,
                     "accuracy": m.test_acc,
                     "target_ms": m.target_ms,
+                    # the target at the speed the model was measured at, and how far it landed from it
+                    "target_now_ms": _target_now(m, label) if label == search_ctx else None,
+                    "vs_target_pct": _vs_target_pct(m, label) if label == search_ctx else None,
                     "arch": m.arch,
                 }
             )
@@ -496,13 +553,17 @@ def _report_data(
                     "dtype": dtype,
                     "predicted_ms": m.predicted_ms[label],
                     "measured_ms": ms,
+                    "speed": m.speed.get(label),
+                    "note": m.notes.get(label, ""),
                 }
             )
-    search_ctx = _label(*cfg.contexts[0])
     notes = [
         f"Searched on the {search_ctx} LUT of this computer; latency targets are quantiles "
         f"{cfg.target_quantiles} of the space's predicted latency. Accuracy is test-split top-1 after "
         f"{cfg.train_epochs} epochs for every model (same budget for baselines).",
+        "Predictions and targets are scaled by `speed`: the device's speed while the models were measured "
+        "over its speed while the LUT was collected, read off the LUT's calibration models (never "
+        "scored) timed with them.",
         *_not_runnable_here(cfg.deploy_targets),
     ]
     summary = {

@@ -147,6 +147,8 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def _fmt(v: object) -> str:
+    if v is None:
+        return ""
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.4g}"
     return str(v)

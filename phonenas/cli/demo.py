@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,6 +12,9 @@ from rich.table import Table
 from phonenas.cli.options import DEFAULT_TARGETS, ThreadsOption
 from phonenas.cli.progress import BarProgress, progress_bar
 from phonenas.console import LOG_NAME, quiet_console
+
+if TYPE_CHECKING:
+    from phonenas.pipeline import ModelRecord
 
 _out = Console()
 
@@ -55,14 +59,34 @@ def demo(
     labels = sorted({k for m in result.models for k in m.measured_ms})
     for col in ["model", "kind", "test acc %", "target ms"] + [f"{lab} ms (pred)" for lab in labels]:
         table.add_column(col, justify="left" if col in ("model", "kind") else "right", no_wrap=col == "model")
+    search = f"{cfg.contexts[0][0]} {cfg.contexts[0][1]}"
     for m in result.models:
         lat = [f"{m.measured_ms[lab]:.3f} ({m.predicted_ms[lab]:.3f})" for lab in labels]
-        table.add_row(
-            m.name, m.kind, f"{100 * m.test_acc:.1f}", f"{m.target_ms:g}" if m.target_ms else "", *lat
-        )
+        table.add_row(m.name, m.kind, f"{100 * m.test_acc:.1f}", _target_cell(m, search), *lat)
     _out.print(table)
+    for lab in labels:
+        speeds = {m.speed[lab] for m in result.models if lab in m.speed}
+        if speeds:
+            _out.print(
+                f"{lab}: measured at {', '.join(f'{s:.3f}' for s in sorted(speeds))}x the LUT's speed "
+                "(its calibration models timed with them); predictions and targets scaled by it"
+            )
+    for m in result.models:
+        for lab, note in m.notes.items():
+            _out.print(f"{m.name} {lab}: {note}")
     if not result.deploy.empty:
         counts = result.deploy["status"].value_counts().to_dict()
         _out.print("deploy checks: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     _out.print(f"stage times (s): {result.stage_s}")
     _out.print(f"report: [bold]{result.report_html}[/bold] (and {result.report_md.name})")
+
+
+def _target_cell(m: ModelRecord, search: str) -> str:
+    """The target (LUT units) and, where the device ran at another speed, the target at that speed,
+    with how far the model measured from it."""
+    if not m.target_ms:
+        return ""
+    speed = m.speed.get(search, 1.0)
+    off = 100 * (m.measured_ms[search] / (m.target_ms * speed) - 1)
+    now = f" -> {m.target_ms * speed:.3g}" if abs(speed - 1) > 0.005 else ""
+    return f"{m.target_ms:g}{now} ({off:+.0f}%)"

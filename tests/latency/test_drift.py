@@ -215,3 +215,40 @@ def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
     assert later.measured == 0 and len(later.models) == 1
     pred = lut.predict(ARCHS[0], ref_ratio=later.models[0].drift.ref_ratio).latency_ms
     assert sorted(later.models[0].samples_ms)[2] == pytest.approx(pred / 1.3, rel=0.03)
+
+
+def test_calibration_models_timed_with_the_models_give_the_speed_the_small_reference_misses(
+    tmp_path, monkeypatch
+):
+    """A later session runs whole models 1.3x slower and the small reference does not see it: scaled
+    by the reference the LUT predicts 23% low; scaled by the speed read off the calibration models
+    timed in the same session, within the fake's noise."""
+    from latency import validate
+    from search.arch import encode_arch
+
+    def artifact(cache, arch, runtime, dtype):
+        p = tmp_path / f"model-{abs(hash(encode_arch(arch)))}.pte"
+        p.write_text("model:" + encode_arch(arch))
+        return p
+
+    monkeypatch.setattr(validate, "model_artifact", artifact)
+    meter = ModelMeter(slow_s=0.0)  # the collection runs at nominal speed
+    store, rep = _collect(tmp_path, meter)
+    lut = LUT.from_store(store, rep.context, corrected=False)
+    meter.slow_s = float("inf")  # from now on blocks and models run 1.3x slower, the reference does not
+    calib, scored = ARCHS[:5], ARCHS[5:8]
+    cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    ref = ReferenceSettings(clock=meter.clock)
+    timings = validate.measure_models(
+        [*scored, *calib], "executorch", Dtype.FP32, meter, cache, nominal_ms=lut.reference_ms, reference=ref
+    )
+    medians = [sorted(t)[2] for t in timings]
+    speed = validate.model_speed(lut, calib, medians[len(scored) :])
+    assert speed.ratio == pytest.approx(1.3, rel=0.02) and speed.n == 5
+    assert speed.spread[0] <= speed.ratio <= speed.spread[1]
+    for arch, t, ms in zip(scored, timings, medians, strict=False):  # the scored ones come first
+        by_reference = lut.predict(arch, ref_ratio=t.drift.ref_ratio).latency_ms
+        assert by_reference < 0.8 * ms  # the small reference missed the slowdown
+        assert lut.predict(arch, ref_ratio=speed.ratio).latency_ms == pytest.approx(ms, rel=0.03)
+    with pytest.raises(ValueError, match="one measurement per arch"):
+        validate.model_speed(lut, calib, medians[:2])

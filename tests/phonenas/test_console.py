@@ -202,7 +202,8 @@ def fake_run_demo(cfg, progress):
     progress.update("LUT executorch int8", 1, 1, "own-progress-info")
     logging.getLogger("phonenas.pipeline").warning("own-pipeline-warning")
     model = pipeline.ModelRecord("searched@1ms", "searched", "r16:x", 0.9, 0.9, 1.0,
-                                 {"executorch int8": 1.0}, {"executorch int8": 1.1})
+                                 {"executorch int8": 1.0}, {"executorch int8": 1.1},
+                                 {"executorch int8": 1.2}, {"executorch int8": "own-remeasure-note"})
     deploy = pd.DataFrame([{"status": "pass"}])
     return pipeline.DemoResult(cfg, [model], pd.DataFrame(), deploy, {"LUT": 1.0},
                                cfg.out / "report.html", cfg.out / "report.md")
@@ -223,3 +224,8 @@ def test_demo_cli_console_is_quiet_unless_verbose(tmp_path: Path, verbose: bool)
         assert noise in log, log
     for own in ("LUT", "own-pipeline-warning", "searched@1ms", "deploy checks: 1 pass", "report:"):
         assert own in console, console
+    # the target at the measuring session's speed and how far the model landed from it, that speed,
+    # and which measurement had to be re-measured
+    assert "1 -> 1.2 (-17%)" in console, console
+    assert "executorch int8: measured at 1.200x the LUT's speed" in console, console
+    assert "searched@1ms executorch int8: own-remeasure-note" in console, console

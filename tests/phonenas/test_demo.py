@@ -9,8 +9,8 @@ import pytest
 
 from deploy.pipeline import load_model
 from latency.timer import TimingProtocol
-from phonenas.pipeline import DemoConfig, run_demo
-from search.arch import Act, HeadSpec, decode_arch
+from phonenas.pipeline import DemoConfig, calibration_baselines, run_demo
+from search.arch import Act, HeadSpec, decode_arch, encode_arch
 from search.data import load_data
 from search.loop import evaluate
 from search.space import SearchSpace, StageChoices, StemChoices
@@ -60,6 +60,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
         baseline_widths=(0.5,),
         export_workers=0,
         calib_archs=2,
+        calib_widths=(0.625,),
         timing=TimingProtocol(warmup=2, min_runs=10, max_runs=10),
         meter_rounds=1,
     )
@@ -73,6 +74,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     for m in result.models:
         assert set(m.measured_ms) == {"executorch int8", "litert fp32"}
         assert all(v > 0 for v in m.measured_ms.values()) and all(v > 0 for v in m.predicted_ms.values())
+        assert set(m.speed) == set(m.measured_ms) and all(v > 0 for v in m.speed.values())
         # The reported accuracy is the saved model's on the test split, recomputed here. (One training
         # epoch keeps this test in minutes, and then every micro model is near chance, so a bound above
         # chance cannot be asserted here: tests/search/test_loop.py asserts learning, > 0.5 at 30 epochs.)
@@ -89,6 +91,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
         assert json.loads((bundle / "manifest.json").read_text())["arch"] == result.models[0].arch
     corrections = list((cfg.out / "lut" / "corrections").glob("*.json"))
     assert len(corrections) == 2, corrections  # one fitted boundary correction per context
+    (calib_mbv3,) = calibration_baselines(cfg)
+    for path in corrections:  # fitted on the space's children and a MobileNetV3-Small between baselines
+        fitted_on = [m["arch"] for m in json.loads(path.read_text())["models"]]
+        assert len(fitted_on) == 3 and encode_arch(calib_mbv3[1]) in fitted_on
     md = result.report_md.read_text()
     assert "searched@" in md and "mbv3s_x0.5" in md and "executorch" in md
     assert {p.name for p in cfg.out.glob("*.png")} == {"pareto.png", "prediction.png", "block_latency.png"}

@@ -1,0 +1,118 @@
+"""The demo's measure stage: predictions at the speed read off the calibration models timed with them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from latency.correction import CalibrationModel, Correction
+from latency.keys import Context
+from latency.lut import LUT
+from latency.progress import SilentProgress
+from latency.store import Drift
+from latency.validate import ModelTiming
+from phonenas.pipeline import DemoConfig, ModelRecord, _report_data, measure
+from search.arch import encode_arch
+from tests.support.drift_fakes import ARCHS, KEYS, true_ms
+
+CTX = ("executorch", "int8")
+
+
+def _lut() -> LUT:
+    calib = tuple(CalibrationModel(encode_arch(a), 1.0, (), 0.0, 1) for a in ARCHS[:4])
+    entries = {k: true_ms(k) for k in KEYS}
+    return LUT(
+        Context("host", "executorch", "0", "int8", 1, ""),
+        entries,
+        correction=Correction(models=calib),
+        reference_ms=0.2,
+    )
+
+
+def _models() -> list[ModelRecord]:
+    return [
+        ModelRecord("searched@1ms", "searched", encode_arch(ARCHS[6]), 0.9, 0.9, target_ms=1.0),
+        ModelRecord("base", "baseline", encode_arch(ARCHS[9]), 0.9, 0.9),
+    ]
+
+
+def test_measure_scales_predictions_and_targets_by_the_calibration_models_speed(tmp_path, monkeypatch):
+    from latency import validate
+    from search.arch import decode_arch
+
+    lut = _lut()
+    timed: list[list[str]] = []
+
+    def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
+        timed.append([encode_arch(a) for a in archs])
+        # the whole session runs 1.25x slower than the LUT; the small reference thinks it is faster
+        out = []
+        for i, a in enumerate(archs):
+            ms = 1.25 * lut.predict(a).latency_ms * (1.0 + 0.01 * (i % 3 - 1))
+            out.append(
+                ModelTiming([ms] * 5, Drift(0.15, 0.75, remeasured=2 if i == 1 else 0, unstable=i == 1))
+            )
+        return out
+
+    monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    cfg = DemoConfig(out=tmp_path, contexts=(CTX,))
+    models = _models()
+    measure(cfg, models, {CTX: lut}, None, None, SilentProgress())
+    # the scored models and the four calibration models in one session, the scored ones first
+    assert timed == [[m.arch for m in models] + [encode_arch(a) for a in ARCHS[:4]]]
+    label = "executorch int8"
+    for m in models:
+        assert m.speed[label] == pytest.approx(1.25, rel=0.011)
+        assert m.predicted_ms[label] == pytest.approx(m.measured_ms[label], rel=0.03)
+        # scaled by the small reference instead, the prediction would be 40% low
+        assert lut.predict(decode_arch(m.arch), ref_ratio=0.75).latency_ms < 0.65 * m.measured_ms[label]
+    assert "unstable" in models[1].notes[label] and "2 re-measurements" in models[1].notes[label]
+    assert label not in models[0].notes
+    blocks = pd.DataFrame(columns=["layer", "context", "latency_ms"])
+    rows = _report_data(cfg, models, blocks, pd.DataFrame(), {})
+    pareto = rows.pareto.set_index("model")
+    assert pareto.loc["searched@1ms", "target_now_ms"] == pytest.approx(models[0].speed[label])
+    assert pareto.loc["searched@1ms", "vs_target_pct"] == pytest.approx(
+        100 * (models[0].measured_ms[label] / models[0].speed[label] - 1)
+    )
+    assert rows.prediction.set_index("model").loc["base", "note"] == models[1].notes[label]
+
+    # a re-run measures nothing again and predicts the same from what OUT/measure holds
+    timed.clear()
+    again = _models()
+    measure(cfg, again, {CTX: lut}, None, None, SilentProgress())
+    assert timed == []
+    assert [m.predicted_ms for m in again] == [m.predicted_ms for m in models]
+    assert [m.notes for m in again] == [m.notes for m in models]
+
+
+def test_measure_without_calibration_models_falls_back_to_the_drift_reference(tmp_path, monkeypatch):
+    from latency import validate
+
+    lut = _lut()
+    lut.correction = Correction()
+
+    def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
+        return [ModelTiming([1.0] * 5, Drift(0.2, 1.1)) for _ in archs]
+
+    monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    models = _models()
+    measure(DemoConfig(out=tmp_path, contexts=(CTX,)), models, {CTX: lut}, None, None, SilentProgress())
+    assert all(m.speed["executorch int8"] == pytest.approx(1.1) for m in models)
+
+
+def test_calibration_covers_the_baselines_sizes_and_never_includes_a_scored_model(tmp_path):
+    from phonenas.pipeline import baseline_archs, calibration_baselines
+    from search.arch import decode_arch, profile_arch
+
+    def weights(arch) -> float:
+        return sum(la.params for la in profile_arch(arch).layers)
+
+    cfg = DemoConfig(out=tmp_path)
+    calib = calibration_baselines(cfg)
+    scored = [decode_arch(a) for a in baseline_archs(cfg).values()]
+    assert [n for n, _ in calib] == ["calib_mbv3s_x0.625", "calib_mbv3s_x0.875", "calib_mbv3s_x1.125"]
+    assert not {a for _, a in calib} & set(scored)
+    assert max(weights(a) for _, a in calib) > max(weights(a) for a in scored)
+    # a width that builds a baseline's arch is left out
+    assert calibration_baselines(DemoConfig(out=tmp_path, calib_widths=(0.75, 1.125))) == calib[2:]
