@@ -74,6 +74,7 @@ def demo(
     for m in result.models:
         for lab, note in m.notes.items():
             _out.print(f"{m.name} {lab}: {note}")
+    _out.print(_accuracy_line(result.models, search))
     if not result.deploy.empty:
         counts = result.deploy["status"].value_counts().to_dict()
         _out.print("deploy checks: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
@@ -90,3 +91,19 @@ def _target_cell(m: ModelRecord, search: str) -> str:
     off = 100 * (m.measured_ms[search] / (m.target_ms * speed) - 1)
     now = f" -> {m.target_ms * speed:.3g}" if abs(speed - 1) > 0.005 else ""
     return f"{m.target_ms:g}{now} ({off:+.0f}%)"
+
+
+def _accuracy_line(models: list[ModelRecord], search: str) -> str:
+    """How many predictions landed within +-10% of their measurement and searched models within +-5% of
+    their target (at the measuring session's speed)."""
+    pairs = [(m.predicted_ms[lab], ms) for m in models for lab, ms in m.measured_ms.items()]
+    ok = sum(abs(p / ms - 1) <= 0.10 + 1e-9 for p, ms in pairs)
+    line = f"LUT predictions within +-10% of the measurement: {ok} of {len(pairs)}"
+    searched = [m for m in models if m.target_ms and search in m.measured_ms]
+    if searched:
+        hit = sum(
+            abs(m.measured_ms[search] / (m.target_ms * m.speed.get(search, 1.0)) - 1) <= 0.05
+            for m in searched
+        )
+        line += f"; searched models within +-5% of their target: {hit} of {len(searched)}"
+    return line

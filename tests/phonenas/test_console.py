@@ -229,3 +229,7 @@ def test_demo_cli_console_is_quiet_unless_verbose(tmp_path: Path, verbose: bool)
     assert "1 -> 1.2 (-17%)" in console, console
     assert "executorch int8: measured at 1.200x the LUT's speed" in console, console
     assert "searched@1ms executorch int8: own-remeasure-note" in console, console
+    # 1.1 predicted vs 1.0 measured is exactly 10% off; 1.0 measured vs 1.2 (target at that speed) is not
+    flat = " ".join(console.split())
+    assert "within +-10% of the measurement: 1 of 1;" in flat, console
+    assert "searched models within +-5% of their target: 0 of 1" in flat, console
