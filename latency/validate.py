@@ -196,24 +196,29 @@ class ModelSpeed:
 
 def model_speed(lut: LUT, archs: Sequence[ArchSpec], measured_ms: Sequence[float]) -> ModelSpeed:
     """How fast the device runs whole models now compared with when ``lut`` was collected: the median
-    over ``archs`` of measured / ``lut.predict(arch)`` at nominal speed.
+    over ``archs`` of measured now / measured then.
 
     Meant for the LUT's calibration models (``lut.correction.models``) timed in the same session as the
     models to be compared with the LUT, never for those models themselves: a drift reference made of
-    whole models of the user's scale. A later session on a shared VM or a phone can run 10-35% off the
-    collection's speed, and the small reference layer does not follow it (on the 2-core VM the demo's
-    measure stage read the small reference 26-34% faster than nominal while whole models ran at about
-    nominal speed, so predictions scaled by it came out 40-60% low)."""
+    whole models of the user's scale. "Then" is the calibration model's own whole-model measurement the
+    correction was fitted on (nominal units), so the fit's residuals do not enter the speed; an arch the
+    correction was not fitted on is compared with ``lut.predict(arch)`` instead. A later session on a
+    shared VM or a phone can run 10-35% off the collection's speed, and the small reference layer does
+    not follow it (on the 2-core VM the demo's measure stage read the small reference 26-34% faster than
+    nominal while whole models ran at about nominal speed, so predictions scaled by it came out 40-60%
+    low)."""
     if len(archs) != len(measured_ms) or not archs:
         raise ValueError(
             f"model_speed needs one measurement per arch (got {len(archs)} archs, {len(measured_ms)})"
         )
+    then_ms = {m.arch: m.whole_ms for m in lut.correction.models}
     ratios = []
     for arch, ms in zip(archs, measured_ms, strict=True):
-        pred = lut.predict(arch).latency_ms
-        if not (pred > 0 and ms > 0 and math.isfinite(ms)):
-            raise ValueError(f"model_speed: {encode_arch(arch)} predicted {pred} ms, measured {ms} ms")
-        ratios.append(ms / pred)
+        text = encode_arch(arch)
+        ref = then_ms.get(text) or lut.predict(arch).latency_ms
+        if not (ref > 0 and ms > 0 and math.isfinite(ms)):
+            raise ValueError(f"model_speed: {text} measured {ms} ms now, {ref} ms when calibrated")
+        ratios.append(ms / ref)
     return ModelSpeed(float(np.median(ratios)), len(ratios), (min(ratios), max(ratios)))
 
 
