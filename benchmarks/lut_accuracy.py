@@ -26,6 +26,7 @@ says so in its settings - do not present it as the full benchmark.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
         "context at a time on a machine that is idle only in stretches",
     )
     args = ap.parse_args(argv)
+    _commit()  # the code this process runs (see _commit)
 
     from latency.export import ArtifactCache, toolchain_versions
 
@@ -358,17 +360,19 @@ def models_after(store, context, val, runtime, dtype, meter, cache, args) -> dic
     }
 
 
+@functools.cache
 def _commit() -> str:
+    """The commit this process runs: read once, when main starts (a commit made while a long benchmark
+    runs must not be recorded as the code of its later contexts); ``+changes`` when the tree differed."""
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=RESULTS.parent,
-            check=True,
-        ).stdout.strip()
+        cmds = (["git", "rev-parse", "--short", "HEAD"], ["git", "status", "--porcelain", "--", "*.py"])
+        head, dirty = (
+            subprocess.run(c, capture_output=True, text=True, cwd=RESULTS.parent, check=True).stdout.strip()
+            for c in cmds
+        )
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return head + ("+changes" if dirty else "")
 
 
 def _printer(label: str):

@@ -99,11 +99,10 @@ def _accuracy_line(models: list[ModelRecord], search: str) -> str:
     pairs = [(m.predicted_ms[lab], ms) for m in models for lab, ms in m.measured_ms.items()]
     ok = sum(abs(p / ms - 1) <= 0.10 + 1e-9 for p, ms in pairs)
     line = f"LUT predictions within +-10% of the measurement: {ok} of {len(pairs)}"
-    searched = [m for m in models if m.target_ms and search in m.measured_ms]
+    searched = [(m, t) for m in models if (t := m.target_ms) and search in m.measured_ms]
     if searched:
         hit = sum(
-            abs(m.measured_ms[search] / (m.target_ms * m.speed.get(search, 1.0)) - 1) <= 0.05
-            for m in searched
+            abs(m.measured_ms[search] / (t * m.speed.get(search, 1.0)) - 1) <= 0.05 for m, t in searched
         )
         line += f"; searched models within +-5% of their target: {hit} of {len(searched)}"
     return line
