@@ -201,12 +201,12 @@ def model_speed(lut: LUT, archs: Sequence[ArchSpec], measured_ms: Sequence[float
     Meant for the LUT's calibration models (``lut.correction.models``) timed in the same session as the
     models to be compared with the LUT, never for those models themselves: a drift reference made of
     whole models of the user's scale. "Then" is the calibration model's own whole-model measurement the
-    correction was fitted on (nominal units), so the fit's residuals do not enter the speed; an arch the
-    correction was not fitted on is compared with ``lut.predict(arch)`` instead. A later session on a
-    shared VM or a phone can run 10-35% off the collection's speed, and the small reference layer does
-    not follow it (on the 2-core VM the demo's measure stage read the small reference 26-34% faster than
-    nominal while whole models ran at about nominal speed, so predictions scaled by it came out 40-60%
-    low)."""
+    correction was fitted on (nominal units; not its outliers, whose reading is the suspect one), so the
+    fit's residuals do not enter the speed; an arch the correction was not fitted on is compared with
+    ``lut.predict(arch)`` instead. A later session on a shared VM or a phone can run 10-35% off the
+    collection's speed, and the small reference layer does not follow it (on the 2-core VM the demo's
+    measure stage read the small reference 26-34% faster than nominal while whole models ran at about
+    nominal speed, so predictions scaled by it came out 40-60% low)."""
     if len(archs) != len(measured_ms) or not archs:
         raise ValueError(
             f"model_speed needs one measurement per arch (got {len(archs)} archs, {len(measured_ms)})"

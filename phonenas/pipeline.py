@@ -123,7 +123,9 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     """Stage 1: measure every candidate layer of the space on the host for each context, then fit each
     LUT's boundary correction on ``cfg.calib_archs`` children spread over the space's sizes and
     MobileNetV3-Small at ``cfg.calib_widths`` (:func:`calibration_baselines`), measured whole after the
-    collection (never scored)."""
+    collection (never scored). The fit includes the cache-spill term: at the demo's 32 px the
+    MobileNetV3-Small calibration models (0.6-2 M weights) run up to 40% slower whole than their
+    boundary-corrected entries say, a cost that grows with their weights (fresh-clone demo, 2-core VM)."""
     import torch
 
     from latency.collect import collect
@@ -180,6 +182,7 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
                 cache,
                 cfg.export_workers,
                 on_progress=_phase_progress(progress, f"calibrate {name}: "),
+                fit_weights=True,
             )
         luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
     store.compact()

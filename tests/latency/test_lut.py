@@ -262,3 +262,47 @@ def test_outside_range_checks_weights_only_with_a_spill_term():
     assert why is not None and "4-8 M weights" in why and "2.5 M weights" in why
     assert spill.outside_range(2, 1.3, mparams=10.5) is not None
     assert replace(spill, weight_ms_per_mparam=0.0).outside_range(2, 1.3, mparams=2.5) is None
+
+
+@pytest.mark.parametrize("slow", [0, 1, 2, 4])  # whole models measured in a slow stretch of the device
+def test_select_correction_leaves_out_models_measured_in_a_slow_stretch(ctx, tmp_path, slow):
+    """One calibration model read 35% slow (a VM's slow stretch) drags a least-squares fit of a few
+    coefficients for every model; it is left out (and kept, and named), the rest recover the truth.
+    Never more than a quarter of the models (with 4 of 10 off, at most 2 are left out)."""
+    from dataclasses import replace
+
+    from latency.correction import predict_whole, select_correction
+
+    call, io, cold = 0.005, 0.4, 0.03
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 96) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    sizes = sorted(sum(la.params for la in profile_arch(a).layers) / 1e6 for a in archs)
+    truth = Correction(call, io, "truth", cold, free_mparams=sizes[4])
+    models = _whole_models(lut, archs, truth, call)
+    slowed = (1, 3, 6, 8)[:slow]
+    bent = [
+        replace(m, arch=f"m{i}", whole_ms=m.whole_ms * (1.35 if i in slowed else 1.0))
+        for i, m in enumerate(models)
+    ]
+    fit = select_correction(bent, call_ms=call, weights=True)
+    left = {m.arch for m in fit.outliers}
+    if slow == 0:
+        assert not left and "outlier" not in fit.method
+    elif slow == 1:
+        assert left == {"m1"} and "left out 1 outlier(s) of 10: m1 (-" in fit.method
+        assert len(fit.models) == 9
+        for m in models:  # the truth, for the model left out too
+            assert predict_whole(fit, m) == pytest.approx(m.whole_ms, rel=1e-4)
+        fit.save(tmp_path, ctx)  # kept, with what it measured, next to the LUT
+        back = Correction.load(tmp_path, ctx)
+        assert back.outliers == fit.outliers and [m.arch for m in back.models] == [m.arch for m in fit.models]
+    elif slow == 2:
+        assert left == {"m1", "m3"} and len(fit.models) == 8
+    else:  # 4 of 10 off: no majority to tell them by; never more than a quarter left out
+        assert len(left) <= 2 and left <= {f"m{i}" for i in slowed}
+        assert len(fit.models) + len(fit.outliers) == 10
+    naive = select_correction(bent, call_ms=call, weights=True, max_outliers=0.0)
+    assert not naive.outliers
+    if slow == 1:  # without leaving it out, the fit is off for the models measured right
+        errs = [abs(predict_whole(naive, m) / m.whole_ms - 1) for m in models]
+        assert max(errs) > 0.02

@@ -93,8 +93,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     assert len(corrections) == 2, corrections  # one fitted boundary correction per context
     (calib_mbv3,) = calibration_baselines(cfg)
     for path in corrections:  # fitted on the space's children and a MobileNetV3-Small between baselines
-        fitted_on = [m["arch"] for m in json.loads(path.read_text())["models"]]
+        fit = json.loads(path.read_text())
+        fitted_on = [m["arch"] for m in (*fit["models"], *fit["outliers"])]
         assert len(fitted_on) == 3 and encode_arch(calib_mbv3[1]) in fitted_on
+        assert "cache spill" in fit["method"]  # the spill term is fitted (or said to be absent)
     md = result.report_md.read_text()
     assert "searched@" in md and "mbv3s_x0.5" in md and "executorch" in md
     assert {p.name for p in cfg.out.glob("*.png")} == {"pareto.png", "prediction.png", "block_latency.png"}
