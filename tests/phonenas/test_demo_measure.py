@@ -121,3 +121,63 @@ def test_calibration_covers_the_baselines_sizes_and_never_includes_a_scored_mode
     assert max(weights(a) for _, a in calib) > max(weights(a) for a in scored)
     # a width that builds a baseline's arch is left out
     assert calibration_baselines(DemoConfig(out=tmp_path, calib_widths=(0.75, 1.125))) == calib[2:]
+
+
+@pytest.mark.parametrize("second_slow", [1.0, 1.4])
+def test_a_missed_prediction_is_measured_again_in_a_session_of_its_own(tmp_path, monkeypatch, second_slow):
+    """First session: the searched model reads 1.4x its true speed (a slow stretch the calibration
+    models, timed at other moments, did not see). It is timed once more with the calibration models;
+    where the second reading is right the two lie 29% apart and the device is called unstable, where it
+    is as slow again the miss stands and nothing is called unstable."""
+    from latency import validate
+    from search.arch import decode_arch
+
+    lut = _lut()
+    then = {m.arch: m.whole_ms for m in lut.correction.models}
+    sessions: list[list[str]] = []
+
+    def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
+        sessions.append([encode_arch(a) for a in archs])
+        slow = 1.4 if len(sessions) == 1 else second_slow
+        out = []
+        for a in archs:
+            text = encode_arch(a)
+            ms = then.get(text, lut.predict(a).latency_ms) * (slow if text == encode_arch(ARCHS[6]) else 1.0)
+            out.append(ModelTiming([ms] * 5, Drift(0.2, 1.0)))
+        return out
+
+    monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    cfg = DemoConfig(out=tmp_path, contexts=(CTX,))
+    models = _models()
+    measure(cfg, models, {CTX: lut}, None, None, SilentProgress())
+    calib = [encode_arch(a) for a in ARCHS[:4]]
+    assert sessions == [[m.arch for m in models] + calib, [models[0].arch] + calib]
+    label = "executorch int8"
+    searched, base = models
+    pred = lut.predict(decode_arch(searched.arch)).latency_ms
+    assert searched.measured_ms[label] == pytest.approx(pred * (1.4 + second_slow) / 2)
+    assert searched.predicted_ms[label] == pytest.approx(pred)
+    note = searched.notes[label]
+    assert note.startswith("re-measured after a -29% miss")
+    assert ("unstable" in note) == (second_slow == 1.0)
+    assert label not in base.notes and base.measured_ms[label] == pytest.approx(base.predicted_ms[label])
+
+    # a re-run measures nothing again: both readings are kept in OUT/measure
+    sessions.clear()
+    again = _models()
+    measure(cfg, again, {CTX: lut}, None, None, SilentProgress())
+    assert sessions == []
+    assert again[0].notes == searched.notes and again[0].measured_ms == searched.measured_ms
+
+    # recheck_pct=0: one session, the miss stands as measured
+    sessions.clear()
+    once = _models()
+    measure(
+        DemoConfig(out=tmp_path / "once", contexts=(CTX,), recheck_pct=0),
+        once,
+        {CTX: lut},
+        None,
+        None,
+        SilentProgress(),
+    )
+    assert len(sessions) == 1 and once[0].measured_ms[label] == pytest.approx(1.4 * pred)
