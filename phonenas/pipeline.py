@@ -373,9 +373,10 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         # a miss is measured once more in a session of its own (with the calibration models, so at that
         # session's speed): one reading taken in a stretch where the device ran off the calibration
         # models' speed is then visible as two readings that disagree, and is averaged out
+        # (only models measured in this call: a resumed run re-measures nothing)
         missed = [
             m
-            for m in models
+            for m in todo
             if cfg.recheck_pct > 0
             and lut.correction.models
             and "recheck" not in done[m.name]
