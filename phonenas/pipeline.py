@@ -379,7 +379,6 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
             for m in todo
             if cfg.recheck_pct > 0
             and lut.correction.models
-            and "recheck" not in done[m.name]
             and abs(_reading_error(lut, done[m.name])) > cfg.recheck_pct / 100
         ]
         if missed:
@@ -389,9 +388,11 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         for m in models:
             got = done[m.name]
             again = got.get("recheck")
-            m.measured_ms[label] = float(got["median_ms"])
+            # each reading at the speed of its session (averaged where the model was measured twice)
+            readings = [got, again] if again else [got]
+            m.measured_ms[label] = sum(float(r["median_ms"]) for r in readings) / len(readings)
+            m.speed[label] = sum(_reading_speed(r) for r in readings) / len(readings)
             if again:
-                m.measured_ms[label] = (float(got["median_ms"]) + float(again["median_ms"])) / 2
                 m.notes[label] = _recheck_note(lut, got, again)
                 log.warning("%s %s: %s", m.name, label, m.notes[label])
             elif got.get("unstable"):
@@ -402,13 +403,7 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                 log.warning("%s %s: %s", m.name, label, m.notes[label])
             elif got.get("remeasured"):
                 m.notes[label] = f"re-measured {got['remeasured']}x (the device was unstable at first)"
-            # at the speed of the session the model was measured in: read off the calibration models
-            # timed with it, else (no calibration) the drift reference's ratio
-            ratio = _reading_speed(got)
-            if again:
-                ratio = (ratio + _reading_speed(again)) / 2
-            m.speed[label] = ratio
-            pred = lut.predict(decode_arch(m.arch), ref_ratio=ratio)
+            pred = lut.predict(decode_arch(m.arch), ref_ratio=m.speed[label])
             m.predicted_ms[label] = pred.latency_ms
             if pred.extrapolated:
                 log.warning("%s %s: LUT prediction %s", m.name, label, pred.extrapolated)
