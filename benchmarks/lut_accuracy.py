@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from latency.collect import MODEL_READINGS
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32")
 REAL_RES = (128, 160, 192, 224)
@@ -160,6 +162,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (HostMeter)")
+    ap.add_argument(
+        "--model-readings",
+        type=int,
+        default=MODEL_READINGS,
+        help="readings of each whole model per round, the fastest kept (latency.collect.MODEL_READINGS)",
+    )
     ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument(
         "--models-after",
@@ -275,6 +283,7 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
             args.export_workers,
             on_progress=_printer(f"{scale} {spec}"),
             fit_weights=True,
+            model_readings=args.model_readings,
         )
         entry["runtime"] = str(res.context.runtime)  # the context's name (litert for tflite)
         best = res.predictors[-1]
@@ -438,6 +447,7 @@ def render_md(out: dict) -> str:
         "",
         f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs). Target: {out['target']}.",
         f"Settings of the last invocation: threads={s['threads']}, rounds={s['rounds']}, "
+        f"model-readings={s.get('model_readings', 1)} per round, "
         f"real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
         f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}, "
         f"vary-models={s.get('vary_models', True)} (each row's own settings are in the JSON).",

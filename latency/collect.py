@@ -24,9 +24,10 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from latency.export import OVERHEAD_KEY, ArtifactCache
@@ -38,6 +39,16 @@ from latency.stats import fastest, summarize
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_REFERENCE, LUTStore, Provenance, make_row
 
 log = logging.getLogger(__name__)
+
+# Readings of each whole model per timing round (spread over the round; the fastest of all its readings
+# over all rounds is kept). One reading of a 2-10 ms model on the 2-core VM moves 7% (median coefficient
+# of variation over 9 interleaved rounds of 42 LiteRT fp32 models, up to 14%): with 3 readings the
+# fastest of them differed by a median 3.8% between two sets of readings of the same artifact and 90%
+# of the validation models came out within 10% of the LUT on average (77-81% in the worst draw); with 6
+# and 7 readings 97% and 99% (90% and 97% worst; benchmarks/lut_accuracy.py, 2026-12-03). Blocks keep
+# one reading per round: a model's prediction sums 15-25 of them, and they are 95% of a collection's
+# items, so the extra readings cost a whole-model validation ~1 minute.
+MODEL_READINGS = 3
 
 
 @dataclass
@@ -237,6 +248,7 @@ def collect(
     on_progress: Callable[[BlockProgress], None] | None = None,
     reference: ReferenceSettings | None = None,
     models: Sequence[tuple[Path, tuple[int, int, int]]] = (),
+    model_readings: int = MODEL_READINGS,
 ) -> CollectReport:
     """Measure every key of ``keys`` not yet in ``store`` for (``meter``'s device, runtime, dtype).
 
@@ -251,8 +263,12 @@ def collect(
     the device at another moment than its blocks: on the 2-core VM the same whole-model artifacts moved
     by a median 16-18% between runs an hour apart, and the reference follows ms-scale work only loosely
     (correlation 0.33-0.74), so a validation or calibration that compares the two must time them over
-    the same minutes. A model whose measurement fails raises.
+    the same minutes. Each model is read ``model_readings`` times per round, at different points of it,
+    and its fastest reading over all rounds is kept (:data:`MODEL_READINGS`). A model whose measurement
+    fails raises.
     """
+    if model_readings < 1:
+        raise ValueError(f"model_readings must be >= 1, got {model_readings}")
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     t_start = time.perf_counter()
     report = CollectReport()
@@ -294,7 +310,7 @@ def collect(
     todo = [k for k in todo if k in artifacts]
     t1 = time.perf_counter()
     ref_s0 = drift.spent_s
-    items = interleave(len(todo), len(models))
+    items = interleave(len(todo), len(models), model_readings)
     if items:
         drift.read()  # a fresh reading: the export phase may have run the device at another speed
     # interleaved rounds (meter.rounds): a slow stretch of the device hits different blocks each round;
@@ -349,7 +365,9 @@ def collect(
         # many per process / app launch
         on_round=(lambda its: meter.plan([artifact(it) for it in its])) if hasattr(meter, "plan") else None,
     )
-    report.models = [confirmed[n] for n, (is_model, _) in enumerate(items) if is_model]
+    report.models = fastest_readings(
+        [(i, confirmed[n]) for n, (is_model, i) in enumerate(items) if is_model], len(models)
+    )
     report.reference_s = drift.spent_s - ref_s0
     report.measured = len(finals)
     report.remeasured = sum(t.drift.remeasured for t in finals.values())
@@ -360,13 +378,33 @@ def collect(
     return report
 
 
-def interleave(n_blocks: int, n_models: int) -> list[tuple[bool, int]]:
+def interleave(n_blocks: int, n_models: int, copies: int = 1) -> list[tuple[bool, int]]:
     """One timing round's order: ``(False, i)`` for block ``i``, ``(True, j)`` for model ``j``, the
-    models spread evenly among the blocks (model ``j`` after about ``(j + 0.5) / n_models`` of them)."""
+    models spread evenly among the blocks (model ``j`` after about ``(j + 0.5) / n_models`` of them).
+    With ``copies`` > 1 every model appears that many times, its copies spread over the round (copy
+    ``c`` of model ``j`` after about ``(c * n_models + j + 0.5) / (copies * n_models)`` of the blocks)."""
     order = [(False, i) for i in range(n_blocks)]
-    for j in reversed(range(n_models)):
-        order.insert(round((j + 0.5) * n_blocks / n_models), (True, j))
+    slots = [(c * n_models + j, j) for c in range(copies) for j in range(n_models)]
+    for at, j in reversed(slots):
+        order.insert(round((at + 0.5) * n_blocks / (copies * n_models)), (True, j))
     return order
+
+
+def fastest_readings(readings: Sequence[tuple[int, Timed]], n: int) -> list[Timed]:
+    """Per model ``0..n-1``, the reading with the lowest raw median among its ``(model, reading)``
+    pairs (the quietest, as across rounds in :func:`latency.reference.time_with_reference`), carrying
+    the re-measures of all its readings (its ``unstable`` flag is the kept reading's)."""
+    by: dict[int, list[Timed]] = {}
+    for j, t in readings:
+        by.setdefault(j, []).append(t)
+    out = []
+    for j in range(n):
+        ts = by[j]
+        best = min(ts, key=lambda t: median(t.samples_ms))
+        out.append(
+            Timed(best.samples_ms, replace(best.drift, remeasured=sum(t.drift.remeasured for t in ts)))
+        )
+    return out
 
 
 def export_all(

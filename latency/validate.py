@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from latency.collect import (
+    MODEL_READINGS,
     CollectReport,
     ReferenceSettings,
     collect,
@@ -137,12 +138,17 @@ def measure_models(
     on_progress: Callable[[str, int, int], None] | None = None,
     nominal_ms: float | None = None,
     reference: ReferenceSettings | None = None,
+    readings: int = MODEL_READINGS,
 ) -> list[ModelTiming]:
     """Latency samples (ms) of each whole arch, exported through deploy (cached) and timed by ``meter``,
     bracketed by the drift reference like the LUT's blocks: each result's ``.drift.ref_ratio`` is the
     device's speed relative to ``nominal_ms`` (the LUT's nominal reading, ``LUT.reference_ms``; None:
     the first reading of this session) - compare with ``lut.predict(arch, ref_ratio=...)``. A model
-    timed while the reference said the device was unstable is measured again (``.drift.remeasured``)."""
+    timed while the reference said the device was unstable is measured again (``.drift.remeasured``).
+    Each model is read ``readings`` times per ``meter.rounds`` (interleaved rounds of their own), the
+    fastest reading kept (:data:`latency.collect.MODEL_READINGS`)."""
+    if readings < 1:
+        raise ValueError(f"readings must be >= 1, got {readings}")
     paths = export_models(archs, runtime, dtype, cache, export_workers, on_progress)
     todo = list(range(len(archs)))
     cfg = reference or ReferenceSettings()
@@ -158,7 +164,8 @@ def measure_models(
         cfg.clock,
         cfg.level_window,
     )
-    rounds = meter_rounds(meter)  # interleaved rounds, the quietest (lowest raw median) kept, as for blocks
+    # interleaved rounds, the quietest (lowest raw median) kept, as for blocks; whole models read more
+    rounds = meter_rounds(meter) * readings
     done = 0
 
     def step(i: int, status: str, med: float | None) -> None:
@@ -269,6 +276,7 @@ def validate(
     save_correction: bool = True,
     statistic: str = "median_ms",
     fit_weights: bool = False,
+    model_readings: int = MODEL_READINGS,
 ) -> ValidationResult:
     """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
     and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
@@ -302,6 +310,7 @@ def validate(
         export_workers,
         on_progress=blocks,
         models=[(p, (a.in_ch, a.input_hw, a.input_hw)) for p, a in zip(paths, archs, strict=True)],
+        model_readings=model_readings,
     )
     context = rep.context
     assert context is not None

@@ -188,6 +188,75 @@ def test_interleave_spreads_models_evenly_among_blocks():
     assert at == [2, 9]  # after 2 and after 8 blocks: about the quarters of the round, not its end
 
 
+def test_interleave_spreads_each_models_copies_over_the_round():
+    from latency.collect import interleave
+
+    order = interleave(12, 2, copies=3)
+    assert len(order) == 18 and [i for m, i in order if not m] == list(range(12))
+    assert [i for m, i in order if m] == [0, 1, 0, 1, 0, 1]
+    blocks_before = [sum(1 for m2, _ in order[:n] if not m2) for n, (m, _) in enumerate(order) if m]
+    assert blocks_before == [1, 3, 5, 7, 9, 11]  # copy c of model j after (2c + j + 0.5) / 6 of the round
+
+
+def test_several_readings_per_round_keep_each_models_quietest(tmp_path):
+    """The first half of the collection runs slow for blocks and models alike: read once per round, a
+    model timed in that half is kept slow; read three times, spread over the round, every model has a
+    reading in the quiet half and keeps it. The re-measure counts of all its readings add up."""
+    from latency.collect import fastest_readings
+    from latency.reference import Timed
+    from latency.store import Drift
+    from search.arch import encode_arch
+    from tests.support.drift_fakes import arch_ms
+
+    models = []
+    for i, a in enumerate(ARCHS[:4]):
+        p = tmp_path / f"m{i}.pte"
+        p.write_text("model:" + encode_arch(a))
+        models.append((p, (a.in_ch, a.input_hw, a.input_hw)))
+
+    def run(readings: int, name: str):
+        meter = ModelMeter(slow_s=0.0)
+        cost = meter.cost_s * (len(KEYS) + readings * len(models))  # one round, references aside
+        meter.slow_s = 0.5 * cost
+        store = LUTStore(tmp_path / name)
+        cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+        ref = ReferenceSettings(clock=meter.clock, level_window=1)
+        rep = collect(
+            store,
+            KEYS,
+            "executorch",
+            "fp32",
+            meter,
+            cache,
+            reference=ref,
+            models=models,
+            model_readings=readings,
+        )
+        assert sum(c == "model" for c in meter.calls) == readings * len(models)
+        return [min(t.samples_ms) / arch_ms(a) for t, a in zip(rep.models, ARCHS[:4], strict=True)]
+
+    once = run(1, "once")
+    assert once[0] == pytest.approx(1.3) and once[-1] == pytest.approx(
+        1.0
+    )  # the first model hit the slow half
+    assert run(3, "thrice") == pytest.approx([1.0] * 4)
+    a = Timed([2.0, 2.0], Drift(0.2, 1.0, 1, True))
+    b = Timed([1.0, 1.0], Drift(0.2, 1.1, 2, False))
+    (kept,) = fastest_readings([(0, a), (0, b)], 1)
+    assert kept.samples_ms == [1.0, 1.0] and kept.drift == Drift(0.2, 1.1, 3, False)
+    with pytest.raises(ValueError, match="model_readings"):
+        collect(
+            LUTStore(tmp_path / "x"),
+            KEYS,
+            "executorch",
+            "fp32",
+            ModelMeter(0.0),
+            None,
+            models=models,
+            model_readings=0,
+        )
+
+
 def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
     from search.arch import encode_arch
 
@@ -200,7 +269,9 @@ def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
     store = LUTStore(tmp_path / "lut")
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
     ref = ReferenceSettings(clock=meter.clock, level_window=1)
-    rep = collect(store, KEYS, "executorch", "fp32", meter, cache, reference=ref, models=models)
+    rep = collect(
+        store, KEYS, "executorch", "fp32", meter, cache, reference=ref, models=models, model_readings=1
+    )
     assert rep.measured == len(KEYS) and len(rep.models) == 3
     calls = [c for c in meter.calls if c != "ref"]
     at = [n for n, c in enumerate(calls) if c == "model"]
@@ -211,7 +282,9 @@ def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
         assert sorted(t.samples_ms)[2] == pytest.approx(pred, rel=0.03)
     # the same models timed after the collection, once the device is fast again: 30% off the LUT
     meter.slow_s = meter.t
-    later = collect(store, KEYS, "executorch", "fp32", meter, cache, reference=ref, models=models[:1])
+    later = collect(
+        store, KEYS, "executorch", "fp32", meter, cache, reference=ref, models=models[:1], model_readings=1
+    )
     assert later.measured == 0 and len(later.models) == 1
     pred = lut.predict(ARCHS[0], ref_ratio=later.models[0].drift.ref_ratio).latency_ms
     assert sorted(later.models[0].samples_ms)[2] == pytest.approx(pred / 1.3, rel=0.03)

@@ -146,8 +146,14 @@ def test_whole_models_are_timed_in_rounds_too(tmp_path, monkeypatch):
     monkeypatch.setattr(validate, "model_artifact", lambda cache, a, rt, dt: art)
     meter = ScriptedMeter({"m": [0.5, 0.4]}, rounds=2)
     cache = ArtifactCache(tmp_path / "art", ("t",), export)
-    out = validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=cache)
+    out = validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=cache, readings=1)
     assert out == [[0.4] * 5] and meter.calls == ["m", "m"]
+    # by default a whole model is read MODEL_READINGS times per round, the fastest reading kept
+    meter = ScriptedMeter({"m": [0.5, 0.45, 0.6, 0.5, 0.35, 0.5]}, rounds=2)
+    out = validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=cache)
+    assert validate.MODEL_READINGS == 3 and out == [[0.35] * 5] and meter.calls == ["m"] * 6
+    with pytest.raises(ValueError, match="readings"):
+        validate.measure_models([arch], "executorch", Dtype.FP32, meter, cache=cache, readings=0)
 
 
 def test_host_meter_rounds_are_recorded_and_validated():
