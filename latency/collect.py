@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 # of the validation models came out within 10% of the LUT on average (77-81% in the worst draw); with 6
 # and 7 readings 97% and 99% (90% and 97% worst; benchmarks/lut_accuracy.py, 2026-12-03). Blocks keep
 # one reading per round: a model's prediction sums 15-25 of them, and they are 95% of a collection's
-# items, so the extra readings cost a whole-model validation ~1 minute.
+# items. The price: a real-scale validation (42 models, 3 rounds) ran 9.5-15 min on the VM from cached
+# exports (LiteRT fp32) instead of 2.4-3.9 min - each reading takes ~1.5 s and an unstable one is re-read.
 MODEL_READINGS = 3
 
 
