@@ -11,7 +11,9 @@ reference ratio of their measurement):
   ``benchmarks/mobile_archs.py`` (neither zoo nor space members) spread over 96..224 px; calibration:
   ``--real-calib`` other ``fbnetv2-f`` children spread from the lightest to the heaviest weights
   (``latency.validate.calibration_children``) over the same resolutions.
-- ``toy``: random ``digits`` children + the zoo at 64 px (calibration: other random digits children).
+- ``toy``: random ``digits`` children + the zoo at 64 px (calibration: other random digits children and
+  ``--toy-span`` ``fbnetv2-f`` children at 64 px over the zoo's range of weights - never zoo models - so the
+  zoo is scored inside the correction's fitted range: ``latency.validate.zoo_span_children``).
 
 ``--drift`` also starts a competing CPU load (one busy process per CPU) ``--drift-start-s`` seconds
 into each collection and stops it ``--drift-len-s`` later, to show the predictions hold through it.
@@ -88,10 +90,10 @@ def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
     return val, cal
 
 
-def toy_set(n: int, calib: int, seed: int, zoo: bool = True):
+def toy_set(n: int, calib: int, seed: int, zoo: bool = True, span: int = 6):
     from latency.validate import sample_validation_archs
 
-    return sample_validation_archs("digits", n, calib, seed, zoo, 64)
+    return sample_validation_archs("digits", n, calib, seed, zoo, 64, zoo_span=span)
 
 
 class CompetingLoad:
@@ -150,6 +152,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--toy-n", type=int, default=20)
     ap.add_argument("--toy-calib", type=int, default=8)
+    ap.add_argument(
+        "--toy-span",
+        type=int,
+        default=6,
+        help="calibration models over the zoo's sizes (0: digits children only)",
+    )
     ap.add_argument(
         "--toy-zoo", action=argparse.BooleanOptionalAction, default=True, help="zoo models at 64 px"
     )
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
                 if not args.real_known:
                     val = [(n, a) for n, a in val if not n.startswith(("fbnetv2", "mobilenetv3"))]
             else:
-                val, cal = toy_set(args.toy_n, args.toy_calib, seed, args.toy_zoo)
+                val, cal = toy_set(args.toy_n, args.toy_calib, seed, args.toy_zoo, args.toy_span)
             for spec in args.contexts:
                 entry = run_context(spec, scale, val, cal, root / scale, cache, args)
                 entry |= settings | {"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
@@ -449,7 +457,7 @@ def render_md(out: dict) -> str:
         f"Settings of the last invocation: threads={s['threads']}, rounds={s['rounds']}, "
         f"model-readings={s.get('model_readings', 1)} per round, "
         f"real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
-        f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, seed={s['seed']}, "
+        f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, toy-span={s.get('toy_span', 0)}, seed={s['seed']}, "
         f"vary-models={s.get('vary_models', True)} (each row's own settings are in the JSON).",
         "Each row is one collection into a new, empty store; `load` is the 1-min load average before it "
         "started and after it ended; `drift` says whether a competing CPU load ran mid-collection; "

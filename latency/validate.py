@@ -430,14 +430,57 @@ def light_children(
     return out
 
 
+# the space whose children span the zoo models' sizes (FBNetV2 and MobileNetV3 at a common resolution):
+# calibration for a validation that scores the zoo next to a smaller space's children (``digits``)
+ZOO_SPAN_SPACE = "fbnetv2-f"
+
+
+def zoo_span_children(
+    k: int, generator, input_hw: int, num_classes: int, exclude: Sequence[ArchSpec] = ()
+) -> list[ArchSpec]:
+    """``k`` calibration models over the zoo models' range of weights at ``input_hw`` (none a zoo model):
+    :data:`ZOO_SPAN_SPACE` children spread over its weights and, for a third of them, narrowed children
+    down to 85% of the lightest zoo model (:func:`light_children`). Scoring the zoo at 64 px with a
+    correction fitted on ``digits`` children alone (0.02-0.13 M weights, 0.03-0.05 ms against the zoo's
+    1.5-6.6 M and 0.24-1.8 ms) extrapolated it 10-50x: FBNetV2 came out 8-20% low and MobileNetV3-Small
+    24-45% high in every toy run (ExecuTorch fp32 on the 2-core VM, 2026-12-03)."""
+    from search.space import get_space
+    from search.zoo import ZOO
+
+    if k <= 0:
+        return []
+    sp = get_space(ZOO_SPAN_SPACE)
+    zoo = {a.with_input_hw(input_hw).with_num_classes(num_classes) for a in ZOO.values()}
+    seen = set(exclude) | zoo
+    lo = 0.85 * min(arch_mparams(a.with_input_hw(input_hw)) for a in ZOO.values())
+    n_light = k // 3
+    picked = light_children(sp, n_light, generator, lo) + calibration_children(sp, k - n_light, generator)
+    out: list[ArchSpec] = []
+    for a in picked:
+        a = a.with_input_hw(input_hw).with_num_classes(num_classes)
+        if a not in seen:
+            seen.add(a)
+            out.append(a)
+    return out
+
+
 def sample_validation_archs(
-    space: str, n: int, calib: int, seed: int, zoo: bool, zoo_hw: int, zoo_calib: Sequence[str] = ()
+    space: str,
+    n: int,
+    calib: int,
+    seed: int,
+    zoo: bool,
+    zoo_hw: int,
+    zoo_calib: Sequence[str] = (),
+    zoo_span: int = 0,
 ) -> tuple[list[tuple[str, ArchSpec]], list[tuple[str, ArchSpec]]]:
     """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models);
     the calibration children are spread over the space's weights (:func:`calibration_children`).
 
     Zoo models named in ``zoo_calib`` go to calibration; a validation model identical to a
-    calibration one (e.g. two zoo models that coincide at ``zoo_hw``) is dropped from validation."""
+    calibration one (e.g. two zoo models that coincide at ``zoo_hw``) is dropped from validation.
+    ``zoo_span``: that many calibration models over the zoo's sizes (:func:`zoo_span_children`, named
+    ``span<i>``), so the zoo is scored inside the correction's fitted range."""
     import torch
 
     from search.space import get_space
@@ -463,6 +506,8 @@ def sample_validation_archs(
     if zoo:
         zoo_archs = [(name, get_arch(name, input_hw=zoo_hw, num_classes=sp.num_classes)) for name in ZOO]
         cal += [(name, a) for name, a in zoo_archs if name in zoo_calib]
+        span = zoo_span_children(zoo_span, g, zoo_hw, sp.num_classes, [*archs, *(a for _, a in cal)])
+        cal += [(f"span{i}", a) for i, a in enumerate(span)]
         cal_archs = {a for _, a in cal}
         val += [(name, a) for name, a in zoo_archs if name not in zoo_calib and a not in cal_archs]
     return val, cal

@@ -473,6 +473,15 @@ def validate(
             "e.g. fbnetv2_f1,mobilenetv3_small.",
         ),
     ] = "",
+    zoo_span: Annotated[
+        int,
+        typer.Option(
+            "--zoo-span",
+            min=0,
+            help="Calibration models spread over the zoo models' sizes (fbnetv2-f children at --zoo-hw, "
+            "not scored), so the zoo is not predicted outside the correction's fitted range; 0: none.",
+        ),
+    ] = 6,
     device: DeviceOption = "host",
     runs: RunsOption = None,
     warmup: WarmupOption = None,
@@ -486,7 +495,7 @@ def validate(
         typer.Option(
             "--fit-spill",
             help="Also fit the cache-spill term (whole models with more weights than the caches keep); "
-            "needs large calibration models (--zoo-calib).",
+            "needs large calibration models (--zoo-span, --zoo-calib).",
         ),
     ] = False,
     store: StoreOption = Path("lut"),
@@ -534,7 +543,7 @@ def validate(
         ),
     )
     _can_time([meter], rt)
-    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal)
+    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal, zoo_span)
     with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
         on_progress = BarProgress(bar, _out, desc_width=None).update
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from deploy import Dtype
-from latency.collect import collect
+from latency.collect import MODEL_READINGS, collect
 from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey
 from latency.reference import REFERENCE_KEY
@@ -30,9 +30,12 @@ def test_collect_measures_each_key_once_and_resumes(tmp_path):
     )
     assert rep2.measured == 2 and rep2.skipped == 10
     ref = _cache(tmp_path, elog).path_for(REFERENCE_KEY, "executorch", Dtype.FP32).name
+    probe = _cache(tmp_path, elog).path_for(OVERHEAD_KEY, "executorch", Dtype.FP32).name
     calls = mlog.read_text().split()
-    measured = [a for a in calls if a != ref]
-    assert len(measured) == len(set(measured)) == 12 + 1  # + the call-overhead probe, once
+    measured = [a for a in calls if a not in (ref, probe)]
+    assert len(measured) == len(set(measured)) == 12
+    # the call-overhead probe: first run only, read MODEL_READINGS times among its blocks
+    assert calls.count(probe) == MODEL_READINGS and calls.index(probe) > calls.index(measured[0])
     # the drift reference: the nominal reading + readings between the blocks of both runs (how many
     # depends on the wall time; its share is tested on a fake clock in test_drift.py)
     assert calls.count(ref) >= 1 + 2 * 2
@@ -63,7 +66,7 @@ def test_failing_export_is_reported_and_others_continue(tmp_path):
 
 SCRIPT = textwrap.dedent("""
     from pathlib import Path
-    from latency.collect import collect
+    from latency.collect import MODEL_READINGS, collect
     from latency.export import ArtifactCache
     from latency.keys import BlockKey
     from latency.store import LUTStore
@@ -100,14 +103,21 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert not df.duplicated(["entry", "in_ch"]).any()
     # earlier rows survive unchanged
     assert set(rows_before["row_id"]) <= set(df["row_id"])
-    ref = _cache(tmp_path, tmp_path / "x.log").path_for(REFERENCE_KEY, "executorch", Dtype.FP32).name
-    measured = [a for a in (tmp_path / "measure.log").read_text().split() if a != ref]
-    measured_before = [a for a in measured_before if a != ref]
+    cache = _cache(tmp_path, tmp_path / "x.log")
+    ref = cache.path_for(REFERENCE_KEY, "executorch", Dtype.FP32).name
+    probe = cache.path_for(OVERHEAD_KEY, "executorch", Dtype.FP32).name
+    calls = (tmp_path / "measure.log").read_text().split()
+    measured = [a for a in calls if a not in (ref, probe)]
+    measured_before = [a for a in measured_before if a not in (ref, probe)]
     stored_before = {k for k in _artifact_names(tmp_path, rows_before)}
     # nothing stored before the kill was measured again; at most the in-flight key was measured twice
     again = measured[len(measured_before) :]
     assert not stored_before & set(again)
-    assert len(measured) <= 31 + 1
+    assert len(measured) <= 30 + 1
+    # the call-overhead probe is stored after the blocks: the killed run's readings are lost, the resumed
+    # run reads it again
+    assert (rows_before["entry"] != "overhead").all()
+    assert MODEL_READINGS <= calls.count(probe) <= 2 * MODEL_READINGS
     exports = (tmp_path / "export.log").read_text().split()
     assert len(exports) <= 31 + 1 and set(exports) >= {k.label() for k in KEYS}
 

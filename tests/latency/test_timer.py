@@ -118,16 +118,23 @@ def test_collect_times_blocks_in_interleaved_rounds_and_keeps_the_lowest_median(
         return out_path
 
     a, b, probe = keys[0].label(), keys[1].label(), OVERHEAD_KEY.label()
-    meter = ScriptedMeter({a: [2.0, 1.0, 3.0], b: [1.5, 1.5, 1.4], probe: [0.2, 0.1, 0.3]}, rounds=3)
+    probe_readings = [0.2, 0.15, 0.3, 0.25, 0.1, 0.2, 0.3, 0.2, 0.2]
+    meter = ScriptedMeter({a: [2.0, 1.0, 3.0], b: [1.5, 1.5, 1.4], probe: probe_readings}, rounds=3)
     store = LUTStore(tmp_path / "lut")
     rep = collect(store, keys, "executorch", "fp32", meter, ArtifactCache(tmp_path / "art", ("t",), export))
     assert rep.measured == 2, rep.failed
-    assert meter.calls == [probe] * 3 + [a, b] * 3  # interleaved: a slow stretch hits different blocks
-    df = store.frame().set_index("entry")
+    # interleaved: a slow stretch hits different blocks each round; the call-overhead probe is read
+    # MODEL_READINGS times per round among the blocks (not alone before them), its fastest reading kept
+    assert meter.calls == [probe, a, probe, b, probe] * 3 and rep.models == []
     rows = store.frame()
     got = {r["in_ch"]: r["median_ms"] for r in rows[rows["entry"] == "layer"].to_dict("records")}
     assert got == {8: 1.0, 16: 1.4}
-    assert float(df.loc["overhead", "median_ms"]) == 0.1
+    (over,) = rows[rows["entry"] == "overhead"].to_dict("records")
+    assert over["median_ms"] == 0.1 and over["timestamp"] >= rows[rows["entry"] == "layer"]["timestamp"].max()
+    # a second run with the probe stored times no probe (and, here, nothing at all)
+    meter2 = ScriptedMeter({}, rounds=3)
+    collect(store, keys, "executorch", "fp32", meter2, ArtifactCache(tmp_path / "art", ("t",), export))
+    assert meter2.calls == [] and len(store.frame()) == len(rows)
 
 
 def test_whole_models_are_timed_in_rounds_too(tmp_path, monkeypatch):

@@ -28,6 +28,26 @@ def test_validation_archs_are_distinct_and_disjoint_from_calibration():
     assert all(a.input_hw == 64 for n, a in val if not n.startswith("rand"))
 
 
+def test_zoo_is_scored_inside_the_calibration_range_with_zoo_span():
+    from latency.lut import arch_mparams as _mparams
+    from search.zoo import ZOO
+
+    val, cal = sample_validation_archs("digits", 6, 4, 0, zoo=True, zoo_hw=64, zoo_span=6)
+    val0, cal0 = sample_validation_archs("digits", 6, 4, 0, zoo=True, zoo_hw=64)
+    assert val == val0 and cal[:4] == cal0  # the span models come on top: nothing else changes
+    span = [a for n, a in cal if n.startswith("span")]
+    assert len(span) == 6 and len(set(span)) == 6
+    assert all(a.input_hw == 64 and a.num_classes == 10 for a in span)
+    zoo = [a for n, a in val if n in ZOO]
+    assert len(zoo) == len(ZOO) and not set(span) & set(zoo)
+    # digits children alone stop at 0.2 M weights, the zoo is 1.5-6.6 M: the span brackets it
+    assert max(_mparams(a) for _, a in cal0) < 0.2 < min(_mparams(a) for a in zoo)
+    assert min(map(_mparams, span)) <= min(map(_mparams, zoo)) and max(map(_mparams, span)) >= max(
+        map(_mparams, zoo)
+    )
+    assert sample_validation_archs("digits", 6, 4, 0, zoo=False, zoo_hw=64, zoo_span=6)[1] == cal0
+
+
 def test_calibration_children_span_the_space_sizes_not_its_middle():
     import torch
 
