@@ -463,7 +463,9 @@ def render_md(out: dict) -> str:
         "started and after it ended; `drift` says whether a competing CPU load ran mid-collection; "
         "`commit`: the code it ran (before 2cd5669 the whole models were timed after the collection, "
         "in rounds of their own; from it, among the blocks; from fe5869f each whole model is read 3 times "
-        "per round, the fastest reading kept - before, once). The JSON has each row's CPU from then on.",
+        "per round, the fastest reading kept - before, once; from 5689769 the call-overhead probe is read "
+        "among the blocks and the toy calibration adds `toy-span` fbnetv2-f children over the zoo's "
+        "weights). The JSON has each row's CPU from then on.",
         "",
         "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | worst model (error) "
         "| re-measured blocks / models | drift | load | time s | commit |",
