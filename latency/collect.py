@@ -289,7 +289,7 @@ def collect(
     # it (0.0169 ms where the quiet VM reads 0.0099) and subtracting that from 0.01-0.03 ms toy blocks put
     # 25 of 28 models more than 10% off (ExecuTorch fp32, 2026-12-03)
     probe_todo = (ENTRY_OVERHEAD, context, OVERHEAD_KEY) not in stored
-    timed_models = [(Path(p), tuple(chw)) for p, chw in models]
+    timed_models = [(Path(p), chw) for p, chw in models]
     if probe_todo:
         timed_models.append((probe, OVERHEAD_KEY.input_chw))
     exports0, hits0 = cache.exports, cache.hits

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,6 @@ class IosMeter(DeviceMeter):
     pack_dir: Path | None = None
     batch_size: int = 16
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._queue: list[Path] = []
-        self._ready: dict[Path, Any] = {}  # artifact -> Measurement or the DeviceError it failed with
-
     def _packed(self, artifact: Path) -> Path:
         from android_bench.ios_app import pack_model
 
@@ -52,36 +46,42 @@ class IosMeter(DeviceMeter):
     def _measure(self, artifact: Path):
         return super()._measure(self._packed(Path(artifact)))
 
-    def plan(self, artifacts: Sequence[Path]) -> None:
-        super().plan(artifacts)  # resets the results handed out so far
-        self._queue = [Path(a) for a in artifacts]
-
     def measure(self, artifact: Path, input_chw: tuple[int, int, int], runtime: str) -> list[float]:
+        from android_bench.ios_app import IosAppDevice
+
+        artifact = Path(artifact)
+        if (
+            isinstance(self.device, IosAppDevice)
+            and self.protocol is not None
+            and self.batch_size > 1
+            and artifact in self._planned
+        ):
+            result = self._planned_result(artifact, self._launch_from)
+            if isinstance(result, Exception):
+                raise result
+            if result is not None:  # else: not settled by the launch, timed alone below
+                self._last = result
+                return [float(s) for s in result.samples_ms]
+        return super().measure(artifact, input_chw, runtime)
+
+    def _launch_from(self, at: int) -> dict[int, Any]:
+        """One app launch over the planned items from ``at``: up to ``batch_size`` of them, stopping
+        before an artifact the launch already holds (the app reports one result per artifact, so a
+        whole model read several times per round gets a launch per reading)."""
         from android_bench.ios_app import IosAppDevice
         from android_bench.ios_batch import measure_batch
 
-        artifact = Path(artifact)
-        device, protocol = self.device, self.protocol
-        if (
-            isinstance(device, IosAppDevice)
-            and protocol is not None
-            and self.batch_size > 1
-            and artifact not in self._ready
-            and artifact in self._queue
-        ):
-            start = self._queue.index(artifact)
-            packed = {self._packed(a): a for a in self._queue[start : start + self.batch_size]}
-            results = measure_batch(
-                device, self.runner, list(packed), protocol, info=self._device_info(), cache=self._cache
-            )
-            self._ready.update((packed[p], r) for p, r in results.items())
-        if artifact in self._ready:
-            result = self._ready.pop(artifact)
-            if isinstance(result, Exception):
-                raise result
-            self._last = result
-            return [float(s) for s in result.samples_ms]
-        return super().measure(artifact, input_chw, runtime)
+        assert isinstance(self.device, IosAppDevice) and self.protocol is not None
+        chunk: dict[Path, int] = {}  # packed artifact -> plan index
+        for i in range(at, min(at + self.batch_size, len(self._planned))):
+            packed = self._packed(self._planned[i])
+            if packed in chunk:
+                break
+            chunk[packed] = i
+        results = measure_batch(
+            self.device, self.runner, list(chunk), self.protocol, info=self._device_info(), cache=self._cache
+        )
+        return {chunk[p]: r for p, r in results.items()}
 
     def context(self, runtime: str, dtype: str, probe: Path) -> Context:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -140,27 +140,54 @@ class DeviceMeter:
         self.device_id = self.device.id
         self._last: Any = None
         self._planned: list[Path] = []
-        self._ready: dict[Path, Any] = {}
+        self._results: dict[int, Any] = {}  # plan index -> Measurement or the error it failed with
+        self._pos = 0  # plan index of the next item expected
 
     def plan(self, artifacts: Sequence[Path]) -> None:
         """The artifacts about to be measured, in order (:func:`latency.collect.collect` calls it per
+        round; an artifact may appear several times: a whole model is read ``MODEL_READINGS`` times per
         round). A batch runner (``phonenas-runner``) then times them ``batch_size`` per process and
         :meth:`measure` hands each result out as it is asked for."""
         self._planned = [Path(a) for a in artifacts]
-        self._ready = {}
+        self._results = {}
+        self._pos = 0
+
+    def _plan_index(self, artifact: Path) -> tuple[int, bool]:
+        """Which planned item a request is, and whether a result timed before may be handed out: the
+        next planned item, or the artifact's next occurrence ahead; an artifact asked for again (the
+        drift reference's re-measure of the items timed since its last reading) is its latest
+        occurrence handed out, timed afresh."""
+        if self._pos < len(self._planned) and self._planned[self._pos] == artifact:
+            return self._pos, True
+        behind = [i for i in range(self._pos) if self._planned[i] == artifact]
+        if behind:
+            return behind[-1], False
+        return self._planned.index(artifact, self._pos), True
+
+    def _planned_result(self, artifact: Path, time_from: Callable[[int], dict[int, Any]]) -> Any:
+        """The result of ``artifact``'s planned item; ``time_from(i)`` times a batch from plan index
+        ``i`` on and returns its results by plan index (they replace the unconsumed ones); None when
+        the batch reported nothing for it."""
+        at, reuse = self._plan_index(artifact)
+        if not reuse or at not in self._results:
+            self._results = time_from(at)
+        self._pos = at + 1
+        return self._results.pop(at, None)
 
     def _from_batch(self, artifact: Path):
         import android_bench as ab
 
-        if artifact not in self._ready:
-            at = self._planned.index(artifact)
+        def time_from(at: int) -> dict[int, Any]:
             size = max(1, int(getattr(self.runner, "batch_size", 64)))
-            chunk = [a for a in self._planned[at:] if a not in self._ready][:size]
+            chunk = self._planned[at : at + size]  # repeats are timed at their own place in the batch
             res = ab.measure_batch(
                 self.device, self.runner, chunk, self.protocol, info=self._device_info(), cache=self._cache
             )
-            self._ready.update(zip(chunk, res.results, strict=True))
-        m = self._ready.pop(artifact)
+            return {at + i: r for i, r in enumerate(res.results)}
+
+        m = self._planned_result(artifact, time_from)
+        if m is None:
+            raise RuntimeError(f"the batch runner reported nothing for {artifact.name}")
         if isinstance(m, BaseException):
             raise m
         self._last = m
