@@ -445,14 +445,14 @@ def zoo_span_children(
     1.5-6.6 M and 0.24-1.8 ms) extrapolated it 10-50x: FBNetV2 came out 8-20% low and MobileNetV3-Small
     24-45% high in every toy run (ExecuTorch fp32 on the 2-core VM, 2026-12-03)."""
     from search.space import get_space
-    from search.zoo import ZOO
+    from search.zoo import ZOO, get_arch
 
     if k <= 0:
         return []
     sp = get_space(ZOO_SPAN_SPACE)
-    zoo = {a.with_input_hw(input_hw).with_num_classes(num_classes) for a in ZOO.values()}
-    seen = set(exclude) | zoo
-    lo = 0.85 * min(arch_mparams(a.with_input_hw(input_hw)) for a in ZOO.values())
+    seen = set(exclude) | {get_arch(name, input_hw, num_classes) for name in ZOO}
+    # in the space's own classes, as light_children compares it with the space's children
+    lo = 0.85 * min(arch_mparams(get_arch(name, input_hw)) for name in ZOO)
     n_light = k // 3
     picked = light_children(sp, n_light, generator, lo) + calibration_children(sp, k - n_light, generator)
     out: list[ArchSpec] = []
