@@ -187,6 +187,7 @@ class ReferenceSettings:
     max_remeasure: int = 3
     clock: Callable[[], float] = time.perf_counter
     level_window: int = 15  # readings whose fastest is the device's speed (a ratio's numerator)
+    settle_rounds: int = 2  # extra rounds at the end for re-measured items (time_with_reference)
 
 
 def start_reference(
@@ -221,6 +222,7 @@ def start_reference(
         cfg.max_remeasure,
         cfg.clock,
         cfg.level_window,
+        settle_rounds=cfg.settle_rounds,
     )
     if nominal is None:
         samples = fastest([read() for _ in range(meter_rounds(meter))])

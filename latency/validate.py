@@ -163,6 +163,7 @@ def measure_models(
         cfg.max_remeasure,
         cfg.clock,
         cfg.level_window,
+        settle_rounds=cfg.settle_rounds,
     )
     # interleaved rounds, the quietest (lowest raw median) kept, as for blocks; whole models read more
     rounds = meter_rounds(meter) * readings

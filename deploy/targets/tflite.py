@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -116,6 +116,8 @@ class LiteRTRunner(BatchedRunner):
         self._in_dtype = np.dtype(detail["dtype"])
         self._in_q = detail["quantization"]
         out_detail = next(iter(self._signature.get_output_details().values()))
+        self._path, self._threads = path, threads
+        self._timed: Any = None  # the interpreter timed_call invokes (no signature runner on it)
         self._out_q = out_detail["quantization"] if np.dtype(out_detail["dtype"]).kind in "iu" else None
         shape = [int(s) for s in detail["shape"]]
         self._nhwc = layout == "nhwc"
@@ -133,15 +135,32 @@ class LiteRTRunner(BatchedRunner):
         return x
 
     def timed_call(self, x: np.ndarray) -> Callable[[], object]:
-        """A zero-argument call of the interpreter on ``x`` already in the artifact's own input format.
+        """A zero-argument call of the interpreter's ``Invoke`` on ``x``, set once in the artifact's own
+        input format: what latency measurement times, as LiteRT's ``benchmark_model`` and the phone
+        runner (``phonenas_bench_runner``) time it.
 
-        What latency measurement times: the converter folds the int8 I/O conversion of some graphs into
-        the model (QUANTIZE/DEQUANTIZE ops, timed) and leaves others with int8 I/O, which this wrapper
-        converts in numpy (~10 us of Python per call) - timing ``run`` would charge that to some blocks
-        and not to others."""
-        native = self._to_input(x)
-        signature, name = self._signature, self._input
-        return lambda: signature(**{name: native})
+        Not the signature runner: each of its calls resizes, allocates, copies the input in and the
+        output out into a new numpy array - 4-5 us of Python per call on the 2-core VM, and not a
+        constant: the same 10-us blocks read 1.3-1.7x apart between two processes (two fresh-clone
+        demos, identical artifacts, 2026-12-03), which put the demo's LiteRT predictions -29..+17%
+        off. Nor ``run``, whose numpy conversion of int8 I/O (~10 us) some graphs need and others fold
+        into the model (QUANTIZE/DEQUANTIZE ops, timed)."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        # an interpreter of its own: a signature runner holds the wrapper, which makes
+        # Interpreter.invoke refuse to run ("references to internal data")
+        interp = self._timed = _interpreter(self._path, self._threads, Interpreter)
+        interp.allocate_tensors()
+        (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
+        interp.set_tensor(inp["index"], self._to_input(x))
+        self._timed_out = int(out["index"])
+        return interp.invoke
+
+    def timed_output(self) -> np.ndarray:
+        """The raw output of the last :meth:`timed_call` invocation (the artifact's own format)."""
+        if self._timed is None:
+            raise RuntimeError("timed_output() needs a timed_call() first")
+        return np.array(self._timed.get_tensor(self._timed_out))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         x = self._to_input(x)

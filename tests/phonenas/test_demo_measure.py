@@ -116,11 +116,38 @@ def test_calibration_covers_the_baselines_sizes_and_never_includes_a_scored_mode
     cfg = DemoConfig(out=tmp_path)
     calib = calibration_baselines(cfg)
     scored = [decode_arch(a) for a in baseline_archs(cfg).values()]
-    assert [n for n, _ in calib] == ["calib_mbv3s_x0.625", "calib_mbv3s_x0.875", "calib_mbv3s_x1.125"]
+    assert [n for n, _ in calib] == [
+        "calib_mbv3s_x0.375",
+        "calib_mbv3s_x0.625",
+        "calib_mbv3s_x0.875",
+        "calib_mbv3s_x1.125",
+    ]
     assert not {a for _, a in calib} & set(scored)
+    # lighter and heavier than every baseline: the smallest one was predicted 11% low when the
+    # lightest calibration width (0.625) lay above it
+    assert min(weights(a) for _, a in calib) < min(weights(a) for a in scored)
     assert max(weights(a) for _, a in calib) > max(weights(a) for a in scored)
     # a width that builds a baseline's arch is left out
-    assert calibration_baselines(DemoConfig(out=tmp_path, calib_widths=(0.75, 1.125))) == calib[2:]
+    assert calibration_baselines(DemoConfig(out=tmp_path, calib_widths=(0.75, 1.125))) == calib[3:]
+
+
+def test_calibration_children_cover_every_resolution_light_and_heavy(tmp_path):
+    """The space's children for the corrections' fit: at each resolution of the space, from the light to
+    the heavy end of its weights (drawn at random the digits space gave one 32-px child of six, and the
+    searched models are 32-px ones)."""
+    import torch
+
+    from latency.lut import arch_mparams
+    from phonenas.pipeline import calibration_archs, resolve_space
+
+    space = resolve_space(DemoConfig(out=tmp_path))
+    archs = calibration_archs(space, 8, torch.Generator().manual_seed(1))
+    assert len(set(archs)) == 8 and all(space.contains(a) for a in archs)
+    weights = sorted(arch_mparams(a) for a in archs)
+    for hw in space.resolutions:
+        mine = [arch_mparams(a) for a in archs if a.input_hw == hw]
+        assert len(mine) == 4, hw
+        assert min(mine) <= weights[1] and max(mine) >= weights[-2], hw
 
 
 @pytest.mark.parametrize("second_slow", [1.0, 1.4])
