@@ -239,10 +239,11 @@ def time_with_reference(
         if r < rounds:
             continue
         # settle rounds: an item the reference had re-measured was timed around an unsettled stretch of
-        # the device, which can outlast the rounds (a fresh-clone demo: 20 s of 1.3-1.7x slower LiteRT
-        # blocks over all three rounds of a 25-s collection but its end, read steady by the small
-        # reference after a first re-measure). It is timed once more after all the others (again after
-        # a settle round that re-measured it), the lower median kept.
+        # the device, which can outlast the rounds (a fresh-clone demo: the first 110 of 158 LiteRT
+        # blocks of every round, each re-measured once and then read steady by the small reference,
+        # were stored 1.3-1.7x slower than in another run; the last 48 agreed within 5%). It is timed
+        # once more after all the others (again after a settle round that re-measured it), the lower
+        # median kept.
         if settle >= drift.settle_rounds:
             break
         since = at_start if settle else dict.fromkeys(at_start, 0)

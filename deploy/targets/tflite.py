@@ -140,11 +140,11 @@ class LiteRTRunner(BatchedRunner):
         runner (``phonenas_bench_runner``) time it.
 
         Not the signature runner: each of its calls resizes, allocates, copies the input in and the
-        output out into a new numpy array - 4-5 us of Python per call on the 2-core VM, and not a
-        constant: the same 10-us blocks read 1.3-1.7x apart between two processes (two fresh-clone
-        demos, identical artifacts, 2026-12-03), which put the demo's LiteRT predictions -29..+17%
-        off. Nor ``run``, whose numpy conversion of int8 I/O (~10 us) some graphs need and others fold
-        into the model (QUANTIZE/DEQUANTIZE ops, timed)."""
+        output out into a new numpy array - 4-5 us of Python per call on the 2-core VM (7.8 us median
+        per 4-10 us block against 4.0 us for ``Invoke`` alone, 60 demo blocks), which a phone app calling
+        the C API does not pay and which moved more than the invocation between two processes (median
+        1.27x against 1.17x). Nor ``run``, whose numpy conversion of int8 I/O (~10 us) some graphs need
+        and others fold into the model (QUANTIZE/DEQUANTIZE ops, timed)."""
         from ai_edge_litert.interpreter import Interpreter
 
         # an interpreter of its own: a signature runner holds the wrapper, which makes
