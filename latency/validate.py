@@ -27,7 +27,7 @@ from latency.collect import (
 )
 from latency.correction import Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
-from latency.keys import Context, DType, Runtime, keys_from_archs, resolve_lut
+from latency.keys import BlockKey, Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT, arch_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
@@ -278,9 +278,12 @@ def validate(
     statistic: str = "median_ms",
     fit_weights: bool = False,
     model_readings: int = MODEL_READINGS,
+    keys: Sequence[BlockKey] = (),
 ) -> ValidationResult:
     """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
     and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
+    ``keys``: more blocks to collect in the same session (a whole LUT: the search space's candidates),
+    so that the correction is fitted on blocks and models timed over the same minutes.
 
     The whole models are timed in the collection's interleaved rounds, among the blocks the collection
     measures; on a store that already holds every block they are timed in rounds of their own. Either
@@ -292,7 +295,7 @@ def validate(
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     all_models = [*calibration, *validation]
     archs = [a for _, a in all_models]
-    keys = keys_from_archs(archs)
+    keys = list(dict.fromkeys([*keys, *keys_from_archs(archs)]))
     paths = export_models(archs, runtime, dtype, cache, export_workers, on_progress)
 
     def blocks(p: BlockProgress) -> None:

@@ -125,18 +125,19 @@ def _write_json(path: Path, value: dict) -> None:
 
 
 def collect_luts(cfg: DemoConfig, progress: Progress):
-    """Stage 1: measure every candidate layer of the space on the host for each context, then fit each
+    """Stage 1: measure every candidate layer of the space on the host for each context and fit each
     LUT's boundary correction on ``cfg.calib_archs`` children spread over the space's sizes and
-    MobileNetV3-Small at ``cfg.calib_widths`` (:func:`calibration_baselines`), measured whole after the
-    collection (never scored). The fit includes the cache-spill term: at the demo's 32 px the
-    MobileNetV3-Small calibration models (0.6-2 M weights) run up to 40% slower whole than their
-    boundary-corrected entries say, a cost that grows with their weights (fresh-clone demo, 2-core VM)."""
+    MobileNetV3-Small at ``cfg.calib_widths`` (:func:`calibration_baselines`), measured whole among the
+    blocks, in the collection's rounds (never scored). The fit includes the cache-spill term: at the
+    demo's 32 px the MobileNetV3-Small calibration models (0.6-2 M weights) run up to 40% slower whole
+    than their boundary-corrected entries say, a cost that grows with their weights (fresh-clone demo,
+    2-core VM)."""
     import torch
 
     from latency.collect import collect
     from latency.correction import Correction
-    from latency.export import ArtifactCache
-    from latency.keys import keys_from_archs, keys_from_layers
+    from latency.export import OVERHEAD_KEY, ArtifactCache
+    from latency.keys import keys_from_archs, keys_from_layers, resolve_lut
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
@@ -158,26 +159,15 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
     luts = {}
     for runtime, dtype in cfg.contexts:
         name = _label(runtime, dtype)
-        rep = collect(
-            store,
-            keys,
-            runtime,
-            dtype,
-            meter,
-            cache,
-            cfg.export_workers,
-            on_progress=_layer_progress(progress, f"LUT {name}"),
-        )
-        if rep.failed:
-            first = rep.failed[0]
-            raise RuntimeError(
-                f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}"
-            )
-        log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
-        if rep.context is None:
-            raise RuntimeError(f"LUT {name}: the collection reported no context")
-        if calibration and Correction.load(store.root, rep.context) is None:
-            validate(
+        rt, dt = resolve_lut(runtime, dtype)
+        context = meter.context(rt, dt, cache.get(OVERHEAD_KEY, rt, dt))
+        if calibration and Correction.load(store.root, context) is None:
+            # every block and the calibration models in one session, the models among the blocks (as
+            # benchmarks/lut_accuracy.py times them): fitted on blocks timed minutes before the models,
+            # the correction took the VM's change of speed in between for a boundary cost (fresh-clone
+            # demo at 8540a8f: the calibration models' own blocks, timed with them 4.5 min after the
+            # others, read 1.4x; leave-one-out error 21%, baselines predicted 33-62% low)
+            rep = validate(
                 store,
                 [],
                 calibration,
@@ -186,9 +176,29 @@ def collect_luts(cfg: DemoConfig, progress: Progress):
                 meter,
                 cache,
                 cfg.export_workers,
-                on_progress=_phase_progress(progress, f"calibrate {name}: "),
+                on_progress=_phase_progress(progress, f"LUT {name}: "),
                 fit_weights=True,
+                keys=keys,
+            ).collect_report
+        else:
+            rep = collect(
+                store,
+                keys,
+                runtime,
+                dtype,
+                meter,
+                cache,
+                cfg.export_workers,
+                on_progress=_layer_progress(progress, f"LUT {name}"),
             )
+        if rep is None or rep.context is None:
+            raise RuntimeError(f"LUT {name}: the collection reported no context")
+        if rep.failed:
+            first = rep.failed[0]
+            raise RuntimeError(
+                f"LUT {name}: {len(rep.failed)} layers failed, e.g. {first[0].label()}: {first[1]}"
+            )
+        log.info("LUT %s: %d measured, %d reused in %.0f s", name, rep.measured, rep.skipped, rep.elapsed_s)
         luts[(runtime, dtype)] = LUT.from_store(store, rep.context)
     store.compact()
     return store, cache, meter, luts
