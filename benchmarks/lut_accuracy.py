@@ -183,6 +183,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="also time the validation models again after the collection (rounds of their own, the "
         "drift reference on) and score them against the same LUT: among-the-blocks vs after, one run",
     )
+    ap.add_argument(
+        "--settle-rounds",
+        type=int,
+        default=None,
+        help="drift reference settle rounds (latency.reference.DriftReference; default: its default)",
+    )
     ap.add_argument("--drift", action="store_true", help="competing CPU load mid-collection")
     ap.add_argument("--drift-start-s", type=float, default=30.0)
     ap.add_argument("--drift-len-s", type=float, default=60.0)
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dict:
+    from latency.collect import ReferenceSettings
     from latency.keys import resolve_lut
     from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host, host_cpu_model
     from latency.store import LUTStore
@@ -292,6 +299,9 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
             on_progress=_printer(f"{scale} {spec}"),
             fit_weights=True,
             model_readings=args.model_readings,
+            reference=None
+            if args.settle_rounds is None
+            else ReferenceSettings(settle_rounds=args.settle_rounds),
         )
         entry["runtime"] = str(res.context.runtime)  # the context's name (litert for tflite)
         best = res.predictors[-1]

@@ -279,6 +279,7 @@ def validate(
     fit_weights: bool = False,
     model_readings: int = MODEL_READINGS,
     keys: Sequence[BlockKey] = (),
+    reference: ReferenceSettings | None = None,
 ) -> ValidationResult:
     """Collect missing block entries, measure every model whole, fit the correction on ``calibration``
     and report predicted vs measured for every model (metrics: :meth:`ValidationResult.metrics`).
@@ -315,6 +316,7 @@ def validate(
         on_progress=blocks,
         models=[(p, (a.in_ch, a.input_hw, a.input_hw)) for p, a in zip(paths, archs, strict=True)],
         model_readings=model_readings,
+        reference=reference,
     )
     context = rep.context
     assert context is not None
