@@ -189,6 +189,23 @@ class ReferenceSettings:
     level_window: int = 15  # readings whose fastest is the device's speed (a ratio's numerator)
     settle_rounds: int = 2  # extra rounds at the end for re-measured items (time_with_reference)
 
+    def drift_reference(
+        self, measure: Callable[[], Sequence[float]], nominal_ms: float | None
+    ) -> DriftReference:
+        """A :class:`DriftReference` reading ``measure`` with these knobs."""
+        return DriftReference(
+            measure,
+            nominal_ms,
+            self.tolerance,
+            self.window,
+            self.max_overhead,
+            self.min_interval_s,
+            self.max_remeasure,
+            self.clock,
+            self.level_window,
+            settle_rounds=self.settle_rounds,
+        )
+
 
 def start_reference(
     store: LUTStore,
@@ -212,18 +229,7 @@ def start_reference(
         df = store.frame(refresh=False)
         row = df[(df["entry"] == ENTRY_REFERENCE) & _context_mask(df, context)]
         nominal = float(row["median_ms"].iloc[0]) if len(row) else None
-    drift = DriftReference(
-        read,
-        nominal,
-        cfg.tolerance,
-        cfg.window,
-        cfg.max_overhead,
-        cfg.min_interval_s,
-        cfg.max_remeasure,
-        cfg.clock,
-        cfg.level_window,
-        settle_rounds=cfg.settle_rounds,
-    )
+    drift = cfg.drift_reference(read, nominal)
     if nominal is None:
         samples = fastest([read() for _ in range(meter_rounds(meter))])
         drift.nominal_ms = summarize(samples).median_ms

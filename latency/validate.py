@@ -31,7 +31,7 @@ from latency.keys import BlockKey, Context, DType, Runtime, keys_from_archs, res
 from latency.lut import LUT, arch_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
-from latency.reference import REFERENCE_KEY, DriftReference, reference_measure, time_with_reference
+from latency.reference import REFERENCE_KEY, reference_measure, time_with_reference
 from latency.stats import summarize
 from latency.store import Drift, LUTStore
 from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
@@ -153,18 +153,7 @@ def measure_models(
     todo = list(range(len(archs)))
     cfg = reference or ReferenceSettings()
     ref_artifact = cache.get(REFERENCE_KEY, runtime, dtype)
-    drift = DriftReference(
-        reference_measure(meter, ref_artifact, runtime),
-        nominal_ms,
-        cfg.tolerance,
-        cfg.window,
-        cfg.max_overhead,
-        cfg.min_interval_s,
-        cfg.max_remeasure,
-        cfg.clock,
-        cfg.level_window,
-        settle_rounds=cfg.settle_rounds,
-    )
+    drift = cfg.drift_reference(reference_measure(meter, ref_artifact, runtime), nominal_ms)
     # interleaved rounds, the quietest (lowest raw median) kept, as for blocks; whole models read more
     rounds = meter_rounds(meter) * readings
     done = 0

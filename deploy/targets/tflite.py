@@ -118,6 +118,7 @@ class LiteRTRunner(BatchedRunner):
         out_detail = next(iter(self._signature.get_output_details().values()))
         self._path, self._threads = path, threads
         self._timed: Any = None  # the interpreter timed_call invokes (no signature runner on it)
+        self._timed_out = 0  # its output tensor index
         self._out_q = out_detail["quantization"] if np.dtype(out_detail["dtype"]).kind in "iu" else None
         shape = [int(s) for s in detail["shape"]]
         self._nhwc = layout == "nhwc"
