@@ -45,6 +45,7 @@ CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32")
 REAL_RES = (128, 160, 192, 224)
 OTHER_RES = (96, 128, 160, 192, 224)
 FBNET_F = ("fbnetv2_f1", "fbnetv2_f2", "fbnetv2_f3", "fbnetv2_f4")
+ROUNDS, ROUNDS_INT8 = 3, 5  # default interleaved timing rounds (--rounds)
 
 
 def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
@@ -169,7 +170,14 @@ def main(argv: list[str] | None = None) -> dict:
         "the runs differ only in what was measured and the exports are shared: ~1/3 of the time)",
     )
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (HostMeter)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"interleaved timing rounds (HostMeter.rounds; default: {ROUNDS}, {ROUNDS_INT8} for int8 "
+        "contexts - on the 2-core VM 3 rounds kept a slow reading for 23-68%% of the int8 blocks, 1-2%% "
+        "of the fp32 ones)",
+    )
     ap.add_argument(
         "--model-readings",
         type=int,
@@ -204,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
         "context at a time on a machine that is idle only in stretches",
     )
     args = ap.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, got {args.rounds}")
     _commit()  # the code this process runs (see _commit)
 
     from latency.export import ArtifactCache, toolchain_versions
@@ -286,7 +296,8 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
     load = CompetingLoad(args.drift_start_s, args.drift_len_s).start() if args.drift else None
     try:
         check_runtime_on_host(runtime)
-        meter = HostMeter(args.threads, rounds=args.rounds)
+        entry["rounds"] = rounds = rounds_for(dtype.value, args.rounds)
+        meter = HostMeter(args.threads, rounds=rounds)
         res = validate(
             store,
             val,
@@ -458,13 +469,25 @@ def _write(out: dict, stem: Path) -> None:
     stem.with_suffix(".md").write_text(render_md(out))
 
 
+def rounds_for(dtype: str, given: int | None) -> int:
+    """The timing rounds of a context: ``--rounds`` where given, else :data:`ROUNDS_INT8` for int8 and
+    :data:`ROUNDS` otherwise."""
+    if given is not None:
+        return given
+    return ROUNDS_INT8 if dtype == "int8" else ROUNDS
+
+
+def _rounds_text(rounds: int | None) -> str:
+    return str(rounds) if rounds else f"{ROUNDS} ({ROUNDS_INT8} for int8)"
+
+
 def render_md(out: dict) -> str:
     s = out["settings"]
     lines = [
         "# LUT accuracy on the host (independent runs from an empty store)",
         "",
         f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs). Target: {out['target']}.",
-        f"Settings of the last invocation: threads={s['threads']}, rounds={s['rounds']}, "
+        f"Settings of the last invocation: threads={s['threads']}, rounds={_rounds_text(s['rounds'])}, "
         f"model-readings={s.get('model_readings', 1)} per round, "
         f"real-n={s['real_n']}, real-calib={s['real_calib']}, real-others={s['real_others']}, "
         f"toy-n={s['toy_n']}, toy-calib={s['toy_calib']}, toy-span={s.get('toy_span', 0)}, seed={s['seed']}, "
@@ -478,14 +501,14 @@ def render_md(out: dict) -> str:
         "weights). The JSON has each row's CPU from then on.",
         "",
         "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | worst model (error) "
-        "| re-measured blocks / models | drift | load | time s | commit |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| re-measured blocks / models | drift | rounds | load | time s | commit |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in out["runs"]:
         for c in run["contexts"]:
             head = f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} |"
             if c["status"] != "ok":
-                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} ||||||||||")
+                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} |||||||||||")
                 continue
             val = [m for m in c["models"] if m["role"] == "validation"]
             worst = max(val, key=lambda m: abs(m["predicted_ms"] / m["measured_ms"] - 1))
@@ -497,7 +520,8 @@ def render_md(out: dict) -> str:
                 f"{head} {c['n']} | **{c['within10_pct']:.0f}%** | {c['within5_pct']:.0f}% | "
                 f"{c['rmspe_pct']:.1f} | {worst['name']} ({err:+.1f}%) | "
                 f"{c.get('collect', {}).get('remeasured', '')} / {remeasured} | "
-                f"{'on' if cs.get('drift') else 'off'} | {load:.1f} -> {c['load_avg_after'][0]:.1f} | "
+                f"{'on' if cs.get('drift') else 'off'} | {c.get('rounds') or cs.get('rounds') or ROUNDS} | "
+                f"{load:.1f} -> {c['load_avg_after'][0]:.1f} | "
                 f"{c['elapsed_s']:.0f} | {c.get('commit', 'before 2cd5669')} |"
             )
     after = [(run["run"], c) for run in out["runs"] for c in run["contexts"] if c.get("after")]

@@ -85,7 +85,8 @@ class MeterOptions:
     fixed number of timed runs (host: adaptive when ``None``; phones: 50). ``adb_host``/``adb_port``: the
     adb server. ``runner``: an android_bench runner from :func:`native_runner` (default: the device's
     Python runtimes). ``warmup`` (untimed runs), ``cooldown_s`` (rest per item) and ``remeasure`` (extra
-    attempts for a too-noisy item) override the protocol's defaults where given. ``ios_app``: the
+    attempts for a too-noisy item) override the protocol's defaults where given. ``rounds``: interleaved
+    timing rounds per item, fastest kept (default: 3 on the host, 1 on phones). ``ios_app``: the
     PhoneNASBench build to install when its hash changed; ``compute_units``: Core ML on iPhones.
     """
 
@@ -100,6 +101,7 @@ class MeterOptions:
     remeasure: int | None = None
     ios_app: Path | None = None
     compute_units: str = "all"
+    rounds: int | None = None
 
 
 def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
@@ -130,7 +132,8 @@ def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
             retries=timing.retries if o.remeasure is None else o.remeasure,
         )
         cpu_set = parse_core_mask(o.cpus)
-        return HostMeter(o.threads, sorted(cpu_set) if cpu_set else None, timing)
+        host = HostMeter(o.threads, sorted(cpu_set) if cpu_set else None, timing)
+        return host if o.rounds is None else replace(host, rounds=o.rounds)
     if looks_like_ios_udid(device):
         from latency.ios_meter import ios_meter
 
@@ -138,12 +141,21 @@ def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
             device, threads=o.threads, runs=o.runs, compute_units=o.compute_units, app_path=o.ios_app
         )
         meter.protocol = overridden(meter.protocol or ab.MeasurementProtocol())
+        meter.rounds = meter.rounds if o.rounds is None else _rounds(o.rounds)
         return meter
 
     proto = overridden(ab.MeasurementProtocol(threads=o.threads, runs=o.runs or 50))
     # the host with a native runner (phonenas-runner) is timed like a phone: one process per batch
     dev = ab.HostDevice() if device == HOST else open_adb_device(device, o.adb_host, o.adb_port)
-    return DeviceMeter(dev, runner=device_runner(o.runner, dev), protocol=proto)
+    return DeviceMeter(
+        dev, runner=device_runner(o.runner, dev), protocol=proto, rounds=1 if o.rounds is None else o.rounds
+    )
+
+
+def _rounds(n: int) -> int:
+    if n < 1:
+        raise ValueError(f"rounds must be >= 1, got {n}")
+    return n
 
 
 def meters_for(devices: Sequence[str], options: MeterOptions | None = None) -> list[Meter]:

@@ -130,9 +130,13 @@ class DeviceMeter:
     protocol: ab.MeasurementProtocol | None = None
     _info: ab.DeviceInfo | None = None
     _version: dict[str, str] = field(default_factory=dict)
+    rounds: int = 1  # interleaved timing rounds (see :class:`HostMeter`); each round is planned afresh
 
     def __post_init__(self) -> None:
         import android_bench as ab
+
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
 
         self.runner = self.runner or ab.PythonRuntimeRunner()
         self.protocol = self.protocol or ab.MeasurementProtocol()
@@ -236,6 +240,7 @@ class DeviceMeter:
             toolchain=toolchain_versions(),
             protocol={
                 "meter": "android_bench",
+                "rounds": self.rounds,
                 "runner": getattr(self.runner, "name", ""),
                 "sample_kind": str(getattr(self._last, "sample_kind", "")),
                 **{k: v for k, v in vars(self.protocol).items() if isinstance(v, (int, float, str))},

@@ -30,6 +30,7 @@ from phonenas.cli.options import (
     ExportWorkersOption,
     InputHwOption,
     RemeasureOption,
+    RoundsOption,
     RunnerOption,
     RunsOption,
     RuntimeFilter,
@@ -161,6 +162,7 @@ def collect(
     warmup: WarmupOption = None,
     cooldown: CooldownOption = None,
     remeasure: RemeasureOption = None,
+    rounds: RoundsOption = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N keys (quick trial).")] = None,
     budget_min: Annotated[
         float | None,
@@ -239,6 +241,7 @@ def collect(
             remeasure=remeasure,
             ios_app=ios_app,
             compute_units=compute_units,
+            rounds=rounds,
         ),
     )
     _can_time(meters, rt)
@@ -487,6 +490,7 @@ def validate(
     warmup: WarmupOption = None,
     cooldown: CooldownOption = None,
     remeasure: RemeasureOption = None,
+    rounds: RoundsOption = None,
     adb_host: AdbHostOption = None,
     adb_port: AdbPortOption = None,
     runner: RunnerOption = None,
@@ -540,6 +544,7 @@ def validate(
             warmup=warmup,
             cooldown_s=cooldown,
             remeasure=remeasure,
+            rounds=rounds,
         ),
     )
     _can_time([meter], rt)

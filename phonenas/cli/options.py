@@ -74,6 +74,15 @@ RemeasureOption = Annotated[
         "--remeasure", help="Repeat a too-noisy item up to N more times (default 2); 0 keeps the first."
     ),
 ]
+RoundsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--rounds",
+        min=1,
+        help="Time every item this many times in interleaved rounds, fastest kept (default: 3 host, "
+        "1 phones). More rounds ride out a noisy device: ExecuTorch int8 on a shared 2-core VM needed 5.",
+    ),
+]
 AdbHostOption = Annotated[
     str | None,
     typer.Option("--adb-host", help="adb server host [default: $ANDROID_ADB_SERVER_HOST or 127.0.0.1]."),

@@ -116,3 +116,22 @@ def test_protocol_options_reach_the_iphone_meter(iphones: FakeIphones, tmp_path:
     assert (proto.runs, proto.warmup, proto.cooldown_s, proto.remeasure_attempts) == (7, 1, 0.0, 0)
     default = meter_for(UDID, MeterOptions()).protocol
     assert default is not None and default.remeasure_attempts == 2 and default.cooldown_s > 0
+
+
+def test_rounds_option_reaches_every_meter(iphones: FakeIphones, tmp_path: Path) -> None:
+    """--rounds (interleaved timing rounds, fastest kept) sets the host meter's and the iPhone meter's
+    rounds; their defaults stay 3 (host) and 1 (phones); a round count below 1 is refused."""
+    from latency.devices import MeterOptions, meter_for
+    from latency.meters import DeviceMeter
+
+    app = build_app(tmp_path / "build")
+    assert meter_for("host", MeterOptions()).rounds == 3
+    assert meter_for("host", MeterOptions(rounds=5)).rounds == 5
+    assert meter_for(UDID, MeterOptions(ios_app=app)).rounds == 1
+    assert meter_for(UDID, MeterOptions(ios_app=app, rounds=4)).rounds == 4
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        meter_for("host", MeterOptions(rounds=0))
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        meter_for(UDID, MeterOptions(ios_app=app, rounds=0))
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        DeviceMeter(object(), runner=object(), rounds=0)  # type: ignore[arg-type]

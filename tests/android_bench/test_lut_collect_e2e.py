@@ -7,6 +7,7 @@ context is the phone's serial; a second run resumes without measuring anything a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path, artifact_ca
     store = tmp_path / "lut"
     args = [
         "lut", "collect", *_on_phone(phone),
-        "--space", "digits", "--limit", "1",
+        "--space", "digits", "--limit", "1", "--rounds", "2",
         "--export-workers", "0",
         "--store", str(store), "--cache", str(artifact_cache),
     ]  # fmt: skip
@@ -53,6 +54,8 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path, artifact_ca
     runs = [c for c in phone.adbd.commands if "phonenas_bench_runner" in c and " --runs " in c]
     assert runs and all(c.startswith("taskset 2 python3 ") for c in runs)  # pinned to the big core
     assert all(" --warmup 1 " in c and " --runs 5" in c for c in runs), runs  # the protocol knobs arrived
+    # --rounds 2 reached the phone's meter (collect's rounds: tests/latency/test_timer.py)
+    assert all(json.loads(p)["rounds"] == 2 for p in rows["protocol"]), list(rows["protocol"])
 
     again = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
