@@ -138,10 +138,14 @@ def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
         from latency.ios_meter import ios_meter
 
         meter = ios_meter(
-            device, threads=o.threads, runs=o.runs, compute_units=o.compute_units, app_path=o.ios_app
+            device,
+            threads=o.threads,
+            runs=o.runs,
+            compute_units=o.compute_units,
+            app_path=o.ios_app,
+            rounds=1 if o.rounds is None else o.rounds,
         )
         meter.protocol = overridden(meter.protocol or ab.MeasurementProtocol())
-        meter.rounds = meter.rounds if o.rounds is None else _rounds(o.rounds)
         return meter
 
     proto = overridden(ab.MeasurementProtocol(threads=o.threads, runs=o.runs or 50))
@@ -150,12 +154,6 @@ def meter_for(device: str, options: MeterOptions | None = None) -> Meter:
     return DeviceMeter(
         dev, runner=device_runner(o.runner, dev), protocol=proto, rounds=1 if o.rounds is None else o.rounds
     )
-
-
-def _rounds(n: int) -> int:
-    if n < 1:
-        raise ValueError(f"rounds must be >= 1, got {n}")
-    return n
 
 
 def meters_for(devices: Sequence[str], options: MeterOptions | None = None) -> list[Meter]:

@@ -102,8 +102,10 @@ def ios_meter(
     runs: int | None = None,
     compute_units: str = "all",
     app_path: Path | None = None,
+    rounds: int = 1,
 ) -> IosMeter:
-    """Open the iPhone (macOS + Xcode, trusted, app installed or installed from ``app_path`` by hash)."""
+    """Open the iPhone (macOS + Xcode, trusted, app installed or installed from ``app_path`` by hash);
+    ``rounds``: interleaved timing rounds (:class:`latency.meters.DeviceMeter`)."""
     import android_bench as ab
     from android_bench.ios_app import IosAppRunner, open_ios_device
 
@@ -111,4 +113,4 @@ def ios_meter(
     runner = IosAppRunner(app_sha256=app_sha, compute_units=compute_units)
     # no host-side temperature gate or core pinning on iOS: the app waits for a nominal thermal state
     protocol = ab.MeasurementProtocol(threads=threads, runs=runs or 50, affinity="none", max_temp_c=None)
-    return IosMeter(device, runner=runner, protocol=protocol, _info=info)
+    return IosMeter(device, runner=runner, protocol=protocol, rounds=rounds, _info=info)

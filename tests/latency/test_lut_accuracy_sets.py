@@ -184,12 +184,12 @@ def test_models_after_scores_the_same_lut_on_models_timed_after_the_collection(t
     assert "| 0.769 (0.769-0.769) |" in md  # measured after / among the blocks = 1 / 1.3
 
 
-def test_int8_contexts_default_to_more_timing_rounds_and_the_table_says_how_many():
-    """`--rounds` unset: 5 interleaved rounds for int8 (3 left 23-68% of the VM's int8 blocks at a slow
-    reading), 3 otherwise; given, it applies to every context; each row of the table shows its rounds."""
+def test_contexts_default_to_five_timing_rounds_and_the_table_says_how_many():
+    """`--rounds` unset: 5 interleaved rounds (3 left 23-68% of the VM's int8 blocks at a slow reading);
+    given, it applies to every context; each row of the table shows its own rounds."""
     from benchmarks.lut_accuracy import main, render_md, rounds_for
 
-    assert (rounds_for("int8", None), rounds_for("fp32", None), rounds_for("int8", 2)) == (5, 3, 2)
+    assert (rounds_for(None), rounds_for(2)) == (5, 2)
     with pytest.raises(SystemExit):
         main(["--rounds", "0"])
     models = [{"name": "a", "role": "validation", "measured_ms": 1.0, "predicted_ms": 1.05, "remeasured": 0}]
@@ -202,6 +202,6 @@ def test_int8_contexts_default_to_more_timing_rounds_and_the_table_says_how_many
     runs = [{"run": 0, "contexts": rows}]
     md = render_md({"host": "h", "platform": "p", "cpus": 2, "target": "t", "load_avg_start": [1.0],
                     "settings": settings, "runs": runs})  # fmt: skip
-    assert "rounds=3 (5 for int8)" in md
+    assert "rounds=5," in md
     assert "| int8 | 1 | **100%** |" in md and "| off | 5 | 1.0 -> 1.0 |" in md
     assert "| off | 3 | 1.0 -> 1.0 |" in md
