@@ -205,3 +205,28 @@ def test_contexts_default_to_five_timing_rounds_and_the_table_says_how_many():
     assert "rounds=5," in md
     assert "| int8 | 1 | **100%** |" in md and "| off | 5 | 1.0 -> 1.0 |" in md
     assert "| off | 3 | 1.0 -> 1.0 |" in md
+
+
+def test_the_drift_load_starts_busy_processes_per_cpu_and_stops_them():
+    """--drift's competing load: ``per_cpu`` busy processes per CPU (one per CPU left a pinned timing
+    thread a core of its own on the 2-core VM), started after ``start_s``, all gone after ``length_s``;
+    counts below 1 are refused."""
+    import os
+    import time
+
+    from benchmarks.lut_accuracy import CompetingLoad, main
+
+    load = CompetingLoad(0.0, 30.0, per_cpu=2).start()
+    deadline = time.time() + 20
+    while not load.events and time.time() < deadline:
+        time.sleep(0.02)
+    procs = list(load.procs)
+    assert len(procs) == 2 * (os.cpu_count() or 1)
+    assert all(p.poll() is None for p in procs)  # busy until stopped, not after their 30 s
+    load.stop()
+    assert all(p.poll() is not None for p in procs)
+    assert [e for e, _ in load.events] == [f"load on ({len(procs)} processes)", "load off"]
+    with pytest.raises(ValueError, match="per_cpu"):
+        CompetingLoad(0.0, 1.0, per_cpu=0)
+    with pytest.raises(SystemExit):
+        main(["--drift-per-cpu", "0"])
