@@ -366,6 +366,7 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
                 "reference_s": rep.reference_s,
                 "remeasured": rep.remeasured,
                 "unstable": rep.unstable,
+                "contended": rep.contended,
             }
     except RuntimeUnavailable as e:
         entry.update(status="skipped", reason=str(e))
@@ -512,7 +513,9 @@ def render_md(out: dict) -> str:
         "in rounds of their own; from it, among the blocks; from fe5869f each whole model is read 3 times "
         "per round, the fastest reading kept - before, once; from 5689769 the call-overhead probe is read "
         "among the blocks and the toy calibration adds `toy-span` fbnetv2-f children over the zoo's "
-        "weights). The JSON has each row's CPU from then on.",
+        "weights). The JSON has each row's CPU from then on. `re-measured`: blocks the drift reference "
+        "called unstable and, from the commit after 07a10a3, `contended` ones (their timing waited > 25% of "
+        "its time for a CPU); then the models with any re-measure.",
         "",
         "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | worst model (error) "
         "| re-measured blocks / models | drift | rounds | load | time s | commit |",
@@ -528,13 +531,15 @@ def render_md(out: dict) -> str:
             worst = max(val, key=lambda m: abs(m["predicted_ms"] / m["measured_ms"] - 1))
             err = 100 * (worst["predicted_ms"] / worst["measured_ms"] - 1)
             remeasured = sum(1 for m in c["models"] if m["remeasured"])
+            contended = c.get("collect", {}).get("contended")
             cs = c.get("settings", s)
             rounds = c.get("rounds") or cs.get("rounds") or OLD_ROUNDS
             load = c.get("load_avg_start", out["load_avg_start"])[0]
             lines.append(
                 f"{head} {c['n']} | **{c['within10_pct']:.0f}%** | {c['within5_pct']:.0f}% | "
                 f"{c['rmspe_pct']:.1f} | {worst['name']} ({err:+.1f}%) | "
-                f"{c.get('collect', {}).get('remeasured', '')} / {remeasured} | "
+                f"{c.get('collect', {}).get('remeasured', '')}"
+                f"{f' ({contended} contended)' if contended else ''} / {remeasured} | "
                 f"{'on' if cs.get('drift') else 'off'} | {rounds} | "
                 f"{load:.1f} -> {c['load_avg_after'][0]:.1f} | "
                 f"{c['elapsed_s']:.0f} | {c.get('commit', 'before 2cd5669')} |"

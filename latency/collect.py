@@ -67,6 +67,7 @@ class CollectReport:
     reference_s: float = 0.0  # of which spent reading the drift reference
     remeasured: int = 0  # re-measurements because the reference said the device was unstable
     unstable: int = 0  # entries kept although still unstable after the re-measure budget
+    contended: int = 0  # timings dropped (blocks, models, probe): waited > max_wait for a CPU (host)
     models: list[Timed] = field(default_factory=list)  # the ``models`` of :func:`collect`, in order
 
     @property
@@ -188,6 +189,7 @@ class ReferenceSettings:
     clock: Callable[[], float] = time.perf_counter
     level_window: int = 15  # readings whose fastest is the device's speed (a ratio's numerator)
     settle_rounds: int = 2  # extra rounds at the end for re-measured items (time_with_reference)
+    max_wait: float = 0.25  # a measurement waiting longer for a CPU is re-measured (meter.contention)
 
     def drift_reference(
         self, measure: Callable[[], Sequence[float]], nominal_ms: float | None
@@ -204,6 +206,7 @@ class ReferenceSettings:
             self.clock,
             self.level_window,
             settle_rounds=self.settle_rounds,
+            max_wait=self.max_wait,
         )
 
 
@@ -307,7 +310,7 @@ def collect(
     report.failed.extend(failed.items())
     todo = [k for k in todo if k in artifacts]
     t1 = time.perf_counter()
-    ref_s0 = drift.spent_s
+    ref_s0, contended0 = drift.spent_s, drift.contended
     items = interleave(len(todo), len(timed_models), model_readings)
     if items:
         drift.read()  # a fresh reading: the export phase may have run the device at another speed
@@ -346,7 +349,7 @@ def collect(
 
     def step(n: int, status: str, med: float | None) -> None:
         nonlocal done
-        if status != "unstable":
+        if status not in ("unstable", "contended"):
             done = min(done + 1, total)
         is_model, i = items[n]
         if on_progress and not is_model:
@@ -363,6 +366,7 @@ def collect(
         # the one batch hook: batch runners (phonenas-runner) and the iPhone app time a round's artifacts
         # many per process / app launch
         on_round=(lambda its: meter.plan([artifact(it) for it in its])) if hasattr(meter, "plan") else None,
+        contention=getattr(meter, "contention", None),
     )
     readings = fastest_readings(
         [(i, confirmed[n]) for n, (is_model, i) in enumerate(items) if is_model], len(timed_models)
@@ -387,6 +391,7 @@ def collect(
     report.measured = len(finals)
     report.remeasured = sum(t.drift.remeasured for t in finals.values())
     report.unstable = sum(int(t.drift.unstable) for t in finals.values())
+    report.contended = drift.contended - contended0
     report.measure_s = time.perf_counter() - t1
     report.exports, report.cache_hits = cache.exports - exports0, cache.hits - hits0
     report.elapsed_s = time.perf_counter() - t_start

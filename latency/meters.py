@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 from latency.export import lut_target, runtime_version, toolchain_versions
 from latency.keys import Context, core_mask_str
 from latency.store import Provenance
-from latency.timer import TimingProtocol, pinned, time_callable
+from latency.timer import TimingProtocol, pinned, run_queue_wait_ns, time_callable
 
 if TYPE_CHECKING:
     import android_bench as ab
@@ -35,7 +36,10 @@ class Meter(Protocol):
     """Times artifacts on one device. Optional ``rounds`` (int, default 1): how many interleaved
     rounds :func:`latency.collect.collect` and whole-model measurements run (lowest median kept).
     Optional ``plan(artifacts)``: the one batch hook - collection announces each round's artifacts, in
-    order, before measuring them, so a meter can time many per device call (:class:`DeviceMeter`)."""
+    order, before measuring them, so a meter can time many per device call (:class:`DeviceMeter`).
+    Optional ``contention()``: the share of the last ``measure``'s wall time the timing code spent
+    waiting for a CPU (None: unknown); above ``DriftReference.max_wait`` the measurement is re-measured
+    like one the drift reference calls unstable (:class:`HostMeter`)."""
 
     device_id: str
 
@@ -73,6 +77,10 @@ class HostMeter:
     stretch of a few seconds can run 1.5-2x slower with perfectly stable samples; with one round the
     blocks timed in that stretch put the models using them 20-45% off, with three interleaved rounds
     a slow stretch has to hit the same block three times.
+
+    :meth:`contention` is the share of the last measurement's wall time this process's threads spent
+    runnable but waiting for a CPU (:func:`latency.timer.run_queue_wait_ns`): another process
+    time-sharing the timing CPU, which the drift reference's short calls do not feel.
     """
 
     threads: int = 1
@@ -85,6 +93,12 @@ class HostMeter:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+        self._wait_share: float | None = None
+
+    def contention(self) -> float | None:
+        """The share of the last :meth:`measure`'s timing this process waited for a CPU (None before the
+        first measurement, or where the kernel does not report run-queue waits)."""
+        return self._wait_share
 
     def context(self, runtime: str, dtype: str, probe: Path) -> Context:
         check_runtime_on_host(runtime)
@@ -117,8 +131,14 @@ class HostMeter:
         x = rng.standard_normal((1, *input_chw)).astype(np.float32)
         # runners that convert I/O in Python differently per artifact expose the bare runtime call
         call = runner.timed_call(x) if hasattr(runner, "timed_call") else (lambda: runner.run(x))
+        self._wait_share = None
         with pinned(set(self.cpus) if self.cpus else None):
-            return time_callable(call, self.protocol)
+            w0, t0 = run_queue_wait_ns(), time.perf_counter_ns()
+            samples = time_callable(call, self.protocol)
+            w1, t1 = run_queue_wait_ns(), time.perf_counter_ns()
+        if w0 is not None and w1 is not None and t1 > t0:
+            self._wait_share = max(0.0, (w1 - w0) / (t1 - t0))
+        return samples
 
 
 @dataclass

@@ -47,6 +47,7 @@ class BlockProgress:
     done: int
     total: int
     key: BlockKey
-    status: str  # "exported" | "timed" (a round before the last) | "measured" | "failed" | "unstable"
+    # "exported" | "timed" (a round before the last) | "measured" | "failed" | "unstable" | "contended"
+    status: str
     median_ms: float | None = None
     phase: str = "measure"  # "export" | "measure"

@@ -22,6 +22,13 @@ the same meter, hence identical for host and adb devices - with its items:
   they ran: they are measured again (up to ``max_remeasure`` times) and the row records how often and
   whether the kept measurement was still unstable. An item ever re-measured is timed once more after
   all the others (``settle_rounds``): a slow stretch can outlast the rounds.
+- a meter that knows how long its timing code waited for a CPU (``contention()``: the host meter reads
+  the kernel's run-queue wait) flags a measurement that waited more than ``max_wait`` of its wall time,
+  and it is measured again at the end of the round like an unstable one (same budget and flag). The
+  reference cannot see that case: a process time-sharing the timing CPU pre-empts millisecond-scale
+  calls mid-call but leaves the reference's ~0.1 ms calls whole, so its median does not move (on the
+  2-core VM two busy processes per CPU took a 2.4 ms model to 6.4 ms and left the reference's reading
+  where it was, re-measuring nothing).
 - readings are spaced so that they cost at most ``max_overhead`` of the session's time (a reading is
   due once ``last reading's duration / max_overhead`` seconds have passed, and never sooner than
   ``min_interval_s``): the overhead is bounded by construction whatever the meter's protocol.
@@ -76,21 +83,24 @@ class DriftReference:
     level_window: int = 15
     readings: list[Reading] = field(default_factory=list)
     settle_rounds: int = 2  # extra rounds, at the end, for items re-measured (time_with_reference)
+    max_wait: float = 0.25  # share of a measurement's wall time spent waiting for a CPU (meter.contention)
 
     def __post_init__(self) -> None:
         if (
             not 0 < self.tolerance < 1
+            or not 0 < self.max_wait
             or self.window < 1
             or self.level_window < 1
             or not 0 < self.max_overhead <= 1
             or self.settle_rounds < 0
         ):
             raise ValueError(
-                "drift reference needs 0 < tolerance < 1, window >= 1, level_window >= 1, 0 < max_overhead"
-                f" <= 1, settle_rounds >= 0 (got {self.tolerance}, {self.window}, {self.level_window}, "
-                f"{self.max_overhead}, {self.settle_rounds})"
+                "drift reference needs 0 < tolerance < 1, 0 < max_wait, window >= 1, level_window >= 1, "
+                f"0 < max_overhead <= 1, settle_rounds >= 0 (got {self.tolerance}, {self.max_wait}, "
+                f"{self.window}, {self.level_window}, {self.max_overhead}, {self.settle_rounds})"
             )
         self.spent_s = 0.0
+        self.contended = 0  # measurements dropped because the meter said they waited for a CPU
 
     @property
     def last(self) -> Reading | None:
@@ -160,6 +170,7 @@ def time_with_reference(
     on_error: Callable[[int, BaseException], None] | None = None,
     on_step: Callable[[int, str, float | None], None] | None = None,
     on_round: Callable[[list[T]], None] | None = None,
+    contention: Callable[[], float | None] | None = None,
 ) -> dict[int, Timed]:
     """Time every item ``rounds`` times in interleaved rounds between reference readings.
 
@@ -177,7 +188,12 @@ def time_with_reference(
     waits for the next reading, so a killed session loses at most the item in flight - and fires again
     with a higher ``remeasured`` count when the item had to be measured again (stores keep the most
     re-measured row). An item whose ``measure`` raises is reported to ``on_error`` once and dropped.
-    ``on_step(i, status, median_ms)`` follows every measurement ("timed", "measured" or "unstable").
+    ``contention()`` (the meter's, optional) follows every measurement: the share of its wall time the
+    timing code waited for a CPU; above ``drift.max_wait`` the measurement is dropped and the item
+    measured again at the end of the round (``drift.max_remeasure`` times at most, then kept and
+    flagged ``unstable``), whatever the reference reads next.
+    ``on_step(i, status, median_ms)`` follows every measurement ("timed", "measured", "unstable" or
+    "contended": the latter two are re-measured).
     ``on_round(items)`` announces each round's items, in order, before the first is measured (batch
     runners time many of them per process). After the last round, the items ever re-measured (and that
     may be re-measured again) get a round of their own, and those it re-measures another, up to
@@ -207,7 +223,17 @@ def time_with_reference(
                         on_error(i, e)
                     continue
                 n = tries.get(i, 0)
-                timed = Timed(samples, Drift(before.ms, drift.level_ratio(), n, False))
+                wait = contention() if contention else None
+                busy = wait is not None and wait > drift.max_wait
+                if wait is not None and busy and n < drift.max_remeasure:
+                    tries[i] = n + 1
+                    queue.append(i)  # at the round's end: a competing load lasts a while
+                    drift.contended += 1
+                    log.info("measurement waited %.0f%% of its time for a CPU: measured again", 100 * wait)
+                    if on_step:
+                        on_step(i, "contended", None)
+                    continue
+                timed = Timed(samples, Drift(before.ms, drift.level_ratio(), n, busy))
                 pending.append((i, timed))
                 if (
                     last_round and n < drift.max_remeasure and on_final

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from deploy.timing import time_calls
 from latency.stats import fastest, median_is_stable
@@ -103,3 +104,29 @@ def pinned(cpus: set[int] | None) -> Iterator[set[int] | None]:
     finally:
         if cpus:
             os.sched_setaffinity(0, before)
+
+
+def run_queue_wait_ns(proc: Path = Path("/proc/self/task")) -> int | None:
+    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (the sum of the
+    second field of each ``/proc/self/task/*/schedstat``, Linux with ``CONFIG_SCHED_INFO``); None where
+    the kernel does not say.
+
+    The contention signal the drift reference cannot give: another process time-sharing the timing
+    CPU lets calls that fit in a scheduler slice run at full speed, so a small reference reads the same
+    while a millisecond-scale block is pre-empted mid-call (on the 2-core VM, two busy processes per
+    CPU kept the reference's median and took a 2.4 ms model to 6.4 ms); the timed thread's wait for a
+    CPU shows it either way (0% of a measurement's wall time idle, 66-80% under that load)."""
+    total, seen = 0, False
+    try:
+        tasks = list(proc.iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:  # a thread that ended since the listing, or no schedstat in this kernel
+            continue
+        if len(fields) >= 2 and fields[1].isdigit():
+            total += int(fields[1])
+            seen = True
+    return total if seen else None

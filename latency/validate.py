@@ -160,7 +160,7 @@ def measure_models(
 
     def step(i: int, status: str, med: float | None) -> None:
         nonlocal done
-        if status != "unstable":
+        if status not in ("unstable", "contended"):
             done = min(done + 1, rounds * len(archs))
         if on_progress:
             on_progress("time models", done, rounds * len(archs))
@@ -175,6 +175,7 @@ def measure_models(
         rounds,
         on_error=error,
         on_step=step,
+        contention=getattr(meter, "contention", None),
     )
     return [ModelTiming(timed[i].samples_ms, timed[i].drift) for i in todo]
 

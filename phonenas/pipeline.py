@@ -424,12 +424,14 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                 log.warning("%s %s: %s", m.name, label, m.notes[label])
             elif got.get("unstable"):
                 m.notes[label] = (
-                    f"the device was unstable while it was measured (drift reference), even after "
-                    f"{got.get('remeasured', 0)} re-measurements"
+                    "the device was unstable while it was measured (drift reference or CPU contention), "
+                    f"even after {got.get('remeasured', 0)} re-measurements"
                 )
                 log.warning("%s %s: %s", m.name, label, m.notes[label])
             elif got.get("remeasured"):
-                m.notes[label] = f"re-measured {got['remeasured']}x (the device was unstable at first)"
+                m.notes[label] = (
+                    f"re-measured {got['remeasured']}x (the device was unstable or busy at first)"
+                )
             pred = lut.predict(decode_arch(m.arch), ref_ratio=m.speed[label])
             m.predicted_ms[label] = pred.latency_ms
             if pred.extrapolated:

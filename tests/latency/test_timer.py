@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import types
 
 import numpy as np
@@ -191,6 +195,73 @@ def test_host_meter_times_the_runners_bare_call_when_offered(monkeypatch, tmp_pa
     monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [fn(), 1.0][1:] * 3)
     assert meters.HostMeter().measure(tmp_path / "m.tflite", (1, 4, 4), "litert") == [1.0] * 3
     assert calls == ["prepare", "bare"]
+
+
+def test_run_queue_wait_sums_every_threads_schedstat_and_is_none_where_the_kernel_is_silent(tmp_path):
+    from latency.timer import run_queue_wait_ns
+
+    for tid, stat in {"10": "500 1200 7\n", "11": "90 300 2\n", "12": "garbage\n"}.items():
+        (tmp_path / "task" / tid).mkdir(parents=True)
+        (tmp_path / "task" / tid / "schedstat").write_text(stat)
+    (tmp_path / "task" / "13").mkdir()  # a thread without schedstat (or gone since the listing)
+    assert run_queue_wait_ns(tmp_path / "task") == 1500
+    (tmp_path / "empty").mkdir()
+    assert run_queue_wait_ns(tmp_path / "empty") is None
+    assert run_queue_wait_ns(tmp_path / "missing") is None
+
+
+def test_host_meter_says_what_share_of_its_timing_waited_for_a_cpu(monkeypatch, tmp_path):
+    import deploy
+    from latency import meters
+
+    class Runner:
+        def run(self, x):
+            pass
+
+    monkeypatch.setattr(
+        deploy, "get_target", lambda name: types.SimpleNamespace(load=lambda p, threads=1: Runner())
+    )
+    monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [1.0] * 3)
+    waits, clock = iter([100, 6_000_100]), iter([0, 10_000_000])
+    monkeypatch.setattr(meters, "run_queue_wait_ns", lambda: next(waits))
+    monkeypatch.setattr(meters, "time", types.SimpleNamespace(perf_counter_ns=lambda: next(clock)))
+    meter = meters.HostMeter()
+    assert meter.contention() is None
+    meter.measure(tmp_path / "m.tflite", (1, 4, 4), "litert")
+    assert meter.contention() == pytest.approx(0.6)
+    monkeypatch.setattr(meters, "run_queue_wait_ns", lambda: None)  # a kernel without schedstat
+    monkeypatch.setattr(meters, "time", types.SimpleNamespace(perf_counter_ns=iter([0, 5]).__next__))
+    meter.measure(tmp_path / "m.tflite", (1, 4, 4), "litert")
+    assert meter.contention() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU pinning needs Linux")
+def test_a_busy_process_on_the_timing_cpu_shows_as_run_queue_wait():
+    """The signal itself, on this kernel: two busy processes pinned to the CPU this test is pinned to
+    leave its thread at most a third of the CPU, so it waits for a CPU most of the time."""
+    from latency.timer import pinned, run_queue_wait_ns
+
+    if run_queue_wait_ns() is None:
+        pytest.skip("this kernel does not report run-queue waits (/proc/self/task/*/schedstat)")
+    cpu = min(os.sched_getaffinity(0))
+    code = (
+        f"import os, time\nos.sched_setaffinity(0, {{{cpu}}})\n"
+        "end = time.time() + 20\nwhile time.time() < end: pass\n"
+    )
+    busy = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+    try:
+        with pinned({cpu}):
+            time.sleep(0.3)  # the competitors are running
+            w0, t0 = run_queue_wait_ns(), time.perf_counter_ns()
+            end = time.perf_counter() + 0.5
+            while time.perf_counter() < end:
+                pass
+            share = (run_queue_wait_ns() - w0) / (time.perf_counter_ns() - t0)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert share > 0.25, share
 
 
 def test_time_calls_warms_up_untimed_then_times_each_call():

@@ -92,3 +92,31 @@ class ModelMeter(DriftingMeter):
         self.t += self.cost_s
         self.calls.append("model")
         return [arch_ms(decode_arch(text[len("model:") :])) * factor] * 5
+
+
+class BusyMeter(DriftingMeter):
+    """Another process time-shares the timing CPU from ``start_s`` to ``end_s``: the blocks run
+    ``slow`` times slower, the small reference (its calls fit in a scheduler slice) does not, and
+    :meth:`contention` (the host meter's run-queue wait share) says how long the timing waited for a CPU.
+    ``reports=False``: a meter that cannot tell (no ``contention`` answer)."""
+
+    def __init__(self, start_s: float, end_s: float, slow: float = 2.5, reports: bool = True) -> None:
+        super().__init__(lambda t, n: 1.0)
+        self.start_s, self.end_s, self.slow, self.reports = start_s, end_s, slow, reports
+        self._wait: float | None = None
+
+    def busy(self) -> bool:
+        return self.start_s <= self.t < self.end_s
+
+    def measure(self, artifact, input_chw, runtime):
+        busy = self.busy()
+        self._wait = (0.6 if busy else 0.01) if self.reports else None
+        if self.by_label[artifact.read_text()] == REFERENCE_KEY or not busy:
+            return super().measure(artifact, input_chw, runtime)
+        self.speed = lambda t, n: self.slow
+        out = super().measure(artifact, input_chw, runtime)
+        self.speed = lambda t, n: 1.0
+        return out
+
+    def contention(self) -> float | None:
+        return self._wait
