@@ -209,23 +209,33 @@ def test_contexts_default_to_five_timing_rounds_and_the_table_says_how_many():
 
 def test_the_drift_load_starts_busy_processes_per_cpu_and_stops_them():
     """--drift's competing load: ``per_cpu`` busy processes per CPU (one per CPU left a pinned timing
-    thread a core of its own on the 2-core VM), started after ``start_s``, all gone after ``length_s``;
-    counts below 1 are refused."""
+    thread a core of its own on the 2-core VM), started ``start_s`` after the collection's timing phase
+    began (the progress printer arms it; exports before it are not what the test is about), all gone
+    after ``length_s``; counts below 1 are refused."""
     import os
     import time
 
-    from benchmarks.lut_accuracy import CompetingLoad, main
+    from benchmarks.lut_accuracy import CompetingLoad, _printer, main
 
+    idle = CompetingLoad(0.0, 30.0).start()
+    time.sleep(0.8)
+    idle.stop()
+    assert idle.procs == [] and idle.events == []  # never armed: never loaded
     load = CompetingLoad(0.0, 30.0, per_cpu=2).start()
+    progress = _printer("real executorch:fp32", load)
+    progress("export blocks", 5, 10)
+    time.sleep(0.8)
+    assert not load.procs and not load.events
+    progress("measure blocks and models", 1, 100)
     deadline = time.time() + 20
-    while not load.events and time.time() < deadline:
+    while len(load.events) < 2 and time.time() < deadline:
         time.sleep(0.02)
     procs = list(load.procs)
     assert len(procs) == 2 * (os.cpu_count() or 1)
     assert all(p.poll() is None for p in procs)  # busy until stopped, not after their 30 s
     load.stop()
     assert all(p.poll() is not None for p in procs)
-    assert [e for e, _ in load.events] == [f"load on ({len(procs)} processes)", "load off"]
+    assert [e for e, _ in load.events] == ["timing started", f"load on ({len(procs)} processes)", "load off"]
     with pytest.raises(ValueError, match="per_cpu"):
         CompetingLoad(0.0, 1.0, per_cpu=0)
     with pytest.raises(SystemExit):
