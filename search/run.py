@@ -41,6 +41,7 @@ class SearchRunConfig:
     finetune: bool = False
     seed: int = 0
     resolution: str = "sample"
+    tolerance: float = 0.02  # SearchConfig.tolerance: the derived child's cost within +-this of the target
 
     def search_loss(self, target: float | None) -> SearchLoss:
         """Raises :class:`search.loss.LossError` for a bad loss / target combination."""
@@ -55,6 +56,7 @@ class SearchRunConfig:
             loss=self.search_loss(target),
             seed=self.seed,
             resolution=self.resolution,
+            tolerance=self.tolerance,
         )
 
 

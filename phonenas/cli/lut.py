@@ -129,6 +129,22 @@ def _keys_for(space: str | None, archs: list[str], num_classes: int | None = Non
 _COMMAND = re.compile(r" \| cmd=.*?(?= \| (?:rc|stderr)=|$)")
 
 
+def _remeasure_line(rep) -> str | None:
+    """What a collection re-measured and why, and what to do about blocks still unstable (None: nothing)."""
+    if not (rep.remeasured or rep.contended or rep.unstable):
+        return None
+    said = (
+        f"re-measured {rep.remeasured}x ({rep.contended} timing(s) dropped because they waited for a CPU, "
+        "the others because the drift reference moved)"
+    )
+    if rep.unstable:
+        said += (
+            f"; {rep.unstable} block(s) kept although still unstable: with the device quiet, collect again "
+            "into a new --store to time them afresh"
+        )
+    return said
+
+
 def _brief(error: str) -> str:
     """First line of a stored failure, without the device command android_bench errors carry."""
     return _COMMAND.sub("", error.splitlines()[0] if error else "")
@@ -298,6 +314,9 @@ def collect(
             f"in {rep.elapsed_s:.0f} s ({rep.blocks_per_min:.0f} blocks/min; exports {rep.exports}, "
             f"cache hits {rep.cache_hits})"
         )
+        said = _remeasure_line(rep)
+        if said:
+            _out.print(f"  {said}", highlight=False)
         for key, err in rep.failed[:10]:
             _out.print(f"  [red]failed[/red] {key.label()}: {_brief(err)[:160]}", highlight=False)
         failed_any |= bool(rep.failed)

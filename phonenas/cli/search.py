@@ -227,6 +227,12 @@ def run(
     seed: int = typer.Option(
         0, "--seed", help="Seed (data split, init, Gumbel noise): same seed, same result."
     ),
+    tolerance: float = typer.Option(
+        0.02,
+        "--tolerance",
+        help="The derived model's predicted latency must land within +-this fraction of the target "
+        "(the LUT's own error takes the rest of a +-5% budget).",
+    ),
     torch_threads: int = typer.Option(
         0, "--torch-threads", help="CPU threads for training (0 = torch default)."
     ),
@@ -250,6 +256,8 @@ def run(
     from search.run import SearchJob, SearchRunConfig, prepare, run_job
     from search.space import SpaceError
 
+    if not 0 < tolerance < 1:
+        raise PhoneNASError(f"--tolerance must be between 0 and 1 (a share of the target), got {tolerance}")
     if torch_threads:
         torch.set_num_threads(torch_threads)
     cfg = SearchRunConfig(
@@ -264,6 +272,7 @@ def run(
         train_epochs=train_epochs,
         finetune=finetune,
         seed=seed,
+        tolerance=tolerance,
     )
     try:
         sp, bundle = prepare(cfg)
