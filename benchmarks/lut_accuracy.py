@@ -115,6 +115,7 @@ class CompetingLoad:
         self.events: list[tuple[str, float]] = []
         self._stop = threading.Event()
         self._armed = threading.Event()
+        self._lock = threading.Lock()
 
     def arm(self) -> None:
         """Start counting ``start_s`` (once; later calls do nothing)."""
@@ -130,8 +131,11 @@ class CompetingLoad:
             return
         code = f"import time\nend = time.time() + {self.length_s:f}\nwhile time.time() < end: pass\n"
         n = self.per_cpu * (os.cpu_count() or 1)
-        self.procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
-        self.events.append((f"load on ({n} processes)", time.time()))
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
+            self.events.append((f"load on ({n} processes)", time.time()))
         self._stop.wait(self.length_s)
         self.stop()
 
@@ -141,14 +145,16 @@ class CompetingLoad:
         return self
 
     def stop(self) -> None:
+        """Stop the load (idempotent: the caller and the load's own timer may both call it)."""
         self._stop.set()
-        if self.procs:
-            for p in self.procs:
-                p.terminate()
-            for p in self.procs:
-                p.wait(timeout=10)
-            self.events.append(("load off", time.time()))
-            self.procs = []
+        with self._lock:
+            procs, self.procs = self.procs, []
+            if procs:
+                for p in procs:
+                    p.terminate()
+                for p in procs:
+                    p.wait(timeout=10)
+                self.events.append(("load off", time.time()))
 
 
 def main(argv: list[str] | None = None) -> dict:
