@@ -34,7 +34,14 @@ from latency.export import OVERHEAD_KEY, ArtifactCache
 from latency.keys import BlockKey, Context, DType, Runtime, resolve_lut
 from latency.meters import Meter
 from latency.progress import BlockProgress
-from latency.reference import REFERENCE_KEY, DriftReference, Timed, reference_measure, time_with_reference
+from latency.reference import (
+    REFERENCE_KEY,
+    REMEASURE_STATUSES,
+    DriftReference,
+    Timed,
+    reference_measure,
+    time_with_reference,
+)
 from latency.stats import fastest, summarize
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_REFERENCE, LUTStore, Provenance, make_row
 
@@ -349,7 +356,7 @@ def collect(
 
     def step(n: int, status: str, med: float | None) -> None:
         nonlocal done
-        if status not in ("unstable", "contended"):
+        if status not in REMEASURE_STATUSES:
             done = min(done + 1, total)
         is_model, i = items[n]
         if on_progress and not is_model:

@@ -57,6 +57,9 @@ REFERENCE_KEY = BlockKey(LayerKind.IR, 3, 16, 64, 16, 28, 1, False, Act.RELU)
 
 T = TypeVar("T")
 
+# ``on_step`` statuses of a measurement that was dropped and will be taken again (no progress made)
+REMEASURE_STATUSES = frozenset({"unstable", "contended"})
+
 
 @dataclass(frozen=True)
 class Reading:

@@ -31,7 +31,7 @@ from latency.keys import BlockKey, Context, DType, Runtime, keys_from_archs, res
 from latency.lut import LUT, arch_mparams
 from latency.meters import Meter
 from latency.progress import BlockProgress
-from latency.reference import REFERENCE_KEY, reference_measure, time_with_reference
+from latency.reference import REFERENCE_KEY, REMEASURE_STATUSES, reference_measure, time_with_reference
 from latency.stats import summarize
 from latency.store import Drift, LUTStore
 from search.arch import ArchSpec, LayerKind, encode_arch, profile_arch
@@ -160,7 +160,7 @@ def measure_models(
 
     def step(i: int, status: str, med: float | None) -> None:
         nonlocal done
-        if status not in ("unstable", "contended"):
+        if status not in REMEASURE_STATUSES:
             done = min(done + 1, rounds * len(archs))
         if on_progress:
             on_progress("time models", done, rounds * len(archs))

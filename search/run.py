@@ -41,7 +41,7 @@ class SearchRunConfig:
     finetune: bool = False
     seed: int = 0
     resolution: str = "sample"
-    tolerance: float = 0.02  # SearchConfig.tolerance: the derived child's cost within +-this of the target
+    tolerance: float = SearchConfig.tolerance  # the derived child's cost within +-this of the target
 
     def search_loss(self, target: float | None) -> SearchLoss:
         """Raises :class:`search.loss.LossError` for a bad loss / target combination."""
