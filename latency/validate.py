@@ -184,17 +184,22 @@ def measure_models(
 class ModelSpeed:
     """The device's speed relative to a LUT's nominal, read off whole models timed in one session."""
 
-    ratio: float  # median of measured / predicted at nominal speed
+    ratio: float  # measured now / measured then (median, or interpolated by weights: ``basis``)
     n: int  # models it was read from
-    spread: tuple[float, float]  # lowest and highest single-model ratio
+    spread: tuple[float, float]  # lowest and highest single-model ratio among them
+    basis: str = "median"  # "median" (all models) | "nearest in weights" (the models bracketing one)
 
     def to_dict(self) -> dict[str, object]:
-        return {"ratio": self.ratio, "n": self.n, "spread": list(self.spread)}
+        return {"ratio": self.ratio, "n": self.n, "spread": list(self.spread), "basis": self.basis}
 
 
-def model_speed(lut: LUT, archs: Sequence[ArchSpec], measured_ms: Sequence[float]) -> ModelSpeed:
+def model_speed(
+    lut: LUT, archs: Sequence[ArchSpec], measured_ms: Sequence[float], like: ArchSpec | None = None
+) -> ModelSpeed:
     """How fast the device runs whole models now compared with when ``lut`` was collected: the median
-    over ``archs`` of measured now / measured then.
+    over ``archs`` of measured now / measured then - or, with ``like``, the speed of models of its
+    weight: interpolated (in log weights) between the two of ``archs`` whose weights bracket ``like``'s,
+    the nearest one's where none lies on one side.
 
     Meant for the LUT's calibration models (``lut.correction.models``) timed in the same session as the
     models to be compared with the LUT, never for those models themselves: a drift reference made of
@@ -204,20 +209,52 @@ def model_speed(lut: LUT, archs: Sequence[ArchSpec], measured_ms: Sequence[float
     ``lut.predict(arch)`` instead. A later session on a shared VM or a phone can run 10-35% off the
     collection's speed, and the small reference layer does not follow it (on the 2-core VM the demo's
     measure stage read the small reference 26-34% faster than nominal while whole models ran at about
-    nominal speed, so predictions scaled by it came out 40-60% low)."""
+    nominal speed, so predictions scaled by it came out 40-60% low).
+
+    Why ``like``: the speed is not one number for every size. Whole models heavy in weights stream them
+    from memory, and a later session can run those slower than the light ones (a 2-core Intel VM,
+    2 MiB L2, a demo's ExecuTorch int8 LUT: its heaviest calibration model, MobileNetV3-Small x1.125 at
+    2.0 M weights, ran 1.41-1.47x its collection-time reading in the measure stage while the median over
+    the twelve was 1.01-1.05, which put MobileNetV3-Small x1 24% low in both of its sessions; re-timed in
+    a fresh process, x0.875 ran 1.05x and x1.125 1.25x its reading while the light ones held)."""
     if len(archs) != len(measured_ms) or not archs:
         raise ValueError(
             f"model_speed needs one measurement per arch (got {len(archs)} archs, {len(measured_ms)})"
         )
-    then_ms = {m.arch: m.whole_ms for m in lut.correction.models}
-    ratios = []
+    then = {m.arch: m for m in lut.correction.models}
+    ratios, sizes = [], []
     for arch, ms in zip(archs, measured_ms, strict=True):
         text = encode_arch(arch)
-        ref = then_ms.get(text) or lut.predict(arch).latency_ms
+        fitted = then.get(text)
+        ref = fitted.whole_ms if fitted else lut.predict(arch).latency_ms
         if not (ref > 0 and ms > 0 and math.isfinite(ms)):
             raise ValueError(f"model_speed: {text} measured {ms} ms now, {ref} ms when calibrated")
         ratios.append(ms / ref)
-    return ModelSpeed(float(np.median(ratios)), len(ratios), (min(ratios), max(ratios)))
+        sizes.append(fitted.mparams if fitted and fitted.mparams > 0 else arch_mparams(arch))
+    if like is None:
+        return ModelSpeed(float(np.median(ratios)), len(ratios), (min(ratios), max(ratios)))
+    return _speed_by_weight(arch_mparams(like), sizes, ratios)
+
+
+def _speed_by_weight(mparams: float, sizes: Sequence[float], ratios: Sequence[float]) -> ModelSpeed:
+    """The ratio at ``mparams`` million weights: linear in log weights between the nearest model at or
+    below and the nearest at or above (models of equal weight averaged), else the nearest one's."""
+    by_size: dict[float, list[float]] = {}
+    for s, r in zip(sizes, ratios, strict=True):
+        by_size.setdefault(s, []).append(r)
+    points = sorted((s, float(np.mean(rs)), len(rs)) for s, rs in by_size.items())
+    below = [p for p in points if p[0] <= mparams]
+    above = [p for p in points if p[0] >= mparams]
+    used = [p for p in (below[-1:] + above[:1])]
+    if len(used) == 2 and used[0][0] < used[1][0]:
+        (s0, r0, _), (s1, r1, _) = used
+        t = math.log(max(mparams, 1e-9) / max(s0, 1e-9)) / math.log(max(s1, 1e-9) / max(s0, 1e-9))
+        ratio = r0 + t * (r1 - r0)
+    else:
+        used = used[:1]
+        ratio = used[0][1]
+    picked = [r for s, rs in by_size.items() for r in rs if s in {p[0] for p in used}]
+    return ModelSpeed(float(ratio), len(picked), (min(picked), max(picked)), "nearest in weights")
 
 
 def export_models(

@@ -348,13 +348,14 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
     """Stage 4: measure every model whole on the host per context and predict it from the LUT.
 
     The LUT's calibration models (never scored) are timed in the same session, interleaved with the
-    models: their measured / predicted ratio is the device's speed now against the LUT's
-    (:func:`latency.validate.model_speed`), and every prediction and latency target of that context is
-    scaled by it. A model whose prediction misses its reading by more than ``cfg.recheck_pct`` is timed
-    once more, with the calibration models, in a session of its own: the two readings (each at its
-    session's speed) are averaged, and the console and report say so, and call the device unstable
-    where they lie more than 10% apart. Medians are kept per (context, model name, arch) in
-    OUT/measure/ with the speed of their session; only models not yet measured are measured."""
+    models: their measured now / measured then is the device's speed now against the LUT's, read per model
+    off the calibration models nearest it in weights (:func:`latency.validate.model_speed` with ``like``:
+    heavy models can run slower than light ones in a later session), and each model's prediction and
+    latency target is scaled by its speed. A model whose prediction misses its reading by more than
+    ``cfg.recheck_pct`` is timed once more, with the calibration models, in a session of its own: the two
+    readings (each at its session's speed) are averaged, and the console and report say so, and call the
+    device unstable where they lie more than 10% apart. Medians are kept per (context, model name, arch)
+    in OUT/measure/ with the speed of their session; only models not yet measured are measured."""
     from latency.keys import resolve_lut
     from latency.stats import summarize
     from latency.validate import measure_models, model_speed
@@ -381,9 +382,7 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                 nominal_ms=lut.reference_ms,
             )
             own, cal = timings[: len(these)], timings[len(these) :]
-            speed = (
-                model_speed(lut, calib, [summarize(s).median_ms for s in cal]).to_dict() if calib else None
-            )
+            cal_ms = [summarize(s).median_ms for s in cal]
             return [
                 {
                     "arch": m.arch,
@@ -391,7 +390,10 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                     "ref_ratio": s.drift.ref_ratio,
                     "remeasured": s.drift.remeasured,
                     "unstable": s.drift.unstable,
-                    "speed": speed,
+                    # the speed of models of its weight: heavy ones can run off the light ones' speed
+                    "speed": model_speed(lut, calib, cal_ms, like=decode_arch(m.arch)).to_dict()
+                    if calib
+                    else None,
                 }
                 for m, s in zip(these, own, strict=True)
             ]
@@ -658,7 +660,7 @@ def _report_data(
         f"{cfg.train_epochs} epochs for every model (same budget for baselines).",
         "Predictions and targets are scaled by `speed`: the device's speed while the models were measured "
         "over its speed while the LUT was collected, read off the LUT's calibration models (never "
-        "scored) timed with them.",
+        "scored) timed with them - for each model, the two whose weights bracket its own (interpolated).",
         *_not_runnable_here(cfg.deploy_targets),
     ]
     summary = {

@@ -65,11 +65,12 @@ def demo(
         table.add_row(m.name, m.kind, f"{100 * m.test_acc:.1f}", _target_cell(m, search), *lat)
     _out.print(table)
     for lab in labels:
-        speeds = {m.speed[lab] for m in result.models if lab in m.speed}
+        speeds = [m.speed[lab] for m in result.models if lab in m.speed]
         if speeds:
+            at = f"{min(speeds):.3f}" + (f"-{max(speeds):.3f}" if max(speeds) > min(speeds) else "")
             _out.print(
-                f"{lab}: measured at {', '.join(f'{s:.3f}' for s in sorted(speeds))}x the LUT's speed "
-                "(its calibration models timed with them); predictions and targets scaled by it"
+                f"{lab}: measured at {at}x the LUT's speed (per model, read off the calibration models "
+                "nearest it in weights, timed with them); predictions and targets scaled by it"
             )
     for m in result.models:
         for lab, note in m.notes.items():

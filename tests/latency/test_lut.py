@@ -137,6 +137,38 @@ def test_correction_fit_with_cache_spill_recovers_known_terms(ctx, knot_index, t
     assert back_path.exists() and Correction.load(tmp_path, ctx).free_mparams == fit.free_mparams
 
 
+def test_a_cliff_between_two_calibration_sizes_is_a_ramp_between_them(ctx):
+    """Nothing between the last calibration model that does not spill and the first that does: a step
+    at the first and a ramp to the second fit them alike, and the ramp is kept, so a model in between is
+    given part of the spill, not all of it (a step put one 74% high on a 2 MiB-L2 VM)."""
+    from latency.correction import ramp_ties_first, spill_feature
+
+    call = 0.005
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    sizes = sorted(m.mparams for m in _whole_models(lut, archs, Correction(call, 0.0, "none"), call))
+    knot = sizes[5]
+    step = Correction(
+        call, 0.0, "t", 3.0 / sizes[-1], free_mparams=knot, spill_shape="cliff", full_mparams=knot
+    )
+    models = _whole_models(lut, archs, step, call)
+    fit = fit_correction(models, call_ms=call, weights=True, shape="cliff")
+    assert (fit.free_mparams, fit.full_mparams) == (knot, sizes[6])
+    for m in models:  # the calibration models cannot tell them apart
+        assert predict_whole(fit, m) == pytest.approx(m.whole_ms, rel=1e-6)
+    between = (sizes[5] + sizes[6]) / 2
+    assert fit.spill_ms(between) == pytest.approx(fit.weight_ms_per_mparam * between / 2)
+    assert spill_feature("cliff", between, knot, knot) == between  # what the step would have charged
+    assert ramp_ties_first([1.0, 2.0, 3.0]) == [
+        (1.0, 2.0),
+        (1.0, 1.0),
+        (1.0, 3.0),
+        (2.0, 3.0),
+        (2.0, 2.0),
+        (3.0, 3.0),
+    ]
+
+
 def test_cliff_spill_is_recovered_and_chosen_over_the_hinge_by_leave_one_out(ctx, tmp_path):
     """Real-scale shape (ExecuTorch fp32 on a 32 MB L3): nothing spills up to a size, then *all* the
     weights do, over a short ramp. A hinge cannot fit that; the cliff is chosen by leave-one-out, its

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -89,6 +91,50 @@ def test_measure_scales_predictions_and_targets_by_the_calibration_models_speed(
     assert timed == []
     assert [m.predicted_ms for m in again] == [m.predicted_ms for m in models]
     assert [m.notes for m in again] == [m.notes for m in models]
+
+
+def test_each_model_gets_the_speed_of_the_calibration_models_of_its_weight(tmp_path, monkeypatch):
+    """A later session runs heavy models slower than light ones (weights streamed from memory): the
+    speed read off the calibration models bracketing a model's weights predicts it where the median over
+    all of them would miss; past the heaviest one, the heaviest one's speed is used."""
+    import math
+
+    from latency import validate
+    from latency.lut import arch_mparams
+    from search.arch import decode_arch
+
+    lut = _lut()
+    then = {m.arch: m.whole_ms for m in lut.correction.models}
+    light = min(arch_mparams(a) for a in ARCHS[:4])
+
+    def slowdown(arch) -> float:  # linear in log weights: 1.0 for the lightest calibration model
+        return 1.0 + 0.8 * math.log(arch_mparams(arch) / light)
+
+    def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
+        return [
+            ModelTiming(
+                [slowdown(a) * then.get(encode_arch(a), lut.predict(a).latency_ms)] * 5, Drift(0.2, 1.0)
+            )
+            for a in archs
+        ]
+
+    monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    models = _models()
+    measure(DemoConfig(out=tmp_path, contexts=(CTX,)), models, {CTX: lut}, None, None, SilentProgress())
+    label = "executorch int8"
+    searched, base = models
+    # inside the calibration models' weights: exact, where the median of the four would be 6% off
+    assert arch_mparams(ARCHS[0]) < arch_mparams(decode_arch(searched.arch)) < arch_mparams(ARCHS[3])
+    assert searched.speed[label] == pytest.approx(slowdown(ARCHS[6]), rel=1e-6)
+    assert searched.predicted_ms[label] == pytest.approx(searched.measured_ms[label], rel=1e-6)
+    median = sorted(slowdown(a) for a in ARCHS[:4])[1:3]
+    assert abs(sum(median) / 2 / slowdown(ARCHS[6]) - 1) > 0.05
+    # heavier than every calibration model: the heaviest one's speed (no extrapolation)
+    heaviest = max(ARCHS[:4], key=arch_mparams)
+    assert base.speed[label] == pytest.approx(slowdown(heaviest), rel=1e-6)
+    saved = json.loads((tmp_path / "measure" / "executorch-int8.json").read_text())
+    assert saved["searched@1ms"]["speed"]["basis"] == "nearest in weights"
+    assert saved["searched@1ms"]["speed"]["n"] == 2 and saved["base"]["speed"]["n"] == 1
 
 
 def test_measure_without_calibration_models_falls_back_to_the_drift_reference(tmp_path, monkeypatch):
