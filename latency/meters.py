@@ -22,7 +22,13 @@ import numpy as np
 from latency.export import lut_target, runtime_version, toolchain_versions
 from latency.keys import Context, core_mask_str
 from latency.store import Provenance
-from latency.timer import TimingProtocol, pinned, run_queue_wait_ns, time_callable
+from latency.timer import (
+    TimingProtocol,
+    pinned,
+    run_queue_wait_ns,
+    thread_run_queue_wait_ns,
+    time_callable,
+)
 
 if TYPE_CHECKING:
     import android_bench as ab
@@ -78,9 +84,12 @@ class HostMeter:
     blocks timed in that stretch put the models using them 20-45% off, with three interleaved rounds
     a slow stretch has to hit the same block three times.
 
-    :meth:`contention` is the share of the last measurement's wall time this process's threads spent
-    runnable but waiting for a CPU (:func:`latency.timer.run_queue_wait_ns`): another process
-    time-sharing the timing CPU, which the drift reference's short calls do not feel.
+    :meth:`contention` is the share of the last measurement's wall time the timing spent runnable but
+    waiting for a CPU: another process time-sharing the timing CPU, which the drift reference's short
+    calls do not feel. With one thread the runtime runs in the calling thread, whose wait alone is read
+    (:func:`latency.timer.thread_run_queue_wait_ns`); with more, the process's threads' waits
+    (:func:`latency.timer.run_queue_wait_ns`) per runtime thread, which other threads of the process
+    can inflate.
     """
 
     threads: int = 1
@@ -132,12 +141,13 @@ class HostMeter:
         # runners that convert I/O in Python differently per artifact expose the bare runtime call
         call = runner.timed_call(x) if hasattr(runner, "timed_call") else (lambda: runner.run(x))
         self._wait_share = None
+        waited = thread_run_queue_wait_ns if self.threads == 1 else run_queue_wait_ns
         with pinned(set(self.cpus) if self.cpus else None):
-            w0, t0 = run_queue_wait_ns(), time.perf_counter_ns()
+            w0, t0 = waited(), time.perf_counter_ns()
             samples = time_callable(call, self.protocol)
-            w1, t1 = run_queue_wait_ns(), time.perf_counter_ns()
+            w1, t1 = waited(), time.perf_counter_ns()
         if w0 is not None and w1 is not None and t1 > t0:
-            self._wait_share = max(0.0, (w1 - w0) / (t1 - t0))
+            self._wait_share = max(0.0, (w1 - w0) / (t1 - t0) / max(1, self.threads))
         return samples
 
 

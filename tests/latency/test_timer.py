@@ -210,6 +210,39 @@ def test_run_queue_wait_sums_every_threads_schedstat_and_is_none_where_the_kerne
     assert run_queue_wait_ns(tmp_path / "missing") is None
 
 
+def test_thread_run_queue_wait_reads_the_calling_threads_schedstat(tmp_path):
+    import threading
+
+    from latency.timer import thread_run_queue_wait_ns
+
+    (tmp_path / "schedstat").write_text("500 1200 7\n")
+    assert thread_run_queue_wait_ns(tmp_path / "schedstat") == 1200
+    (tmp_path / "bad").write_text("garbage\n")
+    assert thread_run_queue_wait_ns(tmp_path / "bad") is None
+    assert thread_run_queue_wait_ns(tmp_path / "missing") is None
+    if thread_run_queue_wait_ns() is None:
+        return  # this kernel does not report run-queue waits
+    # another thread of this process, runnable all along, does not count in this thread's wait
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    spinners = [threading.Thread(target=spin) for _ in range(4)]
+    for t in spinners:
+        t.start()
+    try:
+        w0, t0 = thread_run_queue_wait_ns(), time.perf_counter_ns()
+        time.sleep(0.3)  # asleep, not runnable: no wait of its own
+        w1, t1 = thread_run_queue_wait_ns(), time.perf_counter_ns()
+    finally:
+        stop.set()
+        for t in spinners:
+            t.join()
+    assert (w1 - w0) / (t1 - t0) < 0.1
+
+
 def test_host_meter_says_what_share_of_its_timing_waited_for_a_cpu(monkeypatch, tmp_path):
     import deploy
     from latency import meters
@@ -223,13 +256,21 @@ def test_host_meter_says_what_share_of_its_timing_waited_for_a_cpu(monkeypatch, 
     )
     monkeypatch.setattr(meters, "time_callable", lambda fn, protocol: [1.0] * 3)
     waits, clock = iter([100, 6_000_100]), iter([0, 10_000_000])
-    monkeypatch.setattr(meters, "run_queue_wait_ns", lambda: next(waits))
+    # one runtime thread: the calling thread's wait alone (the process's other threads may be waiting)
+    monkeypatch.setattr(meters, "thread_run_queue_wait_ns", lambda: next(waits))
+    monkeypatch.setattr(meters, "run_queue_wait_ns", lambda: pytest.fail("the whole process was read"))
     monkeypatch.setattr(meters, "time", types.SimpleNamespace(perf_counter_ns=lambda: next(clock)))
     meter = meters.HostMeter()
     assert meter.contention() is None
     meter.measure(tmp_path / "m.tflite", (1, 4, 4), "litert")
     assert meter.contention() == pytest.approx(0.6)
-    monkeypatch.setattr(meters, "run_queue_wait_ns", lambda: None)  # a kernel without schedstat
+    # more runtime threads: the process's threads' wait, per runtime thread
+    waits, clock = iter([0, 8_000_000]), iter([0, 10_000_000])
+    monkeypatch.setattr(meters, "run_queue_wait_ns", lambda: next(waits))
+    two = meters.HostMeter(threads=2)
+    two.measure(tmp_path / "m.tflite", (1, 4, 4), "litert")
+    assert two.contention() == pytest.approx(0.4)
+    monkeypatch.setattr(meters, "thread_run_queue_wait_ns", lambda: None)  # a kernel without schedstat
     monkeypatch.setattr(meters, "time", types.SimpleNamespace(perf_counter_ns=iter([0, 5]).__next__))
     meter.measure(tmp_path / "m.tflite", (1, 4, 4), "litert")
     assert meter.contention() is None
@@ -239,7 +280,7 @@ def test_host_meter_says_what_share_of_its_timing_waited_for_a_cpu(monkeypatch, 
 def test_a_busy_process_on_the_timing_cpu_shows_as_run_queue_wait():
     """The signal itself, on this kernel: two busy processes pinned to the CPU this test is pinned to
     leave its thread at most a third of the CPU, so it waits for a CPU most of the time."""
-    from latency.timer import pinned, run_queue_wait_ns
+    from latency.timer import pinned, run_queue_wait_ns, thread_run_queue_wait_ns
 
     if run_queue_wait_ns() is None:
         pytest.skip("this kernel does not report run-queue waits (/proc/self/task/*/schedstat)")
@@ -257,11 +298,17 @@ def test_a_busy_process_on_the_timing_cpu_shows_as_run_queue_wait():
             while time.perf_counter() < end:
                 pass
             share = (run_queue_wait_ns() - w0) / (time.perf_counter_ns() - t0)
+            w0, t0 = thread_run_queue_wait_ns(), time.perf_counter_ns()
+            end = time.perf_counter() + 0.5
+            while time.perf_counter() < end:
+                pass
+            mine = (thread_run_queue_wait_ns() - w0) / (time.perf_counter_ns() - t0)
     finally:
         for p in busy:
             p.kill()
             p.wait()
     assert share > 0.25, share
+    assert mine > 0.25, mine  # the thread's own reading shows it too
 
 
 def test_time_calls_warms_up_untimed_then_times_each_call():
