@@ -116,6 +116,19 @@ class Correction:
     def model_overhead_ms(self) -> float:
         return self.call_ms
 
+    def on_cliff(self, mparams: float) -> str | None:
+        """Why a model of ``mparams`` million weights gets an uncertain cache spill: it lies inside the
+        cliff's ramp, between a calibration model that did not spill and one that spilled all its weights,
+        where the share it pays is interpolated, not measured (None: outside the ramp, or no cliff)."""
+        lo, hi = self.free_mparams, self.full_mparams
+        if self.spill_shape != "cliff" or self.weight_ms_per_mparam <= 0 or not lo < mparams < hi:
+            return None
+        return (
+            f"on the cache cliff: its {mparams:.3g} M weights lie between calibration models of {lo:.3g} M "
+            f"(no spill) and {hi:.3g} M (all weights spill), so the {self.spill_ms(mparams):.3g} ms of spill "
+            "it is given is interpolated, not measured; a model there can run anywhere between the two"
+        )
+
     def outside_range(
         self, n_layers: int, entries_ms: float, margin: float = 0.25, mparams: float | None = None
     ) -> str | None:

@@ -86,6 +86,11 @@ class Prediction:
             mparams=self.mparams,
         )
 
+    @property
+    def on_cliff(self) -> str | None:
+        """Why this model's cache spill is interpolated, not measured (None: it is not on the cliff)."""
+        return None if self.mparams is None else self.correction.on_cliff(self.mparams)
+
     def to_dict(self) -> dict[str, object]:
         """Plain data (JSON-ready): context, totals, correction method and the per-layer breakdown."""
         return {
@@ -96,6 +101,7 @@ class Prediction:
             "correction": self.correction.method,
             "interpolated": self.interpolated,
             "extrapolated": self.extrapolated,
+            "on_cliff": self.on_cliff,
             "counts": self.counts,
             "spill_ms": self.spill_ms,
             "ref_ratio": self.ref_ratio,

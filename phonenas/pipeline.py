@@ -440,6 +440,10 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
             m.predicted_ms[label] = pred.latency_ms
             if pred.extrapolated:
                 log.warning("%s %s: LUT prediction %s", m.name, label, pred.extrapolated)
+            if pred.on_cliff:
+                said = f"prediction uncertain, {pred.on_cliff}"
+                m.notes[label] = f"{m.notes[label]}; {said}" if label in m.notes else said
+                log.warning("%s %s: %s", m.name, label, said)
 
 
 def _reading_speed(reading: dict) -> float:

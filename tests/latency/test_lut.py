@@ -159,6 +159,12 @@ def test_a_cliff_between_two_calibration_sizes_is_a_ramp_between_them(ctx):
     between = (sizes[5] + sizes[6]) / 2
     assert fit.spill_ms(between) == pytest.approx(fit.weight_ms_per_mparam * between / 2)
     assert spill_feature("cliff", between, knot, knot) == between  # what the step would have charged
+    # a model in between is told its spill is interpolated; the calibration sizes are not
+    assert "on the cache cliff" in fit.on_cliff(between) and f"{between:.3g} M weights" in fit.on_cliff(
+        between
+    )
+    assert fit.on_cliff(sizes[5]) is None and fit.on_cliff(sizes[6]) is None
+    assert replace(fit, spill_shape="hinge").on_cliff(between) is None
     assert ramp_ties_first([1.0, 2.0, 3.0]) == [
         (1.0, 2.0),
         (1.0, 1.0),

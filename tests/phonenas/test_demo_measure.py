@@ -137,6 +137,35 @@ def test_each_model_gets_the_speed_of_the_calibration_models_of_its_weight(tmp_p
     assert saved["searched@1ms"]["speed"]["n"] == 2 and saved["base"]["speed"]["n"] == 1
 
 
+def test_a_model_on_the_cache_cliff_says_its_prediction_is_uncertain(tmp_path, monkeypatch):
+    """A model whose weights lie inside the cliff's ramp (between a calibration model that did not spill
+    and one that spilled all) is told so on the console and in the report; one past it is not."""
+    from dataclasses import replace
+
+    from latency import validate
+    from latency.lut import arch_mparams
+
+    lut = _lut()
+    lo, hi = arch_mparams(ARCHS[0]), arch_mparams(ARCHS[3])
+    lut.correction = replace(
+        lut.correction, spill_shape="cliff", weight_ms_per_mparam=1.0, free_mparams=lo, full_mparams=hi
+    )
+
+    def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
+        then = {m.arch: m.whole_ms for m in lut.correction.models}
+        ms = [then.get(encode_arch(a), lut.predict(a).latency_ms) for a in archs]
+        return [ModelTiming([t] * 5, Drift(0.2, 1.0)) for t in ms]
+
+    monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    models = _models()
+    measure(DemoConfig(out=tmp_path, contexts=(CTX,)), models, {CTX: lut}, None, None, SilentProgress())
+    searched, base = models
+    label = "executorch int8"
+    assert lo < arch_mparams(ARCHS[6]) < hi < arch_mparams(ARCHS[9])
+    assert searched.notes[label].startswith("prediction uncertain, on the cache cliff")
+    assert label not in base.notes
+
+
 def test_measure_without_calibration_models_falls_back_to_the_drift_reference(tmp_path, monkeypatch):
     from latency import validate
 
