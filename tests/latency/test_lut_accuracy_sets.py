@@ -240,3 +240,28 @@ def test_the_drift_load_starts_busy_processes_per_cpu_and_stops_them():
         CompetingLoad(0.0, 1.0, per_cpu=0)
     with pytest.raises(SystemExit):
         main(["--drift-per-cpu", "0"])
+
+
+def test_cliff_rescore_names_a_wrong_store_or_run_in_one_line(tmp_path):
+    import json
+
+    import pytest
+
+    from benchmarks import cliff_rescore
+
+    with pytest.raises(SystemExit, match="has no real/ stores; pass the run<i>-<time> folder"):
+        cliff_rescore.main(["--store", str(tmp_path), "--run", "0"])
+    (tmp_path / "real").mkdir()
+    results = tmp_path / "acc.json"
+    results.write_text(json.dumps({"runs": [{"run": 0, "seed": 0, "contexts": []}]}))
+    with pytest.raises(SystemExit, match=r"run 7 is not in .*runs there: \[0\]"):
+        cliff_rescore.main(["--store", str(tmp_path), "--run", "7", "--results", str(results)])
+    # a run without real-scale contexts re-scores nothing and writes an empty table
+    out = tmp_path / "res"
+    assert (
+        cliff_rescore.main(
+            ["--store", str(tmp_path), "--run", "0", "--results", str(results), "--out", str(out)]
+        )
+        == []
+    )
+    assert out.with_suffix(".md").read_text().startswith("# Real-scale runs re-scored")
