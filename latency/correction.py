@@ -329,7 +329,7 @@ def ramp_ties_first(sizes: Sequence[float]) -> list[tuple[float, float]]:
     that did not spill and the first that did, and a model in between gets the share linear interpolation
     gives instead of all of it. Measured on the 2-core Intel VM (2 MiB L2, LiteRT fp32 at 32 px): with
     calibration models at 0.26 and 0.64 M weights the step at 0.26 put MobileNetV3-Small x0.5 (0.41 M) at
-    +74% (0.063 ms for 0.036); the ramp puts it at +15%."""
+    +74% (0.063 ms for 0.036); refitted with the ramp, +13%."""
     pairs = []
     for i, lo in enumerate(sizes):
         nxt = list(sizes[i + 1 : i + 2])

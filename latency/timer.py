@@ -116,20 +116,22 @@ def run_queue_wait_ns(proc: Path = Path("/proc/self/task")) -> int | None:
     while a millisecond-scale block is pre-empted mid-call (on the 2-core VM, two busy processes per
     CPU kept the reference's median and took a 2.4 ms model to 6.4 ms); the timed thread's wait for a
     CPU shows it either way (0% of a measurement's wall time idle, 66-80% under that load)."""
-    total, seen = 0, False
     try:
         tasks = list(proc.iterdir())
     except OSError:
         return None
-    for task in tasks:
-        try:
-            fields = (task / "schedstat").read_text().split()
-        except OSError:  # a thread that ended since the listing, or no schedstat in this kernel
-            continue
-        if len(fields) >= 2 and fields[1].isdigit():
-            total += int(fields[1])
-            seen = True
-    return total if seen else None
+    # a thread that ended since the listing, or no schedstat in this kernel, reads None
+    waits = [w for w in (_schedstat_wait_ns(task / "schedstat") for task in tasks) if w is not None]
+    return sum(waits) if waits else None
+
+
+def _schedstat_wait_ns(path: Path) -> int | None:
+    """The run-queue wait (second field) of one ``schedstat`` file; None where it is missing or odd."""
+    try:
+        fields = path.read_text().split()
+    except OSError:
+        return None
+    return int(fields[1]) if len(fields) >= 2 and fields[1].isdigit() else None
 
 
 THREAD_SCHEDSTAT = Path("/proc/thread-self/schedstat")
@@ -140,8 +142,4 @@ def thread_run_queue_wait_ns(path: Path = THREAD_SCHEDSTAT) -> int | None:
     single-threaded runtime's wait for a CPU is, without the process's other threads. Summed over every
     thread, a demo's timing read 152-664% "of its time" waiting after training (other threads of the
     process were runnable) and called measurements on an idle VM contended."""
-    try:
-        fields = path.read_text().split()
-    except OSError:
-        return None
-    return int(fields[1]) if len(fields) >= 2 and fields[1].isdigit() else None
+    return _schedstat_wait_ns(path)

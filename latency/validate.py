@@ -242,18 +242,18 @@ def _speed_by_weight(mparams: float, sizes: Sequence[float], ratios: Sequence[fl
     by_size: dict[float, list[float]] = {}
     for s, r in zip(sizes, ratios, strict=True):
         by_size.setdefault(s, []).append(r)
-    points = sorted((s, float(np.mean(rs)), len(rs)) for s, rs in by_size.items())
+    points = sorted((s, float(np.mean(rs))) for s, rs in by_size.items())
     below = [p for p in points if p[0] <= mparams]
     above = [p for p in points if p[0] >= mparams]
-    used = [p for p in (below[-1:] + above[:1])]
+    used = below[-1:] + above[:1]
     if len(used) == 2 and used[0][0] < used[1][0]:
-        (s0, r0, _), (s1, r1, _) = used
+        (s0, r0), (s1, r1) = used
         t = math.log(max(mparams, 1e-9) / max(s0, 1e-9)) / math.log(max(s1, 1e-9) / max(s0, 1e-9))
         ratio = r0 + t * (r1 - r0)
     else:
         used = used[:1]
         ratio = used[0][1]
-    picked = [r for s, rs in by_size.items() for r in rs if s in {p[0] for p in used}]
+    picked = [r for s, _ in used for r in by_size[s]]
     return ModelSpeed(float(ratio), len(picked), (min(picked), max(picked)), "nearest in weights")
 
 
