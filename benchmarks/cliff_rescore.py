@@ -8,6 +8,9 @@ timing: the same stores, the same whole-model measurements, only the prediction 
 - ``session_ref``: the fitted correction, every model scaled by the median drift-reference ratio of the
   run's models instead of its own reading (how much the reference's per-model noise costs).
 
+Ratios are read as the run's correction was fitted: as they are for a correction saved before
+:func:`latency.reference.device_scale` (no ``ratio_center``), through ``LUT.scale`` after it.
+
 Usage (the run's store directory is the ``run<i>-<time>`` folder under ``--work``)::
 
     PYTHONPATH=. python -m benchmarks.cliff_rescore --store /tmp/acc/work/run3-20261204-003917 --run 3
@@ -54,22 +57,26 @@ def rescore(store_dir: Path, run: dict, args: argparse.Namespace) -> list[dict]:
             raise SystemExit(f"no {ctx['runtime']} {ctx['dtype']} store under {store_dir / 'real'}")
         store, context = found[0]
         lut = LUT.from_store(store, context)
+        if lut.correction.ratio_center <= 0:  # fitted before device_scale: its units took ratios as they are
+            lut = LUT.from_store(store, context, ratio_center=1.0, ratio_band=0.0)
         corr = lut.correction
         step = LUT(
             lut.context,
             lut.entries,
             correction=replace(corr, full_mparams=corr.free_mparams),
             reference_ms=lut.reference_ms,
+            ratio_center=lut.ratio_center,
+            ratio_band=lut.ratio_band,
         )
         models = [m for m in ctx["models"] if m["role"] == "validation"]
-        session = statistics.median(m["ref_ratio"] for m in models)
+        session = lut.scale(statistics.median(m["ref_ratio"] for m in models))
         errs: dict[str, list[float]] = {"fitted": [], "step": [], "session_ref": []}
         rows = []
         for m in models:
             arch = archs[m["name"]]
             preds = {
-                "fitted": lut.predict(arch, ref_ratio=m["ref_ratio"]).latency_ms,
-                "step": step.predict(arch, ref_ratio=m["ref_ratio"]).latency_ms,
+                "fitted": lut.predict(arch, ref_ratio=lut.scale(m["ref_ratio"])).latency_ms,
+                "step": step.predict(arch, ref_ratio=lut.scale(m["ref_ratio"])).latency_ms,
                 "session_ref": lut.predict(arch, ref_ratio=session).latency_ms,
             }
             row = {"name": m["name"], "measured_ms": m["measured_ms"], "ref_ratio": m["ref_ratio"]}

@@ -422,7 +422,8 @@ def models_after(store, context, val, runtime, dtype, meter, cache, args) -> dic
     )
     measured = [summarize(t).median_ms for t in timed]
     predicted = [
-        lut.predict(a, ref_ratio=t.drift.ref_ratio).latency_ms for a, t in zip(archs, timed, strict=True)
+        lut.predict(a, ref_ratio=lut.scale(t.drift.ref_ratio)).latency_ms
+        for a, t in zip(archs, timed, strict=True)
     ]
     m = accuracy_metrics(predicted, measured)
     return {

@@ -76,6 +76,9 @@ class Correction:
     spill_shape: str = "hinge"  # "hinge" (the excess spills) | "cliff" (all weights, past a ramp)
     full_mparams: float = 0.0  # cliff: weights (millions) from which every weight spills
     outliers: tuple[CalibrationModel, ...] = field(default=(), compare=False)  # measured, left out of the fit
+    # the drift reference's typical level the fit's nominal units were taken against (LUT.from_store;
+    # 0: not recorded - a correction saved before it was)
+    ratio_center: float = 0.0
 
     @staticmethod
     def none() -> Correction:
@@ -205,6 +208,7 @@ class Correction:
                 str(d.get("spill_shape", "hinge")),
                 float(d.get("full_mparams", 0.0)),
                 outliers,
+                float(d.get("ratio_center", 0.0)),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(

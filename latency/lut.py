@@ -7,10 +7,13 @@ cost 0 unless measured. Missing entries raise one :class:`MissingEntriesError` l
 or, with ``interpolate=True``, are estimated from measured neighbours and flagged as such.
 
 Entries are in *nominal units*: each measured median divided by the drift reference's ratio at the
-time it was measured (:mod:`latency.reference`), i.e. milliseconds at the context's nominal speed. A
-prediction is scaled by ``ref_ratio``, the reference's ratio of the moment it is compared with (1: the
-nominal speed). Entries the block-latency model predicted (:mod:`latency.block_model`) are used where
-no measurement exists and counted separately (``Prediction.counts``).
+time it was measured (:mod:`latency.reference`), i.e. milliseconds at the context's nominal speed - the
+ratio as :func:`latency.reference.device_scale` reads it (relative to the collection's usual level,
+``LUT.ratio_center``; a level within the reference's noise band of it reads 1). A prediction is scaled
+by ``ref_ratio``, the device's speed of the moment it is compared with (1: the nominal speed); a drift
+reference's ratio becomes that speed through :meth:`LUT.scale`. Entries the block-latency model
+predicted (:mod:`latency.block_model`) are used where no measurement exists and counted separately
+(``Prediction.counts``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from latency.correction import Correction
 from latency.interpolate import interpolate_ms
 from latency.keys import BLOCK_FIELDS, BlockKey, Context
+from latency.reference import SPEED_BAND, device_scale
+from latency.reference import ratio_center as usual_level
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_PREDICTED, ENTRY_REFERENCE, LUTStore
 from search.arch import ArchSpec, LayerKind, LayerShape, profile_arch
 
@@ -139,6 +144,8 @@ class LUT:
         predicted: dict[BlockKey, float] | None = None,
         uncertainty: dict[BlockKey, float] | None = None,
         reference_ms: float | None = None,
+        ratio_center: float = 1.0,
+        ratio_band: float = SPEED_BAND,
     ) -> None:
         self.context = context
         self.entries = dict(entries)  # measured (nominal units)
@@ -148,6 +155,13 @@ class LUT:
         self.correction = correction or Correction.none()
         self.statistic = statistic
         self.reference_ms = reference_ms  # the drift reference's nominal reading (None: not recorded)
+        self.ratio_center = ratio_center  # the collection's typical reference level (device_scale)
+        self.ratio_band = ratio_band
+
+    def scale(self, ref_ratio: float) -> float:
+        """The device speed (relative to the entries' nominal units) a drift-reference ratio measured
+        against this LUT's nominal reading stands for: what ``predict(..., ref_ratio=)`` takes."""
+        return device_scale(ref_ratio, self.ratio_center, self.ratio_band)
 
     @classmethod
     def from_store(
@@ -158,25 +172,44 @@ class LUT:
         corrected: bool = True,
         normalized: bool = True,
         predicted: bool = True,
+        ratio_center: float | None = None,
+        ratio_band: float = SPEED_BAND,
     ) -> LUT:
         """Entries of ``context``; ``corrected`` applies the stored fitted correction, else the measured
         call overhead (each separately-timed layer paid one invocation the whole model pays once).
-        ``normalized``: divide each entry by its drift-reference ratio (nominal units); ``predicted``:
-        fill unmeasured layers with the block model's stored predictions."""
+        ``normalized``: divide each entry by the speed its drift-reference ratio stands for (nominal
+        units, :meth:`scale`; the ratios' centre is the one the stored correction was fitted with, else
+        :func:`latency.reference.ratio_center` of the context's measured blocks, or ``ratio_center``
+        when given; ``ratio_band``:
+        the reference's noise band, 0 to take every ratio as it is); ``predicted``: fill unmeasured
+        layers with the block model's stored predictions."""
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
         df = store.frame()
         for f, v in context.as_row().items():
             df = df[df[f] == v]
 
+        layer_rows = df[df["entry"] == ENTRY_LAYER].to_dict("records")
+        correction = Correction.load(store.root, context) if corrected else None
+        center, band = 1.0, 0.0  # not normalized: the raw medians (and a ratio taken as it is)
+        if normalized:
+            band = ratio_band
+            center = usual_level([float(r["ref_ratio"]) for r in layer_rows])
+            if correction is not None and correction.ratio_center > 0:
+                center = correction.ratio_center  # the units the correction was fitted in
+            if ratio_center is not None:
+                center = ratio_center
+
         def value(r: dict) -> float:
-            ratio = float(r["ref_ratio"]) if normalized else 1.0
-            return float(r[statistic]) / (ratio if ratio > 0 else 1.0)
+            ratio = float(r["ref_ratio"])
+            if not normalized or ratio <= 0:
+                return float(r[statistic])
+            return float(r[statistic]) / device_scale(ratio, center, band)
 
         def key(r: dict) -> BlockKey:
             return BlockKey(**{f: _py(r[f]) for f in BLOCK_FIELDS})  # type: ignore[arg-type]
 
-        entries = {key(r): value(r) for r in df[df["entry"] == ENTRY_LAYER].to_dict("records")}
+        entries = {key(r): value(r) for r in layer_rows}
         pred_rows = df[df["entry"] == ENTRY_PREDICTED].to_dict("records") if predicted else []
         preds = {key(r): float(r["median_ms"]) for r in pred_rows}
         unc = {key(r): float(r["uncertainty"]) for r in pred_rows}
@@ -184,10 +217,9 @@ class LUT:
         call_ms = value(over.to_dict("records")[0]) if len(over) else None
         ref = df[df["entry"] == ENTRY_REFERENCE]
         reference_ms = float(ref["median_ms"].iloc[0]) if len(ref) else None
-        correction = Correction.load(store.root, context) if corrected else None
         if corrected and correction is None and call_ms is not None:
             correction = Correction(call_ms, 0.0, "measured call overhead")
-        return cls(context, entries, call_ms, correction, statistic, preds, unc, reference_ms)
+        return cls(context, entries, call_ms, correction, statistic, preds, unc, reference_ms, center, band)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -252,8 +284,8 @@ class LUT:
         return self.correction.model_overhead_ms()
 
     def predict(self, arch: ArchSpec, interpolate: bool = False, ref_ratio: float = 1.0) -> Prediction:
-        """Whole-model latency at the nominal speed times ``ref_ratio`` (the drift reference's ratio of
-        the moment; 1 = nominal)."""
+        """Whole-model latency at the nominal speed times ``ref_ratio`` (the device's speed of the
+        moment; 1 = nominal; from a drift reference's ratio: ``lut.scale(ratio)``)."""
         layers = profile_arch(arch).layers
         costs = self.layer_costs(layers, interpolate, spill=False)
         mparams = model_mparams(layers)

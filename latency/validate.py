@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -78,7 +78,7 @@ class ModelResult:
     arch: str
     role: str  # "calibration" | "validation"
     measured_ms: float
-    predicted_ms: dict[str, float]  # at the drift reference's ratio of the measurement
+    predicted_ms: dict[str, float]  # at the speed the drift reference read (LUT.scale of ref_ratio)
     ref_ratio: float = 1.0  # device speed while measured, relative to the LUT's nominal reading
     remeasured: int = 0  # re-measured because the reference said the device was unstable
     unstable: bool = False  # still unstable after the re-measure budget
@@ -143,7 +143,7 @@ def measure_models(
     """Latency samples (ms) of each whole arch, exported through deploy (cached) and timed by ``meter``,
     bracketed by the drift reference like the LUT's blocks: each result's ``.drift.ref_ratio`` is the
     device's speed relative to ``nominal_ms`` (the LUT's nominal reading, ``LUT.reference_ms``; None:
-    the first reading of this session) - compare with ``lut.predict(arch, ref_ratio=...)``. A model
+    the first reading of this session) - compare with ``lut.predict(arch, ref_ratio=lut.scale(...))``. A model
     timed while the reference said the device was unstable is measured again (``.drift.remeasured``).
     Each model is read ``readings`` times per ``meter.rounds`` (interleaved rounds of their own), the
     fastest reading kept (:data:`latency.collect.MODEL_READINGS`)."""
@@ -350,17 +350,19 @@ def validate(
     raw = LUT.from_store(store, context, statistic=statistic, corrected=False)
     samples = [ModelTiming(t.samples_ms, t.drift) for t in rep.models]
     measured = [float(getattr(summarize(s), statistic)) for s in samples]
-    ratios = [s.drift.ref_ratio for s in samples]
+    # the device's speed while each model ran, as the LUT reads its drift reference (LUT.scale)
+    speeds = [raw.scale(s.drift.ref_ratio) for s in samples]
     # the correction is fitted in nominal units, like the entries it corrects
-    nominal = [m / r for m, r in zip(measured, ratios, strict=True)]
+    nominal = [m / r for m, r in zip(measured, speeds, strict=True)]
 
     calib_models = []
     for (_name, arch), whole in zip(calibration, nominal[: len(calibration)], strict=True):
         layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    fitted = select_correction(calib_models, raw.call_overhead_ms)
-    call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead")
+    center = raw.ratio_center  # saved with the fit: the units its calibration models are in
+    fitted = replace(select_correction(calib_models, raw.call_overhead_ms), ratio_center=center)
+    call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead", ratio_center=center)
 
     def with_correction(c: Correction) -> LUT:
         return LUT(
@@ -372,11 +374,15 @@ def validate(
             raw.predicted,
             raw.uncertainty,
             raw.reference_ms,
+            raw.ratio_center,
+            raw.ratio_band,
         )
 
     luts = {"plain_sum": raw, "call_overhead": with_correction(call), "fitted": with_correction(fitted)}
     if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
-        fitted = select_correction(calib_models, raw.call_overhead_ms, weights=True)
+        fitted = replace(
+            select_correction(calib_models, raw.call_overhead_ms, weights=True), ratio_center=center
+        )
         luts[SPILL] = with_correction(fitted)
     if save_correction:
         fitted.save(store.root, context)
@@ -384,9 +390,9 @@ def validate(
         context, fitted, collect_report=rep, statistic=statistic, predictors=tuple(luts)
     )
     roles = ["calibration"] * len(calibration) + ["validation"] * len(validation)
-    for (name, arch), whole, role, s in zip(all_models, measured, roles, samples, strict=True):
+    for (name, arch), whole, role, s, speed in zip(all_models, measured, roles, samples, speeds, strict=True):
         # predicted at the device's speed of the moment the model was measured (drift reference)
-        preds = {p: lut.predict(arch, ref_ratio=s.drift.ref_ratio).latency_ms for p, lut in luts.items()}
+        preds = {p: lut.predict(arch, ref_ratio=speed).latency_ms for p, lut in luts.items()}
         result.models.append(
             ModelResult(
                 name,

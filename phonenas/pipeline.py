@@ -422,7 +422,7 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
             # each reading at the speed of its session (averaged where the model was measured twice)
             readings = [got, again] if again else [got]
             m.measured_ms[label] = sum(float(r["median_ms"]) for r in readings) / len(readings)
-            m.speed[label] = sum(_reading_speed(r) for r in readings) / len(readings)
+            m.speed[label] = sum(_reading_speed(lut, r) for r in readings) / len(readings)
             if again:
                 m.notes[label] = _recheck_note(lut, got, again)
                 log.warning("%s %s: %s", m.name, label, m.notes[label])
@@ -446,25 +446,25 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
                 log.warning("%s %s: %s", m.name, label, said)
 
 
-def _reading_speed(reading: dict) -> float:
+def _reading_speed(lut, reading: dict) -> float:
     """The speed of the session a reading was taken in: read off the calibration models timed with it,
-    else (no calibration) the drift reference's ratio."""
+    else (no calibration) what the drift reference's ratio stands for (``lut.scale``)."""
     speed = reading.get("speed")
-    return float(speed["ratio"]) if speed else float(reading.get("ref_ratio", 1.0))
+    return float(speed["ratio"]) if speed else lut.scale(float(reading.get("ref_ratio", 1.0)))
 
 
 def _reading_error(lut, reading: dict) -> float:
     """LUT prediction at the reading's session speed / the reading - 1."""
     from search.arch import decode_arch
 
-    pred = lut.predict(decode_arch(reading["arch"]), ref_ratio=_reading_speed(reading)).latency_ms
+    pred = lut.predict(decode_arch(reading["arch"]), ref_ratio=_reading_speed(lut, reading)).latency_ms
     return pred / float(reading["median_ms"]) - 1.0
 
 
 def _recheck_note(lut, first: dict, again: dict) -> str:
     """What the console and report say about a model measured twice because its first reading missed."""
     ms = [float(r["median_ms"]) for r in (first, again)]
-    sp = [_reading_speed(r) for r in (first, again)]
+    sp = [_reading_speed(lut, r) for r in (first, again)]
     apart = (ms[0] / sp[0]) / (ms[1] / sp[1]) - 1.0  # in the LUT's units: each at its session's speed
     said = (
         f"re-measured after a {100 * _reading_error(lut, first):+.0f}% miss: {ms[0]:.4g} ms at "

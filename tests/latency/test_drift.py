@@ -368,9 +368,13 @@ def test_call_overhead_probe_is_read_among_the_blocks_and_a_slow_start_does_not_
     df = store.frame()
     (over,) = df[df["entry"] == "overhead"].to_dict("records")
     assert over["median_ms"] == pytest.approx(true_ms(OVERHEAD_KEY))
-    # in the LUT's nominal units, like every entry (this nominal reading was taken in the slow start)
+    # in the LUT's nominal units, like every entry: this nominal reading was taken in the slow start, so
+    # every quiet reading is 1/1.7 of it - the collection's usual level (ratio_center), which reads 1
     lut = LUT.from_store(store, rep.context, corrected=False)
-    assert lut.call_overhead_ms == pytest.approx(over["median_ms"] / over["ref_ratio"])
+    assert over["ref_ratio"] == pytest.approx(1 / 1.7, rel=0.01)
+    assert lut.ratio_center == pytest.approx(1 / 1.7, rel=0.01)
+    assert lut.call_overhead_ms == pytest.approx(over["median_ms"] / lut.scale(over["ref_ratio"]))
+    assert lut.call_overhead_ms == pytest.approx(true_ms(OVERHEAD_KEY))
 
 
 def test_models_timed_among_the_blocks_see_the_device_the_blocks_saw(tmp_path):
@@ -442,3 +446,71 @@ def test_calibration_models_timed_with_the_models_give_the_speed_the_small_refer
         assert lut.predict(arch, ref_ratio=speed.ratio).latency_ms == pytest.approx(ms, rel=0.03)
     with pytest.raises(ValueError, match="one measurement per arch"):
         validate.model_speed(lut, calib, medians[:2])
+
+
+def test_device_scale_reads_noise_as_one_and_follows_a_real_change_in_full():
+    from latency.reference import SPEED_BAND, device_scale
+
+    assert SPEED_BAND == 0.10
+    # inside the band: the reference's own noise (bimodal 1.00 / 0.94 on the Intel VM)
+    assert device_scale(0.94) == device_scale(1.06) == device_scale(1.0) == 1.0
+    # past twice the band: the device's speed, as the reference says
+    assert device_scale(1.5) == pytest.approx(1.5) and device_scale(0.6) == pytest.approx(0.6)
+    assert device_scale(1.2) == pytest.approx(1.2) and device_scale(0.8) == pytest.approx(0.8)
+    # in between it ramps (continuous: two close levels never scale entries a band apart)
+    assert device_scale(1.15) == pytest.approx(1.10) and device_scale(0.85) == pytest.approx(0.90)
+    xs = [0.5 + i / 1000 for i in range(1000)]
+    ys = [device_scale(x) for x in xs]
+    assert max(abs(b - a) for a, b in zip(ys, ys[1:], strict=False)) <= 2.0 * 0.001 + 1e-12
+    assert all(b >= a for a, b in zip(ys, ys[1:], strict=False))  # monotone
+    # relative to the centre: a collection whose usual level was 0.9 of its (slow) first reading
+    assert device_scale(0.9, center=0.9) == 1.0 and device_scale(1.35, center=0.9) == pytest.approx(1.5)
+    assert device_scale(1.3, band=0.0) == pytest.approx(1.3)
+    with pytest.raises(ValueError, match="ratio > 0"):
+        device_scale(0.0)
+
+
+def test_ratio_center_is_the_usual_level_and_holds_through_a_long_slow_stretch():
+    from latency.reference import ratio_center
+
+    assert ratio_center([]) == 1.0
+    assert ratio_center([0.9] * 10) == pytest.approx(0.9)
+    # 70% of the collection in a 1.5x slow stretch: the median would follow it, the 25th percentile not
+    ratios = [1.0] * 30 + [1.5] * 70
+    assert ratio_center(ratios) == pytest.approx(1.0)
+    assert ratio_center([0.0, float("nan"), 0.8, 0.8]) == pytest.approx(0.8)
+
+
+def test_lut_reads_blocks_within_the_noise_band_as_nominal_and_keeps_the_fits_centre(tmp_path):
+    """Blocks timed while the small reference flipped between two modes 6% apart (the Intel VM) are
+    taken as they were measured, not scaled by the mode; a block timed in a real 1.5x slow stretch is
+    scaled back; a saved correction keeps the centre its models were taken against, so blocks added
+    later in another session do not move the units it was fitted in."""
+    from latency.correction import Correction
+    from latency.stats import summarize
+    from latency.store import Drift, Provenance, make_row
+    from tests.support.lut_fakes import CTX
+
+    def row(key: BlockKey, ms: float, ratio: float) -> dict:
+        samples = [ms] * 5
+        return make_row(CTX, key, summarize(samples), samples, Provenance(), drift=Drift(0.1, ratio))
+
+    store = LUTStore(tmp_path / "lut")
+    keys = KEYS[:8]
+    # nominal read slow at the start: the collection's usual level is 0.9 (modes 0.88 / 0.94)
+    ratios = [0.88, 0.94, 0.88, 0.94, 0.88, 0.94, 0.88, 1.35]
+    store.append(
+        [row(k, true_ms(k) * (1.5 if r > 1.2 else 1.0), r) for k, r in zip(keys, ratios, strict=True)]
+    )
+    lut = LUT.from_store(store, CTX, corrected=False)
+    assert lut.ratio_center == pytest.approx(0.88)
+    for k in keys:  # the modes read as noise, the slow stretch (1.35 / 0.88 = 1.53x) scaled back
+        assert lut.entries[k] == pytest.approx(true_ms(k), rel=0.03), k.label()
+    raw = LUT.from_store(store, CTX, corrected=False, ratio_band=0.0, ratio_center=1.0)
+    assert raw.entries[keys[1]] == pytest.approx(true_ms(keys[1]) / 0.94)  # the old rule: scaled by the mode
+    # a correction fitted against this centre keeps it, whatever later sessions add
+    Correction(0.001, 0.0, "fit", ratio_center=lut.ratio_center).save(store.root, CTX)
+    store.append([row(k, true_ms(k), 0.70) for k in KEYS[8:40]])  # a faster later session
+    again = LUT.from_store(store, CTX)
+    assert again.ratio_center == pytest.approx(0.88) and again.correction.ratio_center == pytest.approx(0.88)
+    assert again.entries[keys[0]] == pytest.approx(lut.entries[keys[0]])

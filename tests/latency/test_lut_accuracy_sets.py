@@ -265,3 +265,60 @@ def test_cliff_rescore_names_a_wrong_store_or_run_in_one_line(tmp_path):
         == []
     )
     assert out.with_suffix(".md").read_text().startswith("# Real-scale runs re-scored")
+
+
+def test_reference_rescore_reproduces_the_old_rule_and_reads_a_bimodal_reference_as_noise(tmp_path):
+    """Blocks and whole models timed while the small reference flipped between modes 6% apart that the
+    device did not follow: the old rule (every ratio as it is) scales each by its mode and misses by up to
+    ~6%; ``device_scale`` reads the modes as noise and predicts the models as they ran."""
+    import json
+
+    import pytest
+
+    from benchmarks import reference_rescore
+    from latency.keys import BlockKey
+    from latency.stats import summarize
+    from latency.store import Drift, LUTStore, Provenance, make_row
+    from search.arch import encode_arch
+    from tests.support.drift_fakes import ARCHS, KEYS, true_ms
+    from tests.support.lut_fakes import CTX
+
+    store = LUTStore(tmp_path / "lut")
+    rows = []
+    for i, k in enumerate(KEYS):
+        samples = [true_ms(k)] * 5
+        ratio = 1.0 if i % 2 else 0.94
+        rows.append(make_row(CTX, k, summarize(samples), samples, Provenance(), drift=Drift(0.1, ratio)))
+    store.append(rows)
+    archs = {f"m{i}": a for i, a in enumerate(ARCHS)}
+    # the whole model costs the sum of its layers (no boundary effects in this fake), whatever the mode
+    truth = {
+        n: sum(true_ms(BlockKey.from_layer(la)) for la in profile_arch(a).layers if la.kind.value != "skip")
+        for n, a in archs.items()
+    }
+    models = [
+        {
+            "name": n,
+            "role": "calibration" if i < 6 else "validation",
+            "measured_ms": truth[n],
+            "ref_ratio": 1.0 if i % 3 else 0.94,
+        }
+        for i, n in enumerate(archs)
+    ]
+    old = reference_rescore.refit(store, CTX, models, archs, 1.0, 0.0)
+    new = reference_rescore.refit(store, CTX, models, archs, None, None)
+    assert new["ratio_center"] == pytest.approx(0.94) and old["ratio_center"] == 1.0
+    assert new["rmspe_pct"] < 0.5 < old["rmspe_pct"], (old, new)
+    assert new["within10_pct"] == 100.0
+    assert encode_arch(ARCHS[0])  # the archs round-trip (the correction stores their text)
+    with pytest.raises(SystemExit, match="has no real/ stores"):
+        reference_rescore.main(["--store", str(tmp_path), "--run", "0"])
+    (tmp_path / "real").mkdir()
+    with pytest.raises(SystemExit, match="does not exist; pass the results file"):
+        reference_rescore.main(
+            ["--store", str(tmp_path), "--run", "0", "--results", str(tmp_path / "no.json")]
+        )
+    results = tmp_path / "acc.json"
+    results.write_text(json.dumps({"runs": [{"run": 0, "seed": 0, "contexts": []}]}))
+    with pytest.raises(SystemExit, match=r"run 7 is not in .*runs there: \[0\]"):
+        reference_rescore.main(["--store", str(tmp_path), "--run", "7", "--results", str(results)])

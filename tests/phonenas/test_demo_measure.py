@@ -166,19 +166,24 @@ def test_a_model_on_the_cache_cliff_says_its_prediction_is_uncertain(tmp_path, m
     assert label not in base.notes
 
 
-def test_measure_without_calibration_models_falls_back_to_the_drift_reference(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("ratio", "speed"), [(1.3, 1.3), (1.15, 1.1), (1.05, 1.0)])
+def test_measure_without_calibration_models_falls_back_to_the_drift_reference(
+    tmp_path, monkeypatch, ratio, speed
+):
+    """The reference's level as the LUT reads it (LUT.scale): within its noise band of the usual level
+    it is 1, past twice the band it is taken as it is, in between it ramps."""
     from latency import validate
 
     lut = _lut()
     lut.correction = Correction()
 
     def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
-        return [ModelTiming([1.0] * 5, Drift(0.2, 1.1)) for _ in archs]
+        return [ModelTiming([1.0] * 5, Drift(0.2, ratio)) for _ in archs]
 
     monkeypatch.setattr(validate, "measure_models", fake_measure_models)
     models = _models()
     measure(DemoConfig(out=tmp_path, contexts=(CTX,)), models, {CTX: lut}, None, None, SilentProgress())
-    assert all(m.speed["executorch int8"] == pytest.approx(1.1) for m in models)
+    assert all(m.speed["executorch int8"] == pytest.approx(speed) for m in models)
 
 
 def test_calibration_covers_the_baselines_sizes_and_never_includes_a_scored_model(tmp_path):
