@@ -18,6 +18,7 @@ predicted (:mod:`latency.block_model`) are used where no measurement exists and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from latency.reference import SPEED_BAND, device_scale
 from latency.reference import ratio_center as usual_level
 from latency.store import ENTRY_LAYER, ENTRY_OVERHEAD, ENTRY_PREDICTED, ENTRY_REFERENCE, LUTStore
 from search.arch import ArchSpec, LayerKind, LayerShape, profile_arch
+
+log = logging.getLogger(__name__)
 
 STATISTICS = ("median_ms", "trimmed_mean_ms", "p10_ms", "min_ms")
 
@@ -197,6 +200,13 @@ class LUT:
             center = usual_level([float(r["ref_ratio"]) for r in layer_rows])
             if correction is not None and correction.ratio_center > 0:
                 center = correction.ratio_center  # the units the correction was fitted in
+            elif correction is not None and correction.models:
+                log.warning(
+                    "the correction of %s was fitted before drift ratios were read through the "
+                    "reference's noise band (its units may be off by up to 10%%); re-fit it with "
+                    "`phonenas lut validate`",
+                    context.label(),
+                )
             if ratio_center is not None:
                 center = ratio_center
 

@@ -514,3 +514,20 @@ def test_lut_reads_blocks_within_the_noise_band_as_nominal_and_keeps_the_fits_ce
     again = LUT.from_store(store, CTX)
     assert again.ratio_center == pytest.approx(0.88) and again.correction.ratio_center == pytest.approx(0.88)
     assert again.entries[keys[0]] == pytest.approx(lut.entries[keys[0]])
+
+
+def test_a_correction_fitted_before_the_noise_band_is_used_and_said_to_be_stale(tmp_path, caplog):
+    from latency.correction import CalibrationModel, Correction
+    from latency.stats import summarize
+    from latency.store import Drift, Provenance, make_row
+    from tests.support.lut_fakes import CTX
+
+    store = LUTStore(tmp_path / "lut")
+    samples = [0.1] * 5
+    store.append([make_row(CTX, KEYS[0], summarize(samples), samples, Provenance(), drift=Drift(0.1, 0.9))])
+    old = Correction(0.001, 0.0, "fit", models=(CalibrationModel("a", 1.0, (1.0,), 0.0, 1),))
+    old.save(store.root, CTX)  # no ratio_center in the file: saved before it existed
+    with caplog.at_level("WARNING", logger="latency.lut"):
+        lut = LUT.from_store(store, CTX)
+    assert lut.correction.call_ms == 0.001 and lut.ratio_center == pytest.approx(0.9)
+    assert "re-fit it with `phonenas lut validate`" in caplog.text
