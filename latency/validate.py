@@ -111,6 +111,7 @@ class ValidationResult:
                 "spill_shape": self.correction.spill_shape,
                 "full_mparams": self.correction.full_mparams,
                 "method": self.correction.method,
+                "ratio_center": self.correction.ratio_center,
             },
             "predictors": list(self.predictors),
             "metrics": {p: asdict(self.metrics(p)) for p in self.predictors},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -227,11 +228,13 @@ def run(
     seed: int = typer.Option(
         0, "--seed", help="Seed (data split, init, Gumbel noise): same seed, same result."
     ),
-    tolerance: float = typer.Option(
-        0.02,
+    tolerance: float | None = typer.Option(
+        None,
         "--tolerance",
         help="The derived model's predicted latency must land within +-this fraction of the target "
-        "(the LUT's own error takes the rest of a +-5% budget).",
+        "(the LUT's own error takes the rest of a +-5% budget). Default: the search's own "
+        "(search.loop.SearchConfig.tolerance).",
+        show_default=False,
     ),
     torch_threads: int = typer.Option(
         0, "--torch-threads", help="CPU threads for training (0 = torch default)."
@@ -256,7 +259,7 @@ def run(
     from search.run import SearchJob, SearchRunConfig, prepare, run_job
     from search.space import SpaceError
 
-    if not 0 < tolerance < 1:
+    if tolerance is not None and not 0 < tolerance < 1:
         raise PhoneNASError(f"--tolerance must be between 0 and 1 (a share of the target), got {tolerance}")
     if torch_threads:
         torch.set_num_threads(torch_threads)
@@ -272,8 +275,9 @@ def run(
         train_epochs=train_epochs,
         finetune=finetune,
         seed=seed,
-        tolerance=tolerance,
     )
+    if tolerance is not None:  # else the search's own default (one place says what it is)
+        cfg = dataclasses.replace(cfg, tolerance=tolerance)
     try:
         sp, bundle = prepare(cfg)
     except (SpaceError, DataError) as e:
