@@ -5,7 +5,8 @@ candidate layer of ``--space`` (designed sample, then the most uncertain layers,
 error stops improving or ``--budget-min`` minus the correction's share is spent; predictions stored for
 the rest), then the boundary correction fitted on ``--calib`` random children measured whole. The wall
 time covers all of it. Afterwards (not timed) ``--heldout`` random candidates the model predicted are
-measured to report an independent held-out block RMSPE.
+measured (``--heldout-rounds`` interleaved rounds, 3 by default: they are the truth) to report an
+independent held-out block RMSPE. Each context records the commit and the CPU it ran on.
 
     python -m benchmarks.lut_scale --space fbnetv2-f --budget-min 30 --work /tmp/phonenas-lut-scale
 
@@ -41,6 +42,13 @@ def main(argv: list[str] | None = None) -> dict:
         "--heldout", type=int, default=40, help="predicted layers measured afterwards (not timed)"
     )
     ap.add_argument("--rounds", type=int, default=1, help="interleaved timing rounds")
+    ap.add_argument(
+        "--heldout-rounds",
+        type=int,
+        default=3,
+        help="interleaved timing rounds for the held-out layers (not timed): their readings are the truth "
+        "the model is scored against, so they get more rounds than the sample",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
@@ -53,8 +61,14 @@ def main(argv: list[str] | None = None) -> dict:
         "each entry keeps its own settings, load and time",
     )
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.heldout_rounds < 1:
+        raise SystemExit("--rounds and --heldout-rounds must be >= 1")
 
+    from benchmarks.lut_accuracy import _commit
     from latency.export import toolchain_versions
+    from latency.meters import host_cpu_model
+
+    commit, cpu = _commit(), host_cpu_model()  # read once, before the long run
 
     out: dict = {
         "benchmark": "lut_scale",
@@ -82,7 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
     fresh: list[dict] = []
     for spec in args.contexts:
         entry = run_context(spec, root, args)
-        entry |= {"settings": out["settings"], "load_avg_start": out["load_avg_start"]}
+        entry |= {
+            "settings": out["settings"],
+            "load_avg_start": out["load_avg_start"],
+            "commit": commit,
+            "cpu": cpu,
+        }
         entry["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         fresh.append(entry)
         done = {(c["runtime"], c["dtype"]) for c in fresh}
@@ -153,13 +172,15 @@ def run_context(spec: str, root: Path, args) -> dict:
     if args.heldout and predicted:
         rng = np.random.default_rng(args.seed + 2)
         check = [predicted[int(i)] for i in rng.permutation(len(predicted))[: args.heldout]]
-        collect(store, check, runtime, dtype, meter, cache, args.export_workers)
+        truth = HostMeter(args.threads, rounds=args.heldout_rounds)
+        collect(store, check, runtime, dtype, truth, cache, args.export_workers)
         after = LUT.from_store(store, rep.context, predicted=False)
         got = [k for k in check if k in after.entries]
         entry["heldout_block_rmspe_pct"] = rmspe_pct(
             np.array([lut.predicted[k] for k in got]), np.array([after.entries[k] for k in got])
         )
         entry["heldout_n"] = len(got)
+        entry["heldout_rounds"] = args.heldout_rounds
     entry["load_avg_after"] = os.getloadavg()
     return entry
 
@@ -183,8 +204,8 @@ def _write(out: dict, stem: Path) -> None:
         "context started and ended.",
         "",
         "| runtime | dtype | wall min | measured | predicted | model | held-out block RMSPE % (n) "
-        "| CV RMSPE % | stop | load start-end |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| CV RMSPE % | stop | load start-end | CPU | commit | finished |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in out["contexts"]:
         held = c["heldout_block_rmspe_pct"]
@@ -194,7 +215,9 @@ def _write(out: dict, stem: Path) -> None:
             f"| {c['runtime']} | {c['dtype']} | {c['wall_min']} | {c['measured']} | {c['predicted']} "
             f"| {c['model']} | "
             f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {c['stop']} | "
-            f"{_load(c.get('load_avg_start', out['load_avg_start']))}-{_load(c.get('load_avg_after'))} |"
+            f"{_load(c.get('load_avg_start', out['load_avg_start']))}-{_load(c.get('load_avg_after'))} "
+            f"| {c.get('cpu') or 'not recorded'} | {c.get('commit') or 'not recorded'} "
+            f"| {c.get('finished', '')} |"
         )
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

@@ -1,0 +1,32 @@
+"""benchmarks/lut_scale.py end to end on a small space and budget: the results file says what ran where."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import lut_scale
+
+
+@pytest.mark.slow
+def test_lut_scale_smoke_records_machine_commit_and_heldout(tmp_path):
+    out = tmp_path / "res" / "lut_scale"
+    args = ["--space", "digits", "--contexts", "executorch:fp32", "--budget-min", "0.2", "--initial", "12"]
+    args += ["--batch", "6", "--calib", "2", "--heldout", "4", "--heldout-rounds", "2"]
+    args += ["--export-workers", "1", "--work", str(tmp_path / "work"), "--out", str(out)]
+    res = lut_scale.main(args)
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["contexts"] == json.loads(json.dumps(res["contexts"]))
+    (c,) = saved["contexts"]
+    assert (c["runtime"], c["dtype"]) == ("executorch", "fp32")
+    assert c["measured"] >= 12 and c["predicted"] > 0
+    assert c["cpu"] and "commit" in c and c["heldout_rounds"] == 2
+    assert c["heldout_n"] == 4 and c["heldout_block_rmspe_pct"] >= 0
+    md = out.with_suffix(".md").read_text()
+    assert "| CPU | commit |" in md and c["cpu"] in md
+
+
+def test_lut_scale_rejects_zero_rounds(tmp_path):
+    with pytest.raises(SystemExit, match="rounds"):
+        lut_scale.main(["--heldout-rounds", "0", "--out", str(tmp_path / "x")])
