@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> dict:
         ]
     fresh: list[dict] = []
     for spec in args.contexts:
+        load_start = os.getloadavg()  # this context's, not the benchmark's (the previous context's tail)
         entry = run_context(spec, root, args)
         entry |= {
             "settings": out["settings"],
-            "load_avg_start": out["load_avg_start"],
+            "load_avg_start": load_start,
             "commit": commit,
             "cpu": cpu,
         }
