@@ -36,9 +36,65 @@ def _within(errors: list[float], pct: float = 10.0) -> float:
     return 100.0 * sum(abs(e) <= pct for e in errors) / len(errors)
 
 
+def find_store(store_dir: Path, ctx: dict):
+    """(LUTStore, Context) of one results context in a run's ``real/`` stores."""
+    from latency.store import LUTStore
+
+    found = [
+        (LUTStore(d), c)
+        for d in sorted((store_dir / "real").iterdir())
+        if d.is_dir()
+        for c in LUTStore(d).contexts()
+        if c.runtime == ctx["runtime"] and str(c.dtype.value) == ctx["dtype"]
+    ]
+    if not found:
+        raise SystemExit(f"no {ctx['runtime']} {ctx['dtype']} store under {store_dir / 'real'}")
+    return found[0]
+
+
+def rescore_parser(doc: str, out: Path) -> argparse.ArgumentParser:
+    """The arguments every re-scoring script takes (a run's stores, its results file, the real set)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--store", type=Path, required=True, help="the run's run<i>-<time> folder")
+    ap.add_argument("--run", type=int, required=True)
+    ap.add_argument("--results", type=Path, default=RESULTS / "lut_accuracy.json")
+    ap.add_argument("--out", type=Path, default=out)
+    ap.add_argument("--real-n", type=int, default=20)
+    ap.add_argument("--real-calib", type=int, default=8)
+    ap.add_argument("--real-others", type=int, default=5)
+    ap.add_argument("--real-light", type=int, default=3)
+    return ap
+
+
+def load_run(args: argparse.Namespace) -> dict:
+    """The run ``args.run`` of ``args.results``, after checking that its stores and the file exist."""
+    if not (args.store / "real").is_dir():
+        raise SystemExit(
+            f"{args.store} has no real/ stores; pass the run<i>-<time> folder of a real-scale run"
+        )
+    if not args.results.exists():
+        raise SystemExit(f"{args.results} does not exist; pass the results file the run was written to")
+    runs = json.loads(args.results.read_text())["runs"]
+    run = next((r for r in runs if r["run"] == args.run), None)
+    if run is None:
+        raise SystemExit(f"run {args.run} is not in {args.results}; runs there: {[r['run'] for r in runs]}")
+    return run
+
+
+def write_entries(out: Path, name: str, new: list[dict], replaced, render) -> list[dict]:
+    """Merge ``new`` into ``out``.json (dropping the old entries ``replaced(entry)`` says they replace),
+    write it and its markdown (``render(entries)``); the merged entries."""
+    path = out.with_suffix(".json")
+    old = json.loads(path.read_text())["entries"] if path.exists() else []
+    entries = [e for e in old if not replaced(e)] + new
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"benchmark": name, "entries": entries}, indent=1))
+    out.with_suffix(".md").write_text(render(entries))
+    return entries
+
+
 def rescore(store_dir: Path, run: dict, args: argparse.Namespace) -> list[dict]:
     from latency.lut import LUT
-    from latency.store import LUTStore
 
     val, _ = real_set(args.real_n, args.real_calib, run["seed"], args.real_others, args.real_light)
     archs = dict(val)
@@ -46,16 +102,7 @@ def rescore(store_dir: Path, run: dict, args: argparse.Namespace) -> list[dict]:
     for ctx in run["contexts"]:
         if ctx["scale"] != "real" or ctx.get("status") != "ok":
             continue
-        found = [
-            (LUTStore(d), c)
-            for d in sorted((store_dir / "real").iterdir())
-            if d.is_dir()
-            for c in LUTStore(d).contexts()
-            if c.runtime == ctx["runtime"] and str(c.dtype.value) == ctx["dtype"]
-        ]
-        if not found:
-            raise SystemExit(f"no {ctx['runtime']} {ctx['dtype']} store under {store_dir / 'real'}")
-        store, context = found[0]
+        store, context = find_store(store_dir, ctx)
         lut = LUT.from_store(store, context)
         if lut.correction.ratio_center <= 0:  # fitted before device_scale: its units took ratios as they are
             lut = LUT.from_store(store, context, ratio_center=1.0, ratio_band=0.0)
@@ -126,31 +173,9 @@ def render_md(entries: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--store", type=Path, required=True, help="the run's run<i>-<time> folder")
-    ap.add_argument("--run", type=int, required=True)
-    ap.add_argument("--results", type=Path, default=RESULTS / "lut_accuracy.json")
-    ap.add_argument("--out", type=Path, default=RESULTS / "cliff_rescore")
-    ap.add_argument("--real-n", type=int, default=20)
-    ap.add_argument("--real-calib", type=int, default=8)
-    ap.add_argument("--real-others", type=int, default=5)
-    ap.add_argument("--real-light", type=int, default=3)
-    args = ap.parse_args(argv)
-    if not (args.store / "real").is_dir():
-        raise SystemExit(
-            f"{args.store} has no real/ stores; pass the run<i>-<time> folder of a real-scale run"
-        )
-    runs = json.loads(args.results.read_text())["runs"]
-    run = next((r for r in runs if r["run"] == args.run), None)
-    if run is None:
-        raise SystemExit(f"run {args.run} is not in {args.results}; runs there: {[r['run'] for r in runs]}")
-    new = rescore(args.store, run, args)
-    path = args.out.with_suffix(".json")
-    old = json.loads(path.read_text())["entries"] if path.exists() else []
-    entries = [e for e in old if e["run"] != args.run] + new
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": "cliff_rescore", "entries": entries}, indent=1))
-    args.out.with_suffix(".md").write_text(render_md(entries))
+    args = rescore_parser(__doc__, RESULTS / "cliff_rescore").parse_args(argv)
+    new = rescore(args.store, load_run(args), args)
+    entries = write_entries(args.out, "cliff_rescore", new, lambda e: e["run"] == args.run, render_md)
     for e in new:
         print(
             f"run {e['run']} {e['runtime']} {e['dtype']}: fitted {e['within10_pct_fitted']:.1f}%, "

@@ -21,11 +21,11 @@ re-running a run replaces its entries).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.cliff_rescore import find_store, load_run, rescore_parser, write_entries
 from benchmarks.lut_accuracy import real_set
 
 RESULTS = Path(__file__).parent / "results"
@@ -83,24 +83,13 @@ def refit(store, context, models: list[dict], archs: dict, center, band) -> dict
 
 
 def rescore(store_dir: Path, run: dict, args: argparse.Namespace) -> list[dict]:
-    from latency.store import LUTStore
-
     val, cal = real_set(args.real_n, args.real_calib, run["seed"], args.real_others, args.real_light)
     archs = dict(val + cal)
     out = []
     for ctx in run["contexts"]:
         if ctx["scale"] != "real" or ctx.get("status") != "ok":
             continue
-        found = [
-            (LUTStore(d), c)
-            for d in sorted((store_dir / "real").iterdir())
-            if d.is_dir()
-            for c in LUTStore(d).contexts()
-            if c.runtime == ctx["runtime"] and str(c.dtype.value) == ctx["dtype"]
-        ]
-        if not found:
-            raise SystemExit(f"no {ctx['runtime']} {ctx['dtype']} store under {store_dir / 'real'}")
-        store, context = found[0]
+        store, context = find_store(store_dir, ctx)
         entry = {
             "results": args.results.name,
             "run": run["run"],
@@ -141,34 +130,12 @@ def render_md(entries: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--store", type=Path, required=True, help="the run's run<i>-<time> folder")
-    ap.add_argument("--run", type=int, required=True)
-    ap.add_argument("--results", type=Path, default=RESULTS / "lut_accuracy.json")
-    ap.add_argument("--out", type=Path, default=RESULTS / "reference_rescore")
-    ap.add_argument("--real-n", type=int, default=20)
-    ap.add_argument("--real-calib", type=int, default=8)
-    ap.add_argument("--real-others", type=int, default=5)
-    ap.add_argument("--real-light", type=int, default=3)
-    args = ap.parse_args(argv)
-    if not (args.store / "real").is_dir():
-        raise SystemExit(
-            f"{args.store} has no real/ stores; pass the run<i>-<time> folder of a real-scale run"
-        )
-    if not args.results.exists():
-        raise SystemExit(f"{args.results} does not exist; pass the results file the run was written to")
-    runs = json.loads(args.results.read_text())["runs"]
-    run = next((r for r in runs if r["run"] == args.run), None)
-    if run is None:
-        raise SystemExit(f"run {args.run} is not in {args.results}; runs there: {[r['run'] for r in runs]}")
-    new = rescore(args.store, run, args)
-    path = args.out.with_suffix(".json")
-    old = json.loads(path.read_text())["entries"] if path.exists() else []
+    args = rescore_parser(__doc__, RESULTS / "reference_rescore").parse_args(argv)
+    new = rescore(args.store, load_run(args), args)
     mine = (args.results.name, args.run)
-    entries = [e for e in old if (e["results"], e["run"]) != mine] + new
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": "reference_rescore", "entries": entries}, indent=1))
-    args.out.with_suffix(".md").write_text(render_md(entries))
+    entries = write_entries(
+        args.out, "reference_rescore", new, lambda e: (e["results"], e["run"]) == mine, render_md
+    )
     for e in new:
         said = ", ".join(f"{r} {e[r]['within10_pct']:.1f}%" for r in RULES)
         print(f"run {e['run']} {e['runtime']} {e['dtype']}: scored {e['scored_within10_pct']:.1f}%, {said}")
