@@ -41,9 +41,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from latency.collect import MODEL_READINGS
+
+if TYPE_CHECKING:
+    from search.arch import ArchSpec
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32")
@@ -56,43 +61,60 @@ OLD_ROUNDS = 3  # what rows recorded without a round count were timed in (the de
 
 def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
     """(validation, calibration) lists of (name, ArchSpec) at real scale (see the module docstring)."""
-    import torch
-
     from benchmarks.mobile_archs import TABLES, mobile_arch
-    from latency.lut import arch_mparams
-    from latency.validate import calibration_children, light_children
-    from search.arch import ArchSpec
-    from search.space import get_space
     from search.zoo import get_arch
 
-    space = get_space("fbnetv2-f")
-    g = torch.Generator().manual_seed(seed)
-    seen: set = set()
-    rand: list[ArchSpec] = []
-    while len(rand) < n:
-        a = space.sample_arch(g).with_input_hw(REAL_RES[len(rand) % len(REAL_RES)])
-        if a not in seen:
-            seen.add(a)
-            rand.append(a)
-    val = [(f"rand{i}@{a.input_hw}", a) for i, a in enumerate(rand)]
-    val += [(name, get_arch(name)) for name in FBNET_F]
-    val += [
+    extra = [(name, get_arch(name)) for name in FBNET_F]
+    extra += [
         (f"{name}@224", get_arch(name, input_hw=224)) for name in ("mobilenetv3_small", "mobilenetv3_large")
     ]
     for i, name in enumerate(list(TABLES)[:others]):
         hw = OTHER_RES[(i + seed) % len(OTHER_RES)]
-        val.append((f"{name}@{hw}", mobile_arch(name, hw)))
+        extra.append((f"{name}@{hw}", mobile_arch(name, hw)))
+    return space_set("fbnetv2-f", n, calib, seed, light, extra, REAL_RES)
+
+
+def space_set(
+    space_name: str,
+    n: int,
+    calib: int,
+    seed: int,
+    light: int = 3,
+    extra: Sequence[tuple[str, ArchSpec]] = (),
+    resolutions: Sequence[int] = (),
+):
+    """(validation, calibration) lists of (name, ArchSpec): ``n`` random children of ``space_name``
+    spread over ``resolutions`` (default: the space's), then ``extra``; calibration: ``calib`` other
+    children spread from the lightest to the heaviest weights over the same resolutions, and ``light``
+    children narrowed down to 85% of the lightest validation model's weights."""
+    import torch
+
+    from latency.lut import arch_mparams
+    from latency.validate import calibration_children, light_children
+    from search.space import get_space
+
+    space = get_space(space_name)
+    res = tuple(resolutions) or tuple(space.resolutions)
+    g = torch.Generator().manual_seed(seed)
+    seen: set = set()
+    rand: list[ArchSpec] = []
+    while len(rand) < n:
+        a = space.sample_arch(g).with_input_hw(res[len(rand) % len(res)])
+        if a not in seen:
+            seen.add(a)
+            rand.append(a)
+    val = [(f"rand{i}@{a.input_hw}", a) for i, a in enumerate(rand)] + list(extra)
     # calibration: children spread over the space's weights (lightest to heaviest), resolutions in
     # turn along that order so that size and resolution both vary
-    spread = calibration_children(space, calib, g, [a.with_input_hw(r) for a in rand for r in REAL_RES])
-    picked = [a.with_input_hw(REAL_RES[i % len(REAL_RES)]) for i, a in enumerate(spread)]
+    spread = calibration_children(space, calib, g, [a.with_input_hw(r) for a in rand for r in res])
+    picked = [a.with_input_hw(res[i % len(res)]) for i, a in enumerate(spread)]
     cal = [(f"calib{i}@{a.input_hw}", a) for i, a in enumerate(picked) if a not in seen]
     # and narrowed children down to 85% of the lightest validation model's weights: the spill's knot
     # is then placed where those models are, not extrapolated to them
     lo = 0.85 * min(arch_mparams(a) for _, a in val)
     thin = light_children(space, light, g, lo, [a for _, a in cal] + [a for _, a in val])
     for i, a in enumerate(thin):
-        hw = REAL_RES[(i + 1) % len(REAL_RES)]
+        hw = res[(i + 1) % len(res)]
         cal.append((f"light{i}@{hw}", a.with_input_hw(hw)))
     return val, cal
 

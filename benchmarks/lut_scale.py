@@ -3,10 +3,20 @@
 Per (runtime, dtype) context, into a new store: :func:`latency.active.learn_block_latency` over every
 candidate layer of ``--space`` (designed sample, then the most uncertain layers, until the held-out
 error stops improving or ``--budget-min`` minus the correction's share is spent; predictions stored for
-the rest), then the boundary correction fitted on ``--calib`` random children measured whole. The wall
-time covers all of it. Afterwards (not timed) ``--heldout`` random candidates the model predicted are
-measured (``--heldout-rounds`` interleaved rounds, 3 by default: they are the truth) to report an
-independent held-out block RMSPE. Each context records the commit and the CPU it ran on.
+the rest), then the boundary correction fitted on ``--calib`` children spread over the space's weights
+and resolutions plus ``--light`` narrowed ones, measured whole (the calibration recipe of
+``benchmarks/lut_accuracy.py``'s real scale). The wall time covers all of it. Afterwards (not timed):
+
+- ``--heldout`` random candidates the model predicted are measured (``--heldout-rounds`` interleaved
+  rounds, 3 by default: they are the truth) for an independent held-out block RMSPE;
+- whole models predicted from the LUT as the search sees it (measured layers where there are, learned
+  ones elsewhere): ``--whole`` random children of the space over its resolutions and the zoo models
+  that are space members (FBNetV2-F1..F4 in ``fbnetv2-f``), none a calibration model, predicted before
+  anything of theirs is timed, then timed whole (``--heldout-rounds`` rounds, drift reference on) -
+  the end-to-end check of the learned entries: ``whole_within10_pct``, ``whole_rmspe_pct``, with the
+  share of their layers that were learned, not measured (``whole_learned_layers_pct``).
+
+Each context records the commit and the CPU it ran on.
 
     python -m benchmarks.lut_scale --space fbnetv2-f --budget-min 30 --work /tmp/phonenas-lut-scale
 
@@ -37,7 +47,16 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--initial", type=int, default=300, help="designed sample size")
     ap.add_argument("--batch", type=int, default=60, help="layers measured per active step")
-    ap.add_argument("--calib", type=int, default=6, help="random children measured whole for the correction")
+    ap.add_argument(
+        "--calib", type=int, default=8, help="children spread over the space, timed whole for the correction"
+    )
+    ap.add_argument("--light", type=int, default=3, help="narrowed children timed whole for the correction")
+    ap.add_argument(
+        "--whole",
+        type=int,
+        default=8,
+        help="random children predicted from the finished LUT and then timed whole (not timed; 0: none)",
+    )
     ap.add_argument(
         "--heldout", type=int, default=40, help="predicted layers measured afterwards (not timed)"
     )
@@ -63,6 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.heldout_rounds < 1:
         raise SystemExit("--rounds and --heldout-rounds must be >= 1")
+    if min(args.calib, args.light, args.whole, args.heldout) < 0:
+        raise SystemExit("--calib, --light, --whole and --heldout must be >= 0")
 
     from benchmarks.lut_accuracy import _commit
     from latency.export import toolchain_versions
@@ -115,7 +136,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run_context(spec: str, root: Path, args) -> dict:
     import numpy as np
-    import torch
 
     from latency.active import learn_block_latency
     from latency.block_model import rmspe_pct
@@ -125,7 +145,7 @@ def run_context(spec: str, root: Path, args) -> dict:
     from latency.lut import LUT
     from latency.meters import HostMeter
     from latency.store import LUTStore
-    from latency.validate import calibration_children, validate
+    from latency.validate import validate
     from search.space import get_space
 
     runtime, dtype = resolve_lut(spec.split(":")[0], spec.split(":")[1])
@@ -150,9 +170,8 @@ def run_context(spec: str, root: Path, args) -> dict:
         seed=args.seed,
     )
     assert rep.context is not None
-    if args.calib:
-        g = torch.Generator().manual_seed(args.seed + 1)
-        calibration = [(f"calib{i}", a) for i, a in enumerate(calibration_children(space, args.calib, g))]
+    whole, calibration = whole_and_calibration(space, args)
+    if calibration:
         validate(store, [], calibration, runtime, dtype, meter, cache, args.export_workers, fit_weights=True)
     wall_min = (time.perf_counter() - t0) / 60
     lut = LUT.from_store(store, rep.context)
@@ -182,8 +201,89 @@ def run_context(spec: str, root: Path, args) -> dict:
         )
         entry["heldout_n"] = len(got)
         entry["heldout_rounds"] = args.heldout_rounds
+    if whole:
+        entry |= whole_check(lut, whole, runtime, dtype, cache, args)
     entry["load_avg_after"] = os.getloadavg()
     return entry
+
+
+def whole_and_calibration(space, args) -> tuple[list, list]:
+    """(whole-model check, calibration) lists of (name, ArchSpec): ``benchmarks.lut_accuracy.space_set``
+    over the space's resolutions, the zoo's space members added to the check."""
+    from benchmarks.lut_accuracy import space_set
+    from search.zoo import ZOO, get_arch
+
+    members = [(name, a) for name in ZOO if space.contains(a := get_arch(name))]
+    if not (args.whole or args.calib or args.light):
+        return [], []
+    val, cal = space_set(space.name, args.whole, args.calib, args.seed + 1, args.light, members)
+    return (val if args.whole else []), cal
+
+
+def whole_check(lut, models: list, runtime: str, dtype, cache, args) -> dict:
+    """Predict ``models`` from ``lut`` (before any of their layers is timed), then time them whole.
+
+    Timed through ``latency.validate.measure_models`` with the drift reference against the LUT's
+    nominal reading, each predicted at the device's speed of its own measurement (``lut.scale``), as
+    ``benchmarks/lut_accuracy.py`` scores its models. A model with a layer the LUT has no value for
+    (measured or learned) is not scored and is listed under ``whole_skipped``."""
+    import numpy as np
+
+    from latency.meters import HostMeter
+    from latency.stats import summarize
+    from latency.validate import measure_models
+    from search.arch import profile_arch
+
+    scored, skipped = [], []
+    for name, arch in models:
+        (skipped if lut.missing(profile_arch(arch).layers) else scored).append((name, arch))
+    preds = [lut.predict(a) for _, a in scored]
+    timings = measure_models(
+        [a for _, a in scored],
+        runtime,
+        dtype,
+        HostMeter(args.threads, rounds=args.heldout_rounds),
+        cache,
+        args.export_workers,
+        nominal_ms=lut.reference_ms,
+    )
+    rows, errs = [], []
+    learned = total = 0
+    for (name, arch), pred, t in zip(scored, preds, timings, strict=True):
+        measured = float(summarize(t).median_ms)
+        speed = lut.scale(t.drift.ref_ratio)
+        p = lut.predict(arch, ref_ratio=speed)
+        err = 100.0 * (p.latency_ms / measured - 1.0)
+        counts = pred.counts
+        n_layers = sum(v for k, v in counts.items() if k != "identity")
+        learned += counts.get("predicted", 0)
+        total += n_layers
+        errs.append(err)
+        rows.append(
+            {
+                "name": name,
+                "input_hw": arch.input_hw,
+                "mparams": round(p.mparams, 3),
+                "layers": n_layers,
+                "learned_layers": counts.get("predicted", 0),
+                "predicted_ms": round(p.latency_ms, 4),
+                "measured_ms": round(measured, 4),
+                "err_pct": round(err, 2),
+                "ref_ratio": round(t.drift.ref_ratio, 4),
+                "remeasured": t.drift.remeasured,
+                "unstable": t.drift.unstable,
+                "extrapolated": p.extrapolated,
+            }
+        )
+    e = np.array(errs)
+    return {
+        "whole_n": len(rows),
+        "whole_within10_pct": round(float(100.0 * np.mean(np.abs(e) <= 10.0)), 1) if rows else None,
+        "whole_rmspe_pct": round(float(np.sqrt(np.mean(e**2))), 2) if rows else None,
+        "whole_learned_layers_pct": round(100.0 * learned / total, 1) if total else None,
+        "whole_models": rows,
+        "whole_skipped": [name for name, _ in skipped],
+    }
 
 
 def _load(avg) -> str:
@@ -205,8 +305,9 @@ def _write(out: dict, stem: Path) -> None:
         "context started and ended.",
         "",
         "| runtime | dtype | wall min | measured | predicted | model | held-out block RMSPE % (n) "
-        "| CV RMSPE % | stop | load start-end | CPU | commit | finished |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| CV RMSPE % | whole models within 10% (n) | whole RMSPE % | learned layers % | stop "
+        "| load start-end | CPU | commit | finished |",
+        "| --- " * 16 + "|",
     ]
     for c in out["contexts"]:
         held = c["heldout_block_rmspe_pct"]
@@ -215,12 +316,38 @@ def _write(out: dict, stem: Path) -> None:
         lines.append(
             f"| {c['runtime']} | {c['dtype']} | {c['wall_min']} | {c['measured']} | {c['predicted']} "
             f"| {c['model']} | "
-            f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {c['stop']} | "
+            f"{held_s} | {cv[-1] if cv else float('nan'):.1f} | {_whole(c)} | {c['stop']} | "
             f"{_load(c.get('load_avg_start', out['load_avg_start']))}-{_load(c.get('load_avg_after'))} "
             f"| {c.get('cpu') or 'not recorded'} | {c.get('commit') or 'not recorded'} "
             f"| {c.get('finished', '')} |"
         )
+    detail = [c for c in out["contexts"] if c.get("whole_models")]
+    if detail:
+        lines += [
+            "",
+            "Whole models predicted from the finished LUT (learned layers where none was measured) before "
+            "anything of theirs was timed, then timed whole; none is a calibration model.",
+            "",
+            "| runtime | dtype | model | px | M weights | learned / layers | predicted ms | measured ms "
+            "| error % | ref ratio | re-measured |",
+            "| --- " * 11 + "|",
+        ]
+        for c in detail:
+            for m in c["whole_models"]:
+                lines.append(
+                    f"| {c['runtime']} | {c['dtype']} | {m['name']} | {m['input_hw']} | {m['mparams']} "
+                    f"| {m['learned_layers']} / {m['layers']} | {m['predicted_ms']} | {m['measured_ms']} "
+                    f"| {m['err_pct']:+.1f} | {m['ref_ratio']} | {m['remeasured']} |"
+                )
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def _whole(c: dict) -> str:
+    """The whole-model columns of a context (dashes where it ran without the check)."""
+    if c.get("whole_within10_pct") is None:
+        return "- | - | -"
+    pct, n, rmspe = c["whole_within10_pct"], c["whole_n"], c["whole_rmspe_pct"]
+    return f"{pct} ({n}) | {rmspe} | {c['whole_learned_layers_pct']}"
 
 
 if __name__ == "__main__":

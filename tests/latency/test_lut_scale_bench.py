@@ -1,4 +1,5 @@
-"""benchmarks/lut_scale.py end to end on a small space and budget: the results file says what ran where."""
+"""benchmarks/lut_scale.py end to end on a small space and budget: the results file says what ran where,
+and scores whole models predicted from the finished LUT."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from benchmarks import lut_scale
 def test_lut_scale_smoke_records_machine_commit_and_heldout(tmp_path):
     out = tmp_path / "res" / "lut_scale"
     args = ["--space", "digits", "--contexts", "executorch:fp32", "--budget-min", "0.2", "--initial", "12"]
-    args += ["--batch", "6", "--calib", "2", "--heldout", "4", "--heldout-rounds", "2"]
+    args += ["--batch", "6", "--calib", "2", "--light", "1", "--heldout", "4", "--heldout-rounds", "2"]
+    args += ["--whole", "2"]
     args += ["--export-workers", "1", "--work", str(tmp_path / "work"), "--out", str(out)]
     res = lut_scale.main(args)
     saved = json.loads(out.with_suffix(".json").read_text())
@@ -23,8 +25,24 @@ def test_lut_scale_smoke_records_machine_commit_and_heldout(tmp_path):
     assert c["measured"] >= 12 and c["predicted"] > 0
     assert c["cpu"] and "commit" in c and c["heldout_rounds"] == 2
     assert c["heldout_n"] == 4 and c["heldout_block_rmspe_pct"] >= 0
+    # the end-to-end check: models predicted from the finished LUT, then timed whole
+    assert c["whole_n"] == 2 and not c["whole_skipped"]
+    assert 0 <= c["whole_within10_pct"] <= 100 and c["whole_rmspe_pct"] >= 0
+    for m in c["whole_models"]:
+        assert m["measured_ms"] > 0 and m["predicted_ms"] > 0 and 0 <= m["learned_layers"] <= m["layers"]
+        assert m["err_pct"] == pytest.approx(100 * (m["predicted_ms"] / m["measured_ms"] - 1), abs=0.2)
+    learned = sum(m["learned_layers"] for m in c["whole_models"])
+    assert c["whole_learned_layers_pct"] == pytest.approx(
+        100 * learned / sum(m["layers"] for m in c["whole_models"]), abs=0.1
+    )
     md = out.with_suffix(".md").read_text()
     assert "| CPU | commit |" in md and c["cpu"] in md
+    assert all(m["name"] in md for m in c["whole_models"])
+
+
+def test_lut_scale_rejects_negative_counts(tmp_path):
+    with pytest.raises(SystemExit, match="--whole"):
+        lut_scale.main(["--whole", "-1", "--out", str(tmp_path / "x")])
 
 
 def test_lut_scale_rejects_zero_rounds(tmp_path):
