@@ -35,6 +35,22 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTEXTS = ("executorch:fp32", "executorch:int8", "litert:fp32")
+# the integer settings: (flag, default, help)
+COUNTS = (
+    ("--initial", 300, "designed sample size"),
+    ("--batch", 60, "layers measured per active step"),
+    ("--calib", 8, "children spread over the space, timed whole for the correction"),
+    ("--light", 3, "narrowed children timed whole for the correction"),
+    ("--whole", 8, "random children predicted from the finished LUT, then timed whole (not timed; 0: none)"),
+    ("--heldout", 40, "predicted layers measured afterwards (not timed)"),
+    ("--rounds", 1, "interleaved timing rounds"),
+    (
+        "--heldout-rounds",
+        3,
+        "interleaved timing rounds for the held-out layers and whole models (not timed): their readings "
+        "are the truth the predictions are scored against, so they get more rounds than the sample",
+    ),
+)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -45,29 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--correction-share", type=float, default=0.2, help="of the budget kept for the correction"
     )
-    ap.add_argument("--initial", type=int, default=300, help="designed sample size")
-    ap.add_argument("--batch", type=int, default=60, help="layers measured per active step")
-    ap.add_argument(
-        "--calib", type=int, default=8, help="children spread over the space, timed whole for the correction"
-    )
-    ap.add_argument("--light", type=int, default=3, help="narrowed children timed whole for the correction")
-    ap.add_argument(
-        "--whole",
-        type=int,
-        default=8,
-        help="random children predicted from the finished LUT and then timed whole (not timed; 0: none)",
-    )
-    ap.add_argument(
-        "--heldout", type=int, default=40, help="predicted layers measured afterwards (not timed)"
-    )
-    ap.add_argument("--rounds", type=int, default=1, help="interleaved timing rounds")
-    ap.add_argument(
-        "--heldout-rounds",
-        type=int,
-        default=3,
-        help="interleaved timing rounds for the held-out layers (not timed): their readings are the truth "
-        "the model is scored against, so they get more rounds than the sample",
-    )
+    for flag, default, what in COUNTS:
+        ap.add_argument(flag, type=int, default=default, help=what)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
@@ -266,8 +261,8 @@ def whole_check(lut, models: list, runtime: str, dtype, cache, args) -> dict:
                 "mparams": round(p.mparams, 3),
                 "layers": n_layers,
                 "learned_layers": counts.get("predicted", 0),
-                "predicted_ms": round(p.latency_ms, 4),
-                "measured_ms": round(measured, 4),
+                "predicted_ms": round(p.latency_ms, 6),
+                "measured_ms": round(measured, 6),
                 "err_pct": round(err, 2),
                 "ref_ratio": round(t.drift.ref_ratio, 4),
                 "remeasured": t.drift.remeasured,
