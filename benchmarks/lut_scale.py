@@ -208,9 +208,9 @@ def whole_and_calibration(space, args) -> tuple[list, list]:
     from benchmarks.lut_accuracy import space_set
     from search.zoo import ZOO, get_arch
 
-    members = [(name, a) for name in ZOO if space.contains(a := get_arch(name))]
     if not (args.whole or args.calib or args.light):
         return [], []
+    members = [(name, a) for name in ZOO if space.contains(a := get_arch(name))]
     val, cal = space_set(space.name, args.whole, args.calib, args.seed + 1, args.light, members)
     return (val if args.whole else []), cal
 
@@ -222,11 +222,11 @@ def whole_check(lut, models: list, runtime: str, dtype, cache, args) -> dict:
     nominal reading, each predicted at the device's speed of its own measurement (``lut.scale``), as
     ``benchmarks/lut_accuracy.py`` scores its models. A model with a layer the LUT has no value for
     (measured or learned) is not scored and is listed under ``whole_skipped``."""
-    import numpy as np
+    from dataclasses import replace
 
     from latency.meters import HostMeter
     from latency.stats import summarize
-    from latency.validate import measure_models
+    from latency.validate import accuracy_metrics, measure_models
     from search.arch import profile_arch
 
     scored, skipped = [], []
@@ -242,18 +242,18 @@ def whole_check(lut, models: list, runtime: str, dtype, cache, args) -> dict:
         args.export_workers,
         nominal_ms=lut.reference_ms,
     )
-    rows, errs = [], []
+    rows, predicted, measured = [], [], []
     learned = total = 0
     for (name, arch), pred, t in zip(scored, preds, timings, strict=True):
-        measured = float(summarize(t).median_ms)
-        speed = lut.scale(t.drift.ref_ratio)
-        p = lut.predict(arch, ref_ratio=speed)
-        err = 100.0 * (p.latency_ms / measured - 1.0)
-        counts = pred.counts
+        # at the device's speed of the model's own measurement (the drift reference's reading)
+        p = replace(pred, ref_ratio=lut.scale(t.drift.ref_ratio))
+        ms = float(summarize(t).median_ms)
+        predicted.append(p.latency_ms)
+        measured.append(ms)
+        counts = p.counts
         n_layers = sum(v for k, v in counts.items() if k != "identity")
         learned += counts.get("predicted", 0)
         total += n_layers
-        errs.append(err)
         rows.append(
             {
                 "name": name,
@@ -262,19 +262,19 @@ def whole_check(lut, models: list, runtime: str, dtype, cache, args) -> dict:
                 "layers": n_layers,
                 "learned_layers": counts.get("predicted", 0),
                 "predicted_ms": round(p.latency_ms, 6),
-                "measured_ms": round(measured, 6),
-                "err_pct": round(err, 2),
+                "measured_ms": round(ms, 6),
+                "err_pct": round(100.0 * (p.latency_ms / ms - 1.0), 2),
                 "ref_ratio": round(t.drift.ref_ratio, 4),
                 "remeasured": t.drift.remeasured,
                 "unstable": t.drift.unstable,
                 "extrapolated": p.extrapolated,
             }
         )
-    e = np.array(errs)
+    metrics = accuracy_metrics(predicted, measured) if rows else None
     return {
         "whole_n": len(rows),
-        "whole_within10_pct": round(float(100.0 * np.mean(np.abs(e) <= 10.0)), 1) if rows else None,
-        "whole_rmspe_pct": round(float(np.sqrt(np.mean(e**2))), 2) if rows else None,
+        "whole_within10_pct": round(metrics.within_10_pct, 1) if metrics else None,
+        "whole_rmspe_pct": round(metrics.rmspe_pct, 2) if metrics else None,
         "whole_learned_layers_pct": round(100.0 * learned / total, 1) if total else None,
         "whole_models": rows,
         "whole_skipped": [name for name, _ in skipped],
