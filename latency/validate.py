@@ -25,7 +25,7 @@ from latency.collect import (
     die_with_parent,
     meter_rounds,
 )
-from latency.correction import Correction, calibration_model, select_correction
+from latency.correction import CalibrationModel, Correction, calibration_model, select_correction
 from latency.export import ArtifactCache, model_artifact
 from latency.keys import BlockKey, Context, DType, Runtime, keys_from_archs, resolve_lut
 from latency.lut import LUT, arch_mparams
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 PREDICTORS = ("plain_sum", "call_overhead", "fitted")
 SPILL = "fitted_spill"  # boundary + cache-spill correction (``fit_weights=True``)
+# calibration models timed with a suspect one to read the speed of its second session (Reread)
+REREAD_ANCHORS = 4
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,28 @@ def validate(
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         calib_models.append(calibration_model(encode_arch(arch), layers, entries, whole))
     center = raw.ratio_center  # saved with the fit: the units its calibration models are in
-    fitted = replace(select_correction(calib_models, raw.call_overhead_ms), ratio_center=center)
+    reread = Reread(
+        {m.arch: a for m, (_, a) in zip(calib_models, calibration, strict=True)},
+        calib_models,
+        lambda these: [
+            float(getattr(summarize(s), statistic))
+            for s in measure_models(
+                these,
+                runtime,
+                dtype,
+                meter,
+                cache,
+                export_workers,
+                nominal_ms=raw.reference_ms,
+                reference=reference,
+                readings=model_readings,
+            )
+        ],
+        on_progress,
+    )
+    fitted = replace(
+        select_correction(calib_models, raw.call_overhead_ms, reread=reread), ratio_center=center
+    )
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead", ratio_center=center)
 
     def with_correction(c: Correction) -> LUT:
@@ -382,7 +405,8 @@ def validate(
     luts = {"plain_sum": raw, "call_overhead": with_correction(call), "fitted": with_correction(fitted)}
     if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
         fitted = replace(
-            select_correction(calib_models, raw.call_overhead_ms, weights=True), ratio_center=center
+            select_correction(calib_models, raw.call_overhead_ms, weights=True, reread=reread),
+            ratio_center=center,
         )
         luts[SPILL] = with_correction(fitted)
     if save_correction:
@@ -407,6 +431,45 @@ def validate(
             )
         )
     return result
+
+
+class Reread:
+    """A suspect calibration model timed again (:func:`latency.correction.select_correction`'s
+    ``reread``), in nominal units: in a session of its own with the :data:`REREAD_ANCHORS` other calibration
+    models nearest it in weights, whose now / then (median) is the session's speed - a later session can
+    run 10-35% off the collection's, heavy models off the light ones (:func:`model_speed`). Each model is
+    timed at most once (the fits with and without the cache-spill term ask about the same models)."""
+
+    def __init__(
+        self,
+        archs: dict[str, ArchSpec],
+        models: Sequence[CalibrationModel],
+        time: Callable[[list[ArchSpec]], list[float]],
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.archs, self.models, self.time, self.on_progress = archs, list(models), time, on_progress
+        self.done: dict[str, float | None] = {}
+
+    def __call__(self, suspect: CalibrationModel) -> float | None:
+        if suspect.arch not in self.done:
+            self.done[suspect.arch] = self._read(suspect)
+        return self.done[suspect.arch]
+
+    def _read(self, suspect: CalibrationModel) -> float | None:
+        others = [m for m in self.models if m.arch != suspect.arch and m.whole_ms > 0]
+        log_w = math.log(max(suspect.mparams, 1e-6))
+        anchors = sorted(others, key=lambda m: abs(math.log(max(m.mparams, 1e-6)) - log_w))[:REREAD_ANCHORS]
+        if not anchors or suspect.arch not in self.archs:
+            return None
+        if self.on_progress:
+            self.on_progress("re-read a suspect calibration model", 0, 1)
+        ms = self.time([self.archs[suspect.arch], *(self.archs[m.arch] for m in anchors)])
+        speed = float(np.median([now / m.whole_ms for now, m in zip(ms[1:], anchors, strict=True)]))
+        if self.on_progress:
+            self.on_progress("re-read a suspect calibration model", 1, 1)
+        if not (speed > 0 and math.isfinite(speed) and ms[0] > 0):
+            return None
+        return ms[0] / speed
 
 
 def spread_by_weights(archs: Sequence[ArchSpec], n: int) -> list[ArchSpec]:

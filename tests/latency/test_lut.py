@@ -239,6 +239,72 @@ def test_search_cost_has_every_term_of_predict_the_cache_spill_included(ctx):
         assert arch_cost(cost, arch) == pytest.approx(lut.predict(arch).latency_ms)
 
 
+@pytest.mark.parametrize("reproduces", [True, False])
+def test_a_suspect_calibration_model_is_set_aside_only_if_its_second_reading_does_not_reproduce(
+    ctx, reproduces
+):
+    """A residual says the fit and the reading disagree, not which is wrong: the reading is taken again
+    (``reread``). A second reading near the first keeps the model (the fit could not follow a sound
+    reading - a demo's cache cliff); one near what the others' fit predicts sets it aside. Each suspect
+    is read once, and both readings are named in the method."""
+    from dataclasses import replace
+
+    from latency.correction import predict_whole, select_correction
+
+    call, io, cold = 0.005, 0.4, 0.03
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 96) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    sizes = sorted(sum(la.params for la in profile_arch(a).layers) / 1e6 for a in archs)
+    truth = Correction(call, io, "truth", cold, free_mparams=sizes[4])
+    models = [replace(m, arch=f"m{i}") for i, m in enumerate(_whole_models(lut, archs, truth, call))]
+    bent = [replace(m, whole_ms=m.whole_ms * 1.35) if m.arch == "m1" else m for m in models]
+    asked: list[str] = []
+
+    def reread(m):
+        asked.append(m.arch)
+        return m.whole_ms * 1.02 if reproduces else models[int(m.arch[1:])].whole_ms * 0.99
+
+    fit = select_correction(bent, call_ms=call, weights=True, reread=reread)
+    assert asked == ["m1"]
+    if reproduces:
+        assert not fit.outliers and len(fit.models) == 10
+        assert "kept 1 whose second reading reproduced the first: m1 (" in fit.method
+        assert "left out" not in fit.method
+    else:
+        assert [m.arch for m in fit.outliers] == ["m1"] and "left out 1 outlier(s) of 10: m1 (-" in fit.method
+        for m in models:
+            assert predict_whole(fit, m) == pytest.approx(m.whole_ms, rel=1e-4)
+    # no second reading to be had (None): the residual rule alone, as without ``reread``
+    alone = select_correction(bent, call_ms=call, weights=True, reread=lambda m: None)
+    assert [m.arch for m in alone.outliers] == ["m1"]
+
+
+def test_reread_reads_the_suspect_at_the_speed_of_its_neighbours_in_weights_once():
+    """The second reading is taken in a session of its own, with the calibration models nearest the
+    suspect in weights: their now / then (median) is that session's speed, and the suspect's reading is
+    returned in the first session's nominal units. Timed once per suspect."""
+    from latency.correction import CalibrationModel
+    from latency.validate import REREAD_ANCHORS, Reread
+
+    models = [CalibrationModel(f"m{i}", 1.0 + i, (1.0,), 0.0, 1, mparams=0.1 * 2**i) for i in range(8)]
+    calls: list[list[str]] = []
+
+    def time(archs):
+        calls.append(list(archs))
+        # this session runs 1.2x slow for the suspect's neighbours, 2x for the far heavy ones
+        return [
+            (3.0 if a == "m3" else 1.2) * models[int(a[1:])].whole_ms if int(a[1:]) < 6 else 2 * 7.0
+            for a in archs
+        ]
+
+    reread = Reread({m.arch: m.arch for m in models}, models, time)
+    assert reread(models[3]) == pytest.approx(3.0 / 1.2 * models[3].whole_ms)
+    assert reread(models[3]) == pytest.approx(3.0 / 1.2 * models[3].whole_ms)
+    assert len(calls) == 1 and calls[0][0] == "m3" and len(calls[0]) == 1 + REREAD_ANCHORS
+    assert set(calls[0][1:]) == {"m1", "m2", "m4", "m5"}
+    assert Reread({}, models, time)(models[3]) is None  # no arch to time it by
+
+
 @pytest.mark.parametrize(
     "probe_ms", [0.005, 0.02]
 )  # the probe equals the true per-block saving, or overstates it
