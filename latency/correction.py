@@ -366,7 +366,7 @@ def select_correction(
     its first than what the other models' fit predicts for it is kept (and never suspected again); only a
     reading that does not reproduce is set aside. Both readings are named in ``method``."""
     kept = list(models)
-    left: list[tuple[CalibrationModel, float]] = []
+    left: list[tuple[CalibrationModel, float, str]] = []  # (model, residual, its second reading said)
     confirmed: list[tuple[CalibrationModel, float, float]] = []  # (model, second reading, others' fit)
     sound: set[str] = set()
     fit = select_fit(kept, call_ms, weights)
@@ -388,11 +388,12 @@ def select_correction(
             sound.add(suspect.arch)
             confirmed.append((suspect, again, others))
             continue
-        left.append((suspect, float(res[worst])))
+        said = "" if again is None else f"; {again:.4g} ms read again, the others' fit {others:.4g}"
+        left.append((suspect, float(res[worst]), said))
         kept, fit = rest, without
     notes = []
     if left:
-        said = ", ".join(f"{m.arch} ({100 * r:+.0f}%)" for m, r in left)
+        said = ", ".join(f"{m.arch} ({100 * r:+.0f}%{again})" for m, r, again in left)
         notes.append(f"left out {len(left)} outlier(s) of {len(models)}: {said}")
     if confirmed:
         said = ", ".join(
@@ -405,7 +406,7 @@ def select_correction(
     return replace(
         fit,
         method=f"{fit.method}; " + "; ".join(notes),
-        outliers=tuple(m for m, _ in left),
+        outliers=tuple(m for m, _, _ in left),
     )
 
 

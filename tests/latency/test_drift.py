@@ -448,6 +448,67 @@ def test_calibration_models_timed_with_the_models_give_the_speed_the_small_refer
         validate.model_speed(lut, calib, medians[:2])
 
 
+@pytest.mark.parametrize("reproduces", [False, True])
+def test_validate_rereads_a_suspect_calibration_model_and_keeps_it_if_it_reproduces(
+    tmp_path, monkeypatch, reproduces
+):
+    """One calibration model reads 1.35x its layers' sum in the collection's rounds. ``validate`` times it
+    again (with its neighbours in weights): a reading that was a slow moment comes back at its true
+    latency and the model is left out of the fit; one that reproduces (a cost the correction cannot
+    model) keeps the model in."""
+    from latency import validate
+    from search.arch import decode_arch, encode_arch
+    from tests.support.drift_fakes import arch_ms
+
+    def artifact(cache, arch, runtime, dtype):
+        p = tmp_path / f"model-{abs(hash(encode_arch(arch)))}.pte"
+        p.write_text("model:" + encode_arch(arch))
+        return p
+
+    bent = encode_arch(ARCHS[3])
+
+    class Meter(ModelMeter):
+        rereading = False
+
+        def measure(self, artifact, input_chw, runtime):
+            out = super().measure(artifact, input_chw, runtime)
+            slow = artifact.read_text() == "model:" + bent and (reproduces or not self.rereading)
+            return [x * 1.35 for x in out] if slow else out
+
+    meter = Meter(slow_s=0.0)
+    measure_models = validate.measure_models
+
+    def second_session(*args, **kwargs):
+        meter.rereading = True
+        return measure_models(*args, **kwargs)
+
+    monkeypatch.setattr(validate, "model_artifact", artifact)
+    monkeypatch.setattr(validate, "measure_models", second_session)
+    cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    calibration = [(f"c{i}", a) for i, a in enumerate(ARCHS[:10])]
+    result = validate.validate(
+        LUTStore(tmp_path / "lut"),
+        [],
+        calibration,
+        "executorch",
+        "fp32",
+        meter,
+        cache,
+        reference=ReferenceSettings(clock=meter.clock, level_window=1),
+        model_readings=1,
+    )
+    assert meter.rereading  # the suspect was timed in a session of its own
+    fit = result.correction
+    if reproduces:
+        assert not fit.outliers and len(fit.models) == 10
+        assert f"kept 1 whose second reading reproduced the first: {bent} (" in fit.method
+    else:
+        assert [m.arch for m in fit.outliers] == [bent] and "left out 1 outlier(s) of 10" in fit.method
+        # the fit of the nine: the plain sum (this fake device has no boundary cost)
+        for m in fit.models:
+            assert m.whole_ms == pytest.approx(arch_ms(decode_arch(m.arch)), rel=0.03)
+
+
 def test_device_scale_reads_noise_as_one_and_follows_a_real_change_in_full():
     from latency.reference import SPEED_BAND, device_scale
 

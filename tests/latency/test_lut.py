@@ -272,6 +272,7 @@ def test_a_suspect_calibration_model_is_set_aside_only_if_its_second_reading_doe
         assert "left out" not in fit.method
     else:
         assert [m.arch for m in fit.outliers] == ["m1"] and "left out 1 outlier(s) of 10: m1 (-" in fit.method
+        assert f"{models[1].whole_ms * 0.99:.4g} ms read again, the others' fit" in fit.method
         for m in models:
             assert predict_whole(fit, m) == pytest.approx(m.whole_ms, rel=1e-4)
     # no second reading to be had (None): the residual rule alone, as without ``reread``
