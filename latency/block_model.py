@@ -261,31 +261,12 @@ def design_sample(keys: Sequence[BlockKey], n: int, seed: int = 0) -> list[Block
 
 
 def most_uncertain(model: BlockModel, keys: Sequence[BlockKey], n: int, seed: int = 0) -> list[BlockKey]:
-    """The ``n`` keys the model is least sure of, taken in turn from two rankings: the largest relative
-    ensemble spread (what the held-out RMSPE counts) and the largest spread in ms (spread x prediction:
-    the heavy layers that carry a whole model's latency). Random when the model has no spread.
-
-    Why both: ranked by relative spread alone, the loop kept measuring light layers; in a full-space run
-    (``benchmarks/lut_scale.py``, fbnetv2-f, ExecuTorch int8 and LiteRT fp32) a 224 px child missed by
-    10-12% because one learned layer of ~1 ms (a k5 inverted residual with 176 mid channels at 56 px) was
-    predicted 29-31% low - only 6 measured layers were stride-1 layers at 56 px, the stage where single
-    layers cost the most."""
+    """The ``n`` keys with the largest relative ensemble spread (random when the model has none)."""
     if not keys or n <= 0:
         return []
-    mean, spread = model.predict(keys)
+    _, spread = model.predict(keys)
     if np.all(np.isnan(spread)):
-        return [keys[int(i)] for i in np.random.default_rng(seed).permutation(len(keys))[:n]]
-    rel = np.nan_to_num(spread, nan=0.0)
-    rankings = [
-        np.argsort(-(rel * np.maximum(np.nan_to_num(mean, nan=0.0), 0.0)), kind="stable"),
-        np.argsort(-rel, kind="stable"),
-    ]
-    chosen: dict[int, None] = {}
-    at = [0, 0]
-    while len(chosen) < min(n, len(keys)):
-        for r, order in enumerate(rankings):
-            while at[r] < len(order) and int(order[at[r]]) in chosen:
-                at[r] += 1
-            if at[r] < len(order) and len(chosen) < n:
-                chosen[int(order[at[r]])] = None
-    return [keys[i] for i in chosen]
+        order = np.random.default_rng(seed).permutation(len(keys))
+    else:
+        order = np.argsort(-np.nan_to_num(spread, nan=0.0), kind="stable")
+    return [keys[int(i)] for i in order[:n]]

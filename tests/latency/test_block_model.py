@@ -70,22 +70,13 @@ def test_design_sample_covers_every_layer_type_at_grid_corners_and_middle(space_
     assert design_sample(space_keys, 300, seed=0) == sample  # deterministic
 
 
-def test_most_uncertain_picks_the_widest_spread_relative_and_in_ms_in_turn(space_keys):
-    """Half the picks by relative ensemble spread, half by spread in ms (the heavy layers a whole model's
-    latency hangs on), no key twice."""
+def test_most_uncertain_picks_the_widest_ensemble_spread(space_keys):
     train = design_sample(space_keys, 120, seed=0)
     model = fit_block_model({k: compute_bound(k) for k in train}, CTX, models=("forest",))
     rest = [k for k in space_keys if k not in set(train)]
     picked = most_uncertain(model, rest, 10)
-    assert len(picked) == len(set(picked)) == 10
-    mean, spread = model.predict(rest)
-    by = dict(zip(rest, zip(mean, spread, strict=True), strict=True))
-    top_rel = {rest[i] for i in np.argsort(-spread)[:5]}
-    top_ms = {rest[i] for i in np.argsort(-(spread * mean))[:5]}
-    assert top_rel <= set(picked) and top_ms <= set(picked)
-    assert top_rel != top_ms  # the two rankings differ on this space: both kinds of layer are picked
-    assert max(by[k][0] for k in picked) >= np.sort(mean)[-len(rest) // 10]  # a heavy layer among them
-    assert most_uncertain(model, rest[:3], 10) and len(most_uncertain(model, rest[:3], 10)) == 3
+    _, spread = model.predict(rest)
+    assert min(model.predict(picked)[1]) >= np.sort(spread)[-10] - 1e-12
 
 
 def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_path):
