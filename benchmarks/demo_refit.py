@@ -48,8 +48,10 @@ def refit(out: Path) -> list[dict]:
         every = select_correction(
             [*corr.models, *corr.outliers], saved.call_overhead_ms, weights=True, max_outliers=0.0
         )
-        luts = {"as_run": saved, "keep_all": LUT.from_store(store, context)}
-        luts["keep_all"].correction = replace(every, ratio_center=corr.ratio_center)
+        luts = {
+            "as_run": saved,
+            "keep_all": saved.with_correction(replace(every, ratio_center=corr.ratio_center)),
+        }
         models = []
         for name, got in json.loads(path.read_text()).items():
             readings = [got, got["recheck"]] if got.get("recheck") else [got]

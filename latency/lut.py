@@ -161,6 +161,21 @@ class LUT:
         self.ratio_center = ratio_center  # the collection's typical reference level (device_scale)
         self.ratio_band = ratio_band
 
+    def with_correction(self, correction: Correction) -> LUT:
+        """The same entries (measured and predicted), units and reference, another correction."""
+        return LUT(
+            self.context,
+            self.entries,
+            self.call_overhead_ms,
+            correction,
+            self.statistic,
+            self.predicted,
+            self.uncertainty,
+            self.reference_ms,
+            self.ratio_center,
+            self.ratio_band,
+        )
+
     def scale(self, ref_ratio: float) -> float:
         """The device speed (relative to the entries' nominal units) a drift-reference ratio measured
         against this LUT's nominal reading stands for: what ``predict(..., ref_ratio=)`` takes."""

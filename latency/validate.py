@@ -388,27 +388,17 @@ def validate(
     )
     call = Correction(raw.call_overhead_ms or 0.0, 0.0, "measured call overhead", ratio_center=center)
 
-    def with_correction(c: Correction) -> LUT:
-        return LUT(
-            context,
-            raw.entries,
-            raw.call_overhead_ms,
-            c,
-            statistic,
-            raw.predicted,
-            raw.uncertainty,
-            raw.reference_ms,
-            raw.ratio_center,
-            raw.ratio_band,
-        )
-
-    luts = {"plain_sum": raw, "call_overhead": with_correction(call), "fitted": with_correction(fitted)}
+    luts = {
+        "plain_sum": raw,
+        "call_overhead": raw.with_correction(call),
+        "fitted": raw.with_correction(fitted),
+    }
     if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
         fitted = replace(
             select_correction(calib_models, raw.call_overhead_ms, weights=True, reread=reread),
             ratio_center=center,
         )
-        luts[SPILL] = with_correction(fitted)
+        luts[SPILL] = raw.with_correction(fitted)
     if save_correction:
         fitted.save(store.root, context)
     result = ValidationResult(
