@@ -392,9 +392,11 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
                 "ref_ratio": x.ref_ratio,
                 "remeasured": x.remeasured,
                 "unstable": x.unstable,
+                "extrapolated": x.extrapolated,
             }
             for x in res.models
         ]
+        entry["extrapolated"] = [x.name for x in res.models if x.role == "validation" and x.extrapolated]
         if args.models_after:
             entry["after"] = models_after(store, res.context, val, runtime, dtype, meter, cache, args)
         rep = res.collect_report
@@ -537,6 +539,14 @@ def rounds_for(given: int | None) -> int:
     return ROUNDS if given is None else given
 
 
+def _extrapolated(c: dict) -> str:
+    """The validation models of a context scored outside the correction's calibration range."""
+    names = c.get("extrapolated")
+    if names is None:
+        return "-"
+    return f"{len(names)}: {', '.join(names)}" if names else "0"
+
+
 def _rounds_text(rounds: int | None) -> str:
     return str(rounds_for(rounds))
 
@@ -560,17 +570,19 @@ def render_md(out: dict) -> str:
         "among the blocks and the toy calibration adds `toy-span` fbnetv2-f children over the zoo's "
         "weights). The JSON has each row's CPU from then on. `re-measured`: blocks the drift reference "
         "called unstable and, from the commit after 07a10a3, `contended` ones (their timing waited > 25% of "
-        "its time for a CPU); then the models with any re-measure.",
+        "its time for a CPU); then the models with any re-measure. `extrapolated`: validation models whose "
+        "prediction applied the correction outside the range of the calibration models it was fitted on "
+        "(their layer counts, entry sums and weights, +-25%), named; `-`: not recorded (before that column).",
         "",
         "| run | scale | runtime | dtype | n | within 10% | within 5% | RMSPE % | worst model (error) "
-        "| re-measured blocks / models | drift | rounds | load | time s | commit |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| re-measured blocks / models | drift | rounds | load | time s | commit | extrapolated |",
+        "| --- " * 16 + "|",
     ]
     for run in out["runs"]:
         for c in run["contexts"]:
             head = f"| {run['run']} | {c['scale']} | {c['runtime']} | {c['dtype']} |"
             if c["status"] != "ok":
-                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} |||||||||||")
+                lines.append(f"{head} {c['status']}: {c.get('reason', '')[:120]} ||||||||||||")
                 continue
             val = [m for m in c["models"] if m["role"] == "validation"]
             worst = max(val, key=lambda m: abs(m["predicted_ms"] / m["measured_ms"] - 1))
@@ -587,7 +599,7 @@ def render_md(out: dict) -> str:
                 f"{f' ({contended} contended)' if contended else ''} / {remeasured} | "
                 f"{'on' if cs.get('drift') else 'off'} | {rounds} | "
                 f"{load:.1f} -> {c['load_avg_after'][0]:.1f} | "
-                f"{c['elapsed_s']:.0f} | {c.get('commit', 'before 2cd5669')} |"
+                f"{c['elapsed_s']:.0f} | {c.get('commit', 'before 2cd5669')} | {_extrapolated(c)} |"
             )
     after = [(run["run"], c) for run in out["runs"] for c in run["contexts"] if c.get("after")]
     if after:

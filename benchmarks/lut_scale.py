@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--append",
         action="store_true",
-        help="keep the other contexts already in --out (a context measured again replaces its entry); "
-        "each entry keeps its own settings, load and time",
+        help="keep the other contexts already in --out (a context measured again on the same CPU replaces "
+        "its entry; one measured on another CPU is kept beside it); each entry keeps its own settings, "
+        "load, time, host and CPU",
     )
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.heldout_rounds < 1:
@@ -118,11 +119,11 @@ def main(argv: list[str] | None = None) -> dict:
             "load_avg_start": load_start,
             "commit": commit,
             "cpu": cpu,
+            "host": out["host"],
         }
         entry["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         fresh.append(entry)
-        done = {(c["runtime"], c["dtype"]) for c in fresh}
-        out["contexts"] = [c for c in kept if (c["runtime"], c["dtype"]) not in done] + fresh
+        out["contexts"] = merge_contexts(kept, fresh)
         out["load_avg_end"] = os.getloadavg()
         _write(out, args.out)
         print(f"{spec}: {entry}", flush=True)
@@ -285,6 +286,17 @@ def _load(avg) -> str:
     return f"{avg[0]:.1f}" if avg else "?"
 
 
+def merge_contexts(kept: list[dict], fresh: list[dict]) -> list[dict]:
+    """``kept`` (from an earlier results file) and ``fresh`` entries: a fresh one replaces a kept one of the
+    same runtime, dtype and CPU; a kept one from another CPU stays (one file, each machine's figures)."""
+    done = {_context_key(c) for c in fresh}
+    return [c for c in kept if _context_key(c) not in done] + fresh
+
+
+def _context_key(c: dict) -> tuple[str, str, str | None]:
+    return c["runtime"], c["dtype"], c.get("cpu")
+
+
 def _write(out: dict, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
@@ -292,7 +304,8 @@ def _write(out: dict, stem: Path) -> None:
     lines = [
         f"# Full-space LUT: `{out['space']}`",
         "",
-        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs); "
+        f"Host `{out['host']}` ({out['platform']}, {out['cpus']} CPUs) for the latest run; each row names "
+        "its CPU; "
         f"budget {s['budget_min']} min per context, "
         f"designed sample {s['initial']}, active batch {s['batch']}, {s['calib']} calibration "
         "models, "

@@ -84,6 +84,9 @@ class ModelResult:
     ref_ratio: float = 1.0  # device speed while measured, relative to the LUT's nominal reading
     remeasured: int = 0  # re-measured because the reference said the device was unstable
     unstable: bool = False  # still unstable after the re-measure budget
+    # why the saved correction (the last predictor) was applied outside the range of the calibration
+    # models it was fitted on (:meth:`latency.lut.Prediction.extrapolated`); None: inside it
+    extrapolated: str | None = None
 
 
 @dataclass
@@ -407,7 +410,8 @@ def validate(
     roles = ["calibration"] * len(calibration) + ["validation"] * len(validation)
     for (name, arch), whole, role, s, speed in zip(all_models, measured, roles, samples, speeds, strict=True):
         # predicted at the device's speed of the moment the model was measured (drift reference)
-        preds = {p: lut.predict(arch, ref_ratio=speed).latency_ms for p, lut in luts.items()}
+        got = {p: lut.predict(arch, ref_ratio=speed) for p, lut in luts.items()}
+        preds = {p: g.latency_ms for p, g in got.items()}
         result.models.append(
             ModelResult(
                 name,
@@ -418,6 +422,7 @@ def validate(
                 s.drift.ref_ratio,
                 s.drift.remeasured,
                 s.drift.unstable,
+                got[result.predictors[-1]].extrapolated,
             )
         )
     return result

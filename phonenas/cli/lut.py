@@ -598,6 +598,14 @@ def validate(
             f"{m.within_15_pct:.0f}%",
         )
     _out.print(t)
+    far = [m.name for m in res.models if m.role == "validation" and m.extrapolated]
+    if far:
+        _out.print(
+            f"[yellow]warning:[/yellow] {len(far)} scored model(s) outside the correction's calibration "
+            f"range ({', '.join(far)}): their {res.predictors[-1]} predictions extrapolate it - "
+            "calibrate on models like them (--zoo-calib NAMES, --zoo-span) before trusting those to 10%",
+            highlight=False,
+        )
     if out:
         out.write_text(json.dumps(res.to_dict(), indent=1))
         _out.print(f"wrote {out}")

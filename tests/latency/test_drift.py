@@ -509,6 +509,39 @@ def test_validate_rereads_a_suspect_calibration_model_and_keeps_it_if_it_reprodu
             assert m.whole_ms == pytest.approx(arch_ms(decode_arch(m.arch)), rel=0.03)
 
 
+def test_validate_says_which_models_it_scored_outside_the_calibration_range(tmp_path, monkeypatch):
+    """A validation model 1.4x slower (by its layers' sum) than every calibration model is predicted with
+    the correction extrapolated: its row says so (and why); one inside their range says nothing."""
+    from latency import validate
+    from search.arch import encode_arch
+
+    def artifact(cache, arch, runtime, dtype):
+        p = tmp_path / f"model-{abs(hash(encode_arch(arch)))}.pte"
+        p.write_text("model:" + encode_arch(arch))
+        return p
+
+    monkeypatch.setattr(validate, "model_artifact", artifact)
+    meter = ModelMeter(slow_s=0.0)
+    cache = ArtifactCache(tmp_path / "art", ("t",), _export)
+    calibration = [(f"c{i}", a) for i, a in enumerate(ARCHS[:4])]  # 16-24 channels: 0.42-0.44 ms
+    validation = [("inside", ARCHS[2]), ("heavy", ARCHS[-1])]  # 24 and 80 channels: 0.44 and 0.62 ms
+    result = validate.validate(
+        LUTStore(tmp_path / "lut"),
+        validation,
+        calibration,
+        "executorch",
+        "fp32",
+        meter,
+        cache,
+        reference=ReferenceSettings(clock=meter.clock, level_window=1),
+        model_readings=1,
+    )
+    rows = {m.name: m for m in result.models if m.role == "validation"}
+    assert rows["inside"].extrapolated is None
+    assert "outside the correction's calibration range" in rows["heavy"].extrapolated
+    assert result.to_dict()["models"][-1]["extrapolated"] == rows["heavy"].extrapolated
+
+
 def test_device_scale_reads_noise_as_one_and_follows_a_real_change_in_full():
     from latency.reference import SPEED_BAND, device_scale
 

@@ -207,6 +207,29 @@ def test_contexts_default_to_five_timing_rounds_and_the_table_says_how_many():
     assert "| off | 3 | 1.0 -> 1.0 |" in md
 
 
+def test_the_table_names_the_models_scored_outside_the_calibration_range():
+    """Each row says which validation models applied the correction outside its fitted range; rows from
+    before the column was recorded say `-`, not 0."""
+    from benchmarks.lut_accuracy import render_md
+
+    models = [{"name": "a", "role": "validation", "measured_ms": 1.0, "predicted_ms": 1.05, "remeasured": 0}]
+    ctx = {"scale": "real", "runtime": "executorch", "dtype": "fp32", "status": "ok", "n": 1,
+           "within10_pct": 100.0, "within5_pct": 100.0, "rmspe_pct": 5.0, "models": models,
+           "load_avg_after": [1.0], "elapsed_s": 1.0, "rounds": 5, "commit": "abc"}  # fmt: skip
+    settings = {"threads": 1, "rounds": None, "real_n": 1, "real_calib": 0, "real_others": 0, "toy_n": 0,
+                "toy_calib": 0, "seed": 0}  # fmt: skip
+    runs = [
+        {"run": 0, "contexts": [ctx]},
+        {"run": 1, "contexts": [ctx | {"extrapolated": ["big@224", "a"]}]},
+        {"run": 2, "contexts": [ctx | {"extrapolated": []}]},
+    ]
+    md = render_md({"host": "h", "platform": "p", "cpus": 2, "target": "t", "load_avg_start": [1.0],
+                    "settings": settings, "runs": runs})  # fmt: skip
+    rows = [line for line in md.splitlines() if line.startswith(("| 0 | real", "| 1 | real", "| 2 | real"))]
+    assert [r.rsplit("|", 2)[-2].strip() for r in rows] == ["-", "2: big@224, a", "0"]
+    assert md.count("| --- ") >= 16 and "| commit | extrapolated |" in md
+
+
 def test_the_drift_load_starts_busy_processes_per_cpu_and_stops_them():
     """--drift's competing load: ``per_cpu`` busy processes per CPU (one per CPU left a pinned timing
     thread a core of its own on the 2-core VM), started ``start_s`` after the collection's timing phase

@@ -48,3 +48,15 @@ def test_lut_scale_rejects_negative_counts(tmp_path):
 def test_lut_scale_rejects_zero_rounds(tmp_path):
     with pytest.raises(SystemExit, match="rounds"):
         lut_scale.main(["--heldout-rounds", "0", "--out", str(tmp_path / "x")])
+
+
+def test_lut_scale_append_keeps_other_cpus_and_replaces_same_cpu():
+    def entry(rt, dt, cpu, wall):
+        return {"runtime": rt, "dtype": dt, "cpu": cpu, "wall_min": wall}
+
+    kept = [entry("executorch", "fp32", "Intel", 11.0), entry("litert", "fp32", "Intel", 11.0)]
+    kept.append(entry("executorch", "fp32", "AMD", 9.0))
+    fresh = [entry("executorch", "fp32", "AMD", 8.0)]
+    merged = lut_scale.merge_contexts(kept, fresh)
+    assert merged == kept[:2] + fresh  # Intel entries stay, the AMD fp32 re-run replaces its old entry
+    assert lut_scale.merge_contexts([], fresh) == fresh
