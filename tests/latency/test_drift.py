@@ -13,7 +13,16 @@ from latency.lut import LUT
 from latency.reference import REFERENCE_KEY, DriftReference, time_with_reference
 from latency.store import SCHEMA_VERSION, LUTStore, migrate
 from search.arch import LayerKind, profile_arch
-from tests.support.drift_fakes import ARCHS, KEYS, BusyMeter, DriftingMeter, ModelMeter, export_label, true_ms
+from tests.support.drift_fakes import (
+    ARCHS,
+    KEYS,
+    BusyMeter,
+    DriftingMeter,
+    ModelMeter,
+    export_label,
+    model_artifacts,
+    true_ms,
+)
 
 _export = export_label
 
@@ -418,14 +427,8 @@ def test_calibration_models_timed_with_the_models_give_the_speed_the_small_refer
     by the reference the LUT predicts 23% low; scaled by the speed read off the calibration models
     timed in the same session, within the fake's noise."""
     from latency import validate
-    from search.arch import encode_arch
 
-    def artifact(cache, arch, runtime, dtype):
-        p = tmp_path / f"model-{abs(hash(encode_arch(arch)))}.pte"
-        p.write_text("model:" + encode_arch(arch))
-        return p
-
-    monkeypatch.setattr(validate, "model_artifact", artifact)
+    monkeypatch.setattr(validate, "model_artifact", model_artifacts(tmp_path))
     meter = ModelMeter(slow_s=0.0)  # the collection runs at nominal speed
     store, rep = _collect(tmp_path, meter)
     lut = LUT.from_store(store, rep.context, corrected=False)
@@ -460,11 +463,6 @@ def test_validate_rereads_a_suspect_calibration_model_and_keeps_it_if_it_reprodu
     from search.arch import decode_arch, encode_arch
     from tests.support.drift_fakes import arch_ms
 
-    def artifact(cache, arch, runtime, dtype):
-        p = tmp_path / f"model-{abs(hash(encode_arch(arch)))}.pte"
-        p.write_text("model:" + encode_arch(arch))
-        return p
-
     bent = encode_arch(ARCHS[3])
 
     class Meter(ModelMeter):
@@ -482,7 +480,7 @@ def test_validate_rereads_a_suspect_calibration_model_and_keeps_it_if_it_reprodu
         meter.rereading = True
         return measure_models(*args, **kwargs)
 
-    monkeypatch.setattr(validate, "model_artifact", artifact)
+    monkeypatch.setattr(validate, "model_artifact", model_artifacts(tmp_path))
     monkeypatch.setattr(validate, "measure_models", second_session)
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
     calibration = [(f"c{i}", a) for i, a in enumerate(ARCHS[:10])]
@@ -513,14 +511,8 @@ def test_validate_says_which_models_it_scored_outside_the_calibration_range(tmp_
     """A validation model 1.4x slower (by its layers' sum) than every calibration model is predicted with
     the correction extrapolated: its row says so (and why); one inside their range says nothing."""
     from latency import validate
-    from search.arch import encode_arch
 
-    def artifact(cache, arch, runtime, dtype):
-        p = tmp_path / f"model-{abs(hash(encode_arch(arch)))}.pte"
-        p.write_text("model:" + encode_arch(arch))
-        return p
-
-    monkeypatch.setattr(validate, "model_artifact", artifact)
+    monkeypatch.setattr(validate, "model_artifact", model_artifacts(tmp_path))
     meter = ModelMeter(slow_s=0.0)
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
     calibration = [(f"c{i}", a) for i, a in enumerate(ARCHS[:4])]  # 16-24 channels: 0.42-0.44 ms

@@ -147,15 +147,9 @@ def test_models_after_scores_the_same_lut_on_models_timed_after_the_collection(t
     from latency.collect import ReferenceSettings, collect
     from latency.export import ArtifactCache
     from latency.store import LUTStore
-    from search.arch import encode_arch
-    from tests.support.drift_fakes import ARCHS, KEYS, ModelMeter, export_label
+    from tests.support.drift_fakes import ARCHS, KEYS, ModelMeter, export_label, model_artifacts
 
-    def model_file(cache, arch, runtime, dtype):
-        p = tmp_path / f"{abs(hash(encode_arch(arch)))}.pte"
-        p.write_text("model:" + encode_arch(arch))
-        return p
-
-    monkeypatch.setattr(validate, "model_artifact", model_file)
+    monkeypatch.setattr(validate, "model_artifact", model_artifacts(tmp_path))
     meter = ModelMeter(slow_s=10_000.0)  # blocks 1.3x slow while collected, the reference never
     store, cache = LUTStore(tmp_path / "lut"), ArtifactCache(tmp_path / "art", ("t",), export_label)
     rep = collect(

@@ -69,6 +69,19 @@ def export_label(key, runtime, dtype, out_path):
     return out_path
 
 
+def model_artifacts(root):
+    """A stand-in for ``latency.validate.model_artifact`` writing, under ``root``, the model files
+    :class:`ModelMeter` reads ('model:<arch>')."""
+    from search.arch import encode_arch
+
+    def artifact(cache, arch, runtime, dtype):
+        p = root / f"model-{abs(hash(encode_arch(arch)))}.pte"
+        p.write_text("model:" + encode_arch(arch))
+        return p
+
+    return artifact
+
+
 class ModelMeter(DriftingMeter):
     """A device the reference cannot follow: the blocks and models run 1.3x slower while the first
     ``slow_s`` seconds last, the small reference never slows down. A model artifact holds 'model:<arch>'."""
