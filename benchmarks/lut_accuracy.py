@@ -10,7 +10,11 @@ reference ratio of their measurement):
   their published resolutions, MobileNetV3-Small/Large at 224 px, and the five architectures of
   ``benchmarks/mobile_archs.py`` (neither zoo nor space members) spread over 96..224 px; calibration:
   ``--real-calib`` other ``fbnetv2-f`` children spread from the lightest to the heaviest weights
-  (``latency.validate.calibration_children``) over the same resolutions.
+  (``latency.validate.calibration_children``) over the same resolutions, ``--real-light`` children
+  narrowed below the space's lightest, and (since run 19) ``--real-heavy`` children above 224 px at 2x
+  the heaviest validation model's MACs and ``--real-short`` children with skips down to fewer blocks
+  than MobileNetV3-Small, at 96 and 224 px (``latency.validate.edge_children``): runs 16-18 scored
+  ProxylessNAS@224, MobileNetV3-Small and MobileNetV2@96 outside the correction's fitted range.
 - ``toy``: random ``digits`` children + the zoo at 64 px (calibration: other random digits children and
   ``--toy-span`` ``fbnetv2-f`` children at 64 px over the zoo's range of weights - never zoo models - so the
   zoo is scored inside the correction's fitted range: ``latency.validate.zoo_span_children``).
@@ -59,7 +63,7 @@ ROUNDS = 5  # default interleaved timing rounds (--rounds)
 OLD_ROUNDS = 3  # what rows recorded without a round count were timed in (the default before edc863c)
 
 
-def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
+def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3, heavy: int = 2, short: int = 2):
     """(validation, calibration) lists of (name, ArchSpec) at real scale (see the module docstring)."""
     from benchmarks.mobile_archs import TABLES, mobile_arch
     from search.zoo import get_arch
@@ -71,7 +75,7 @@ def real_set(n: int, calib: int, seed: int, others: int = 5, light: int = 3):
     for i, name in enumerate(list(TABLES)[:others]):
         hw = OTHER_RES[(i + seed) % len(OTHER_RES)]
         extra.append((f"{name}@{hw}", mobile_arch(name, hw)))
-    return space_set("fbnetv2-f", n, calib, seed, light, extra, REAL_RES)
+    return space_set("fbnetv2-f", n, calib, seed, light, extra, REAL_RES, heavy, short)
 
 
 def space_set(
@@ -82,15 +86,18 @@ def space_set(
     light: int = 3,
     extra: Sequence[tuple[str, ArchSpec]] = (),
     resolutions: Sequence[int] = (),
+    heavy: int = 0,
+    short: int = 0,
 ):
     """(validation, calibration) lists of (name, ArchSpec): ``n`` random children of ``space_name``
     spread over ``resolutions`` (default: the space's), then ``extra``; calibration: ``calib`` other
     children spread from the lightest to the heaviest weights over the same resolutions, and ``light``
-    children narrowed down to 85% of the lightest validation model's weights."""
+    children narrowed down to 85% of the lightest validation model's weights; then ``heavy`` and ``short``
+    children at the validation set's edges (:func:`latency.validate.edge_children`)."""
     import torch
 
     from latency.lut import arch_mparams
-    from latency.validate import calibration_children, light_children
+    from latency.validate import calibration_children, edge_children, light_children
     from search.space import get_space
 
     space = get_space(space_name)
@@ -116,6 +123,10 @@ def space_set(
     for i, a in enumerate(thin):
         hw = res[(i + 1) % len(res)]
         cal.append((f"light{i}@{hw}", a.with_input_hw(hw)))
+    # and the edges the spread does not reach: heavier (higher resolution) and shorter (skips) children
+    edges = edge_children(space, g, [a for _, a in val], [a for _, a in cal], heavy, short)
+    for i, (kind, a) in enumerate(edges):
+        cal.append((f"{kind}{i}@{a.input_hw}", a))
     return val, cal
 
 
@@ -191,6 +202,20 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=3,
         help="narrowed fbnetv2-f children (calibration) from 85%% of the lightest validation model's weights",
+    )
+    ap.add_argument(
+        "--real-heavy",
+        type=int,
+        default=2,
+        help="fbnetv2-f children (calibration) above the validation set's highest resolution, at 2x its "
+        "heaviest model's MACs (latency.validate.edge_children; 0 before run 19)",
+    )
+    ap.add_argument(
+        "--real-short",
+        type=int,
+        default=2,
+        help="fbnetv2-f children (calibration) with skips down to 2 blocks fewer than the validation model "
+        "with the fewest, at its lowest and highest resolutions (0 before run 19)",
     )
     ap.add_argument("--real-others", type=int, default=5, help="architectures of mobile_archs.py (0-5)")
     ap.add_argument(
@@ -303,7 +328,15 @@ def main(argv: list[str] | None = None) -> dict:
         root = args.work / f"run{i}-{time.strftime('%Y%m%d-%H%M%S')}"
         for scale in args.scales:
             if scale == "real":
-                val, cal = real_set(args.real_n, args.real_calib, seed, args.real_others, args.real_light)
+                val, cal = real_set(
+                    args.real_n,
+                    args.real_calib,
+                    seed,
+                    args.real_others,
+                    args.real_light,
+                    args.real_heavy,
+                    args.real_short,
+                )
                 if not args.real_known:
                     val = [(n, a) for n, a in val if not n.startswith(("fbnetv2", "mobilenetv3"))]
             else:

@@ -528,6 +528,87 @@ def light_children(
     return out
 
 
+def _n_blocks(arch: ArchSpec) -> int:
+    """Blocks that compute (identity skips do not)."""
+    return sum(1 for la in profile_arch(arch).blocks if la.kind is not LayerKind.SKIP)
+
+
+def edge_children(
+    space,
+    generator,
+    models: Sequence[ArchSpec],
+    exclude: Sequence[ArchSpec] = (),
+    heavy: int = 2,
+    short: int = 2,
+    heavy_macs: float = 2.0,
+) -> list[tuple[str, ArchSpec]]:
+    """Calibration models at the edges of ``models`` (the validation models) that children spread over the
+    space's weights at its own resolutions do not reach. :meth:`Correction.outside_range` compares a model
+    with its calibration models by layer count, entry sum and weights; at real scale a spread alone left
+    MobileNetV3-Small (13 layers against the children's 20-21), MobileNetV2 at 96 px (1.0 ms of entries
+    against >= 1.9 ms) and ProxylessNAS-Mobile at 224 px (15-16 ms against <= 7 ms: its 7x7 kernels at
+    112 px cost ~1.6x the time per MAC of the space's children) outside it in every context
+    (``benchmarks/lut_accuracy.py`` runs 16-18, 2-core AMD EPYC VM). Hence
+
+    * ``heavy`` children, the ones with the most MACs of a random pool within the weights of ``models``
+      (so that the cache-spill term, a function of weights, keeps its range), each at the lowest 32-px step
+      of resolution above ``models``' highest whose MACs reach ``heavy_macs`` times the heaviest model's, and
+    * ``short`` children whose blocks after each stage's first are skipped (identities) down to two
+      blocks fewer than the model with the fewest, at ``models``' lowest and highest resolutions in turn.
+
+    They are placed from the models' shapes alone (nothing is timed), and none is one of ``models``.
+    Returns ``("heavy" | "short", arch)`` pairs, heavy first."""
+    import torch
+
+    from search.space import SKIP
+
+    if not models:
+        return []
+    seen = set(exclude) | set(models)
+    out: list[tuple[str, ArchSpec]] = []
+    top_res = max(a.input_hw for a in models)
+    low_res = min(a.input_hw for a in models)
+    max_macs = max(profile_arch(a).macs for a in models)
+    weights = [arch_mparams(a) for a in models]
+    lo_w, hi_w = min(weights), max(weights)
+    if heavy > 0:
+        pool = calibration_children(space, 4 * heavy, generator, list(seen), pool=10)
+        inside = [a for a in pool if lo_w <= arch_mparams(a) <= hi_w] or pool
+        most = sorted(inside, key=lambda a: (-profile_arch(a.with_input_hw(top_res)).macs, encode_arch(a)))
+        for a in most[:heavy]:
+            hw = top_res
+            while profile_arch(a.with_input_hw(hw)).macs < heavy_macs * max_macs and hw < 4 * top_res:
+                hw += 32
+            a = a.with_input_hw(hw)
+            if a not in seen:
+                seen.add(a)
+                out.append(("heavy", a))
+    fewest = min(_n_blocks(a) for a in models)
+    for i in range(short):
+        choices = space.sample_choices(generator)
+        # identities: a skipped block keeps its input width (the width choice of the block before it)
+        droppable = [
+            (name, in_var, out_var)
+            for name, in_var, out_var, k, j in space.block_vars()
+            if j > 0 and space.stages[k].skip
+        ]
+        keep = len(space.block_vars()) - len(droppable)  # each stage's first block stays
+        target = max(keep, fewest - 2)
+        order = torch.randperm(len(droppable), generator=generator).tolist()
+        drop = {droppable[d][0] for d in order[: max(0, len(droppable) - (target - keep))]}
+        for name, in_var, out_var, _k, _j in space.block_vars():
+            if name in drop:
+                ops = space.variable(f"{name}.op").values
+                choices[f"{name}.op"] = ops.index(SKIP)
+                if in_var != "stem.w" and space.width_vars()[in_var] == space.width_vars()[out_var]:
+                    choices[out_var] = choices[in_var]
+        a = space.arch_from_choices(choices).with_input_hw(low_res if i % 2 == 0 else top_res)
+        if a not in seen:
+            seen.add(a)
+            out.append(("short", a))
+    return out
+
+
 # the space whose children span the zoo models' sizes (FBNetV2 and MobileNetV3 at a common resolution):
 # calibration for a validation that scores the zoo next to a smaller space's children (``digits``)
 ZOO_SPAN_SPACE = "fbnetv2-f"

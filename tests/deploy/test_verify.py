@@ -56,3 +56,18 @@ def test_speed_warning_quotes_measured_numbers():
     assert checks[1].warnings and "4.5x SLOWER" in checks[1].warnings[0]
     assert "0.450 ms vs 0.100 ms" in checks[1].warnings[0] and "hard-swish" in checks[1].warnings[0]
     assert not checks[3].warnings and not checks[0].warnings
+
+
+def test_a_tie_with_fp32_is_not_called_slower():
+    # the fresh-clone demo printed "1.0x SLOWER" for 0.038 vs 0.038 ms
+    checks = [
+        ArtifactCheck("executorch", Dtype.FP32, "pass", latency_ms=0.0380),
+        ArtifactCheck("executorch", Dtype.INT8, "pass", latency_ms=0.0384),
+        ArtifactCheck("tflite", Dtype.FP32, "pass", latency_ms=0.1),
+        ArtifactCheck("tflite", Dtype.INT8, "pass", latency_ms=0.106),
+    ]
+    add_speed_warnings(checks, {"tflite": "litert", "executorch": "executorch"})
+    (tie,) = checks[1].warnings
+    assert "no faster than fp32" in tie and "SLOWER" not in tie and "0.038 ms vs 0.038 ms" in tie
+    (slow,) = checks[3].warnings
+    assert "1.1x SLOWER" in slow and "ship fp32" in slow

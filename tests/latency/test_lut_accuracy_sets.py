@@ -7,7 +7,7 @@ import pytest
 from benchmarks.lut_accuracy import REAL_RES, real_set
 from benchmarks.mobile_archs import TABLES, mobile_arch
 from latency.lut import arch_mparams
-from search.arch import profile_arch
+from search.arch import LayerKind, profile_arch
 from search.space import get_space
 from search.zoo import ZOO
 
@@ -21,17 +21,45 @@ def test_real_set_composition_and_calibration_never_scored():
     assert {a.input_hw for n, a in val if n.startswith("mobilenetv3")} == {224}
     others = [a for n, a in val if n.split("@")[0] in TABLES]
     assert len(others) == 5 and all(96 <= a.input_hw <= 224 for a in others)
-    assert not {a for _, a in cal} & {a for _, a in val} and len(cal) == 8 + 3
+    assert not {a for _, a in cal} & {a for _, a in val} and len(cal) == 8 + 3 + 2 + 2
     # the calibration spans the validation models' weights: narrowed children below the space's lightest
     weights = {n: arch_mparams(a) for n, a in val + cal}
     light = [weights[n] for n, _ in cal if n.startswith("light")]
     lightest_val = min(weights[n] for n, _ in val)
     assert len(light) == 3 and min(light) <= lightest_val < max(light)
     assert max(light) < min(weights[n] for n, _ in cal if n.startswith("calib"))
+    # runs 15-18 scored with the spread and the light children only: still the same models
+    assert real_set(20, 8, seed=0, heavy=0, short=0) == (val, cal[:11])
     zoo = set(ZOO.values())
     space = get_space("fbnetv2-f")
     for a in others:  # neither zoo nor (at this resolution) a space member
         assert a not in zoo and a.stem.out_ch not in space.stem.widths
+
+
+def _blocks(a):
+    return sum(1 for la in profile_arch(a).blocks if la.kind is not LayerKind.SKIP)
+
+
+def test_real_set_calibration_reaches_the_validation_sets_edges():
+    """Runs 16-18 scored MobileNetV3-Small (11 blocks), MobileNetV2@96 and ProxylessNAS@224 outside the
+    correction's calibration range (layer counts, entry sums): the heavy and short children reach them."""
+    val, cal = real_set(20, 8, seed=0)
+    macs = {n: profile_arch(a).macs for n, a in val + cal}
+    weights = {n: arch_mparams(a) for n, a in val + cal}
+    heavy = [(n, a) for n, a in cal if n.startswith("heavy")]
+    short = [(n, a) for n, a in cal if n.startswith("short")]
+    assert len(heavy) == 2 and len(short) == 2
+    top = max(macs[n] for n, _ in val)
+    for n, a in heavy:  # above every validation resolution, 2x its heaviest compute, inside its weights
+        assert a.input_hw > max(v.input_hw for _, v in val) and a.input_hw % 32 == 0
+        assert 2 * top <= macs[n] and profile_arch(a.with_input_hw(a.input_hw - 32)).macs < 2 * top
+        assert min(weights[v] for v, _ in val) <= weights[n] <= max(weights[v] for v, _ in val)
+    fewest = min(_blocks(a) for _, a in val)
+    assert fewest == _blocks(dict(val)["mobilenetv3_small@224"]) == 11
+    assert all(_blocks(a) <= fewest - 2 for _, a in short)
+    assert [a.input_hw for _, a in short] == [96, 224]  # the validation set's lowest and highest
+    assert min(macs[n] for n, _ in short) < min(macs[n] for n, _ in val)
+    assert not {a for _, a in cal} & {a for _, a in val}
 
 
 def test_mobile_archs_match_their_published_compute():

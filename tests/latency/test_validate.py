@@ -71,3 +71,40 @@ def test_calibration_children_span_the_space_sizes_not_its_middle():
     assert len(set(cal)) == 8 and not set(cal) & set(exclude)
     spread_range = max(map(_mparams, cal)) - min(map(_mparams, cal))
     assert spread_range > 1.5 * (max(plain) - min(plain))  # 8 uniform draws cluster in the middle
+
+
+def test_edge_children_reach_past_the_models_in_compute_and_below_them_in_blocks():
+    import torch
+
+    from latency.lut import arch_mparams as _mparams
+    from latency.validate import edge_children
+    from search.arch import LayerKind, profile_arch
+    from search.space import get_space
+
+    space = get_space("digits")
+    g = torch.Generator().manual_seed(3)
+    models = [space.sample_arch(g).with_input_hw(hw) for hw in (24, 32, 32)]
+    exclude = [space.sample_arch(g)]
+    got = edge_children(space, torch.Generator().manual_seed(0), models, exclude, heavy=2, short=2)
+    assert got == edge_children(space, torch.Generator().manual_seed(0), models, exclude, heavy=2, short=2)
+    kinds = [k for k, _ in got]
+    assert kinds == ["heavy", "heavy", "short", "short"]
+    archs = [a for _, a in got]
+    assert len(set(archs)) == 4 and not set(archs) & (set(models) | set(exclude))
+    top = max(profile_arch(a).macs for a in models)
+    weights = [_mparams(a) for a in models]
+    for a in archs[:2]:
+        assert a.input_hw > 32 and profile_arch(a).macs >= 2 * top
+        assert min(weights) <= _mparams(a) <= max(weights)
+
+    def blocks(a):
+        return [la for la in profile_arch(a).blocks if la.kind is not LayerKind.SKIP]
+
+    fewest = min(len(blocks(a)) for a in models)
+    for a, hw in zip(archs[2:], (24, 32), strict=True):
+        assert a.input_hw == hw
+        # each stage's first block stays; the rest are dropped as identities down to fewest - 2
+        assert len(blocks(a)) <= max(len(space.stages), fewest - 2)
+        assert len(profile_arch(a).blocks) == len(profile_arch(models[0]).blocks)
+    assert edge_children(space, g, [], heavy=2, short=2) == []
+    assert edge_children(space, g, models, heavy=0, short=0) == []
