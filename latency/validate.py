@@ -546,9 +546,9 @@ def edge_children(
     space's weights at its own resolutions do not reach. :meth:`Correction.outside_range` compares a model
     with its calibration models by layer count, entry sum and weights; at real scale a spread alone left
     MobileNetV3-Small (13 layers against the children's 20-21), MobileNetV2 at 96 px (1.0 ms of entries
-    against >= 1.9 ms) and ProxylessNAS-Mobile at 224 px (15-16 ms against <= 7 ms: its 7x7 kernels at
-    112 px cost ~1.6x the time per MAC of the space's children) outside it in every context
-    (``benchmarks/lut_accuracy.py`` runs 16-18, 2-core AMD EPYC VM). Hence
+    against >= 1.9 ms) and ProxylessNAS-Mobile at 224 px (15-16 ms against <= 7 ms: ~1.6x the time per MAC
+    of the space's children, hence 2x the MACs below) outside it in every context
+    (``benchmarks/lut_accuracy.py`` runs 16-18, 2-core AMD EPYC VM; with these, runs 19-21: none). Hence
 
     * ``heavy`` children, the ones with the most MACs of a random pool within the weights of ``models``
       (so that the cache-spill term, a function of weights, keeps its range), each at the lowest 32-px step
