@@ -652,6 +652,7 @@ def sample_validation_archs(
     zoo_hw: int,
     zoo_calib: Sequence[str] = (),
     zoo_span: int = 0,
+    edges: int = 0,
 ) -> tuple[list[tuple[str, ArchSpec]], list[tuple[str, ArchSpec]]]:
     """(validation, calibration) lists of (name, ArchSpec): random archs of ``space`` (+ zoo models);
     the calibration children are spread over the space's weights (:func:`calibration_children`).
@@ -659,7 +660,11 @@ def sample_validation_archs(
     Zoo models named in ``zoo_calib`` go to calibration; a validation model identical to a
     calibration one (e.g. two zoo models that coincide at ``zoo_hw``) is dropped from validation.
     ``zoo_span``: that many calibration models over the zoo's sizes (:func:`zoo_span_children`, named
-    ``span<i>``), so the zoo is scored inside the correction's fitted range."""
+    ``span<i>``), so the zoo is scored inside the correction's fitted range. ``edges``: that many heavy
+    and that many short calibration children at the random archs' edges (:func:`edge_children`, named
+    ``heavy<i>@<hw>`` / ``short<i>@<hw>``), so that the space's heaviest and shortest random archs are
+    not scored outside the correction's range either (what ``benchmarks/lut_accuracy.py`` does at real
+    scale); 0 leaves the calibration as it was."""
     import torch
 
     from search.space import get_space
@@ -679,6 +684,9 @@ def sample_validation_archs(
     val = [(f"rand{i}", a) for i, a in enumerate(archs)]
     # calibration spread over the space's sizes (the validation models are what users' look like)
     cal = [(f"calib{i}", a) for i, a in enumerate(calibration_children(sp, calib, g, archs))]
+    if edges > 0:
+        edge = edge_children(sp, g, archs, [a for _, a in cal], heavy=edges, short=edges)
+        cal += [(f"{kind}{i}@{a.input_hw}", a) for i, (kind, a) in enumerate(edge)]
     unknown = set(zoo_calib) - set(ZOO)
     if unknown:
         raise ValueError(f"unknown zoo model(s) {sorted(unknown)}; choose from {', '.join(ZOO)}")

@@ -504,6 +504,16 @@ def validate(
             "not scored), so the zoo is not predicted outside the correction's fitted range; 0: none.",
         ),
     ] = 6,
+    edges: Annotated[
+        int,
+        typer.Option(
+            "--edges",
+            min=0,
+            help="That many heavy (higher-resolution) and as many short (skipped-block) children of --space "
+            "for calibration, not scored, so that its heaviest and shortest random archs are not predicted "
+            "outside the correction's fitted range; use it at real scale (--space fbnetv2-f); 0: none.",
+        ),
+    ] = 0,
     device: DeviceOption = "host",
     runs: RunsOption = None,
     warmup: WarmupOption = None,
@@ -540,6 +550,8 @@ def validate(
 
       phonenas lut validate --device R58M12ABCDE --runtime executorch --dtype int8 --n 10 --no-zoo
 
+      phonenas lut validate --space fbnetv2-f --no-zoo --edges 2 --fit-spill --runtime executorch --dtype fp32
+
     The correction is stored per device and context: run this once per phone so its LUT predicts whole models.
     """
     from latency.devices import MeterOptions
@@ -567,7 +579,7 @@ def validate(
         ),
     )
     _can_time([meter], rt)
-    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal, zoo_span)
+    val, cal = sample_validation_archs(space, n, calib, seed, zoo, zoo_hw, zoo_cal, zoo_span, edges)
     with quiet_console(store / LOG_NAME, _out), progress_bar(_out) as bar:
         on_progress = BarProgress(bar, _out, desc_width=None).update
 
@@ -603,7 +615,8 @@ def validate(
         _out.print(
             f"[yellow]warning:[/yellow] {len(far)} scored model(s) outside the correction's calibration "
             f"range ({', '.join(far)}): their {res.predictors[-1]} predictions extrapolate it - "
-            "calibrate on models like them (--zoo-calib NAMES, --zoo-span) before trusting those to 10%",
+            "calibrate on models like them (--edges N for the space's children; --zoo-calib NAMES, "
+            "--zoo-span for the zoo) before trusting those to 10%",
             highlight=False,
         )
     if out:

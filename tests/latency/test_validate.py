@@ -108,3 +108,23 @@ def test_edge_children_reach_past_the_models_in_compute_and_below_them_in_blocks
         assert len(profile_arch(a).blocks) == len(profile_arch(models[0]).blocks)
     assert edge_children(space, g, [], heavy=2, short=2) == []
     assert edge_children(space, g, models, heavy=0, short=0) == []
+
+
+def test_sample_validation_archs_edges_add_heavy_and_short_calibration_children_only():
+    from latency.validate import _n_blocks
+    from search.arch import profile_arch
+
+    val0, cal0 = sample_validation_archs("fbnetv2-f", 6, 4, 0, zoo=False, zoo_hw=64)
+    val, cal = sample_validation_archs("fbnetv2-f", 6, 4, 0, zoo=False, zoo_hw=64, edges=2)
+    assert val == val0 and cal[: len(cal0)] == cal0  # the scored set and the spread stay
+    extra = cal[len(cal0) :]
+    assert [n.split("@")[0] for n, _ in extra] == ["heavy0", "heavy1", "short2", "short3"]
+    models = [a for _, a in val]
+    heaviest = max(profile_arch(a).macs for a in models)
+    fewest = min(_n_blocks(a) for a in models)
+    for name, a in extra:
+        assert name.endswith(f"@{a.input_hw}") and a not in models
+        if name.startswith("heavy"):
+            assert profile_arch(a).macs >= 2 * heaviest
+        else:
+            assert _n_blocks(a) < fewest

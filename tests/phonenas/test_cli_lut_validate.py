@@ -37,3 +37,20 @@ def test_lut_validate_warns_about_models_scored_outside_the_calibration_range(mo
     assert "1 scored model(s) outside the correction's calibration range (big@224)" in out
     assert "near" not in out.split("warning:")[1]
     assert "warning" not in _validate(monkeypatch, tmp_path, None)
+
+
+def test_lut_validate_passes_edges_to_the_calibration_sample(monkeypatch, tmp_path):
+    from latency import validate
+    from phonenas.cli.main import app
+
+    seen = []
+    monkeypatch.setattr(validate, "sample_validation_archs", lambda *a, **k: seen.append(a) or ([], []))
+    monkeypatch.setattr(validate, "validate", lambda *a, **k: _result(None))
+    base = ["lut", "validate", "--space", "fbnetv2-f", "--no-zoo", "--store", str(tmp_path / "lut")]
+    for extra in ([], ["--edges", "2"]):
+        res = CliRunner().invoke(app, base + extra, env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output + repr(res.exception)
+    assert [a[0] for a in seen] == ["fbnetv2-f", "fbnetv2-f"]
+    assert [a[-1] for a in seen] == [0, 2]
+    bad = CliRunner().invoke(app, base + ["--edges", "-1"], env={"COLUMNS": "200"})
+    assert bad.exit_code != 0 and "--edges" in bad.output

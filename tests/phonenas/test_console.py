@@ -175,9 +175,13 @@ def test_real_litert_and_executorch_noise_goes_to_the_log(tmp_path: Path) -> Non
     # nothing but PhoneNAS's own lines: the two results and where the other libraries' output went
     assert lines[:2] == ["own-result tflite pass", "own-result executorch pass"], console
     assert len(lines) == 3 and lines[2].startswith("other libraries' output:"), console
-    # C++ writes to fd 2 (absl via the LiteRT converter's TensorFlow, ExecuTorch's cpuinfo/threadpool),
-    # Python logging (coremltools) and a torch deprecation warning, all in the log instead.
-    noises = ("absl::InitializeLog", "cpuinfo_utils.cpp", "threadpool.cpp", "_MLModelProxy", "_pytree.py")
+    # C++ writes to fd 2 (ExecuTorch's cpuinfo/threadpool), Python logging (coremltools) and a torch
+    # deprecation warning, all in the log instead. The LiteRT converter's absl lines ("All log messages
+    # before absl::InitializeLog() ...", flatbuffer_export.cc) are not required: on 2026-12-05's AMD VM, with
+    # the same package versions as earlier passing runs, the converter wrote none of them once coremltools
+    # had been imported (it writes them without that import) - whatever it writes still may not reach the
+    # console, which the two assertions above check.
+    noises = ("cpuinfo_utils.cpp", "threadpool.cpp", "_MLModelProxy", "_pytree.py")
     for noise in noises:
         assert noise in log, f"{noise} missing from the log:\n{log}"
 
