@@ -196,13 +196,15 @@ def write_md(rows: list[dict], meta: dict) -> str:
                 f"accuracy drop {_fmt(r['accuracy_drop_pts'], '+.1f')} pts "
                 f"({'met' if ok_acc else 'NOT met'})"
             )
+    from deploy.verify import TIE_RATIO
+
     lines += ["", "## Which int8 paths are real speedups on this CPU", ""]
     for r in rows:
         if r["dtype"] in ("int8", "int8w") and r["latency_vs_fp32"] is not None:
             verdict = (
                 "speedup"
-                if r["latency_vs_fp32"] < 0.95
-                else ("SLOWER" if r["latency_vs_fp32"] > 1.05 else "no gain")
+                if r["latency_vs_fp32"] < 2 - TIE_RATIO
+                else ("SLOWER" if r["latency_vs_fp32"] > TIE_RATIO else "no gain")
             )
             lines.append(
                 f"- {r['model']} / {r['target']} {r['dtype']}: {r['latency_vs_fp32']:.2f}x fp32 -> {verdict}"
