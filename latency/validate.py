@@ -584,23 +584,21 @@ def edge_children(
                 seen.add(a)
                 out.append(("heavy", a))
     fewest = min(_n_blocks(a) for a in models)
+    block_vars = space.block_vars()
+    widths = space.width_vars()
+    # identities: a skipped block keeps its input width (the width choice of the block before it)
+    droppable = [name for name, _i, _o, k, j in block_vars if j > 0 and space.stages[k].skip]
+    keep = len(block_vars) - len(droppable)  # each stage's first block stays
+    n_drop = max(0, len(droppable) - (max(keep, fewest - 2) - keep))
     for i in range(short):
         choices = space.sample_choices(generator)
-        # identities: a skipped block keeps its input width (the width choice of the block before it)
-        droppable = [
-            (name, in_var, out_var)
-            for name, in_var, out_var, k, j in space.block_vars()
-            if j > 0 and space.stages[k].skip
-        ]
-        keep = len(space.block_vars()) - len(droppable)  # each stage's first block stays
-        target = max(keep, fewest - 2)
         order = torch.randperm(len(droppable), generator=generator).tolist()
-        drop = {droppable[d][0] for d in order[: max(0, len(droppable) - (target - keep))]}
-        for name, in_var, out_var, _k, _j in space.block_vars():
+        drop = {droppable[d] for d in order[:n_drop]}
+        for name, in_var, out_var, _k, _j in block_vars:
             if name in drop:
                 ops = space.variable(f"{name}.op").values
                 choices[f"{name}.op"] = ops.index(SKIP)
-                if in_var != "stem.w" and space.width_vars()[in_var] == space.width_vars()[out_var]:
+                if in_var != "stem.w" and widths[in_var] == widths[out_var]:
                     choices[out_var] = choices[in_var]
         a = space.arch_from_choices(choices).with_input_hw(low_res if i % 2 == 0 else top_res)
         if a not in seen:

@@ -7,7 +7,8 @@ import pytest
 from benchmarks.lut_accuracy import REAL_RES, real_set
 from benchmarks.mobile_archs import TABLES, mobile_arch
 from latency.lut import arch_mparams
-from search.arch import LayerKind, profile_arch
+from latency.validate import _n_blocks as _blocks
+from search.arch import profile_arch
 from search.space import get_space
 from search.zoo import ZOO
 
@@ -34,10 +35,6 @@ def test_real_set_composition_and_calibration_never_scored():
     space = get_space("fbnetv2-f")
     for a in others:  # neither zoo nor (at this resolution) a space member
         assert a not in zoo and a.stem.out_ch not in space.stem.widths
-
-
-def _blocks(a):
-    return sum(1 for la in profile_arch(a).blocks if la.kind is not LayerKind.SKIP)
 
 
 def test_real_set_calibration_reaches_the_validation_sets_edges():

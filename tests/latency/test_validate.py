@@ -77,8 +77,8 @@ def test_edge_children_reach_past_the_models_in_compute_and_below_them_in_blocks
     import torch
 
     from latency.lut import arch_mparams as _mparams
-    from latency.validate import edge_children
-    from search.arch import LayerKind, profile_arch
+    from latency.validate import _n_blocks, edge_children
+    from search.arch import profile_arch
     from search.space import get_space
 
     space = get_space("digits")
@@ -97,14 +97,11 @@ def test_edge_children_reach_past_the_models_in_compute_and_below_them_in_blocks
         assert a.input_hw > 32 and profile_arch(a).macs >= 2 * top
         assert min(weights) <= _mparams(a) <= max(weights)
 
-    def blocks(a):
-        return [la for la in profile_arch(a).blocks if la.kind is not LayerKind.SKIP]
-
-    fewest = min(len(blocks(a)) for a in models)
+    fewest = min(_n_blocks(a) for a in models)
     for a, hw in zip(archs[2:], (24, 32), strict=True):
         assert a.input_hw == hw
         # each stage's first block stays; the rest are dropped as identities down to fewest - 2
-        assert len(blocks(a)) <= max(len(space.stages), fewest - 2)
+        assert _n_blocks(a) <= max(len(space.stages), fewest - 2)
         assert len(profile_arch(a).blocks) == len(profile_arch(models[0]).blocks)
     assert edge_children(space, g, [], heavy=2, short=2) == []
     assert edge_children(space, g, models, heavy=0, short=0) == []
