@@ -364,3 +364,78 @@ def test_reference_rescore_reproduces_the_old_rule_and_reads_a_bimodal_reference
     results.write_text(json.dumps({"runs": [{"run": 0, "seed": 0, "contexts": []}]}))
     with pytest.raises(SystemExit, match=r"run 7 is not in .*runs there: \[0\]"):
         reference_rescore.main(["--store", str(tmp_path), "--run", "7", "--results", str(results)])
+
+
+def test_fit_rescore_refits_the_correction_on_the_runs_own_measurements(tmp_path, monkeypatch):
+    """The stored entries, the run's whole-model readings: whole models that ran 0.004 ms faster per
+    inner boundary than their layers' entries sum to. The run scored a plain sum (its stored correction
+    none); the refit finds the per-block saving from the calibration models and predicts the validation
+    models exactly. A wrong store, results file, run or scale is named in one line."""
+    import json
+
+    import pytest
+
+    from benchmarks import fit_rescore
+    from latency.keys import BlockKey
+    from latency.stats import summarize
+    from latency.store import Drift, LUTStore, Provenance, make_row
+    from search.arch import LayerKind
+    from tests.support.drift_fakes import ARCHS, KEYS, true_ms
+    from tests.support.lut_fakes import CTX
+
+    store = LUTStore(tmp_path / "toy" / "executorch-fp32")
+    rows = [
+        make_row(CTX, k, summarize([true_ms(k)] * 5), [true_ms(k)] * 5, Provenance(), drift=Drift(0.1, 1.0))
+        for k in KEYS
+    ]
+    store.append(rows)
+    saving = 0.004
+    archs = {f"m{i}": a for i, a in enumerate(ARCHS)}
+
+    def whole(a):
+        layers = [la for la in profile_arch(a).layers if la.kind is not LayerKind.SKIP]
+        return sum(true_ms(BlockKey.from_layer(la)) for la in layers) - saving * (len(layers) - 1)
+
+    models = [
+        {
+            "name": n,
+            "role": "calibration" if i < 8 else "validation",
+            "measured_ms": whole(a),
+            "predicted_ms": 0.0,
+            "ref_ratio": 1.0,
+        }
+        for i, (n, a) in enumerate(archs.items())
+    ]
+    out = fit_rescore.refit(store, CTX, models, archs)
+    assert out["within10_pct"] == 100.0 and out["rmspe_pct"] < 1e-6, out
+    assert out["call_ms"] == pytest.approx(saving, rel=1e-6) and out["missed"] == []
+    # main(): the run's contexts, its settings' model sets (monkeypatched: the fake archs) and the table
+    monkeypatch.setattr(fit_rescore, "model_sets", lambda scale, settings, seed: archs)
+    ctx = {"runtime": CTX.runtime, "dtype": str(CTX.dtype.value), "scale": "toy", "status": "ok"}
+    ctx |= {"within10_pct": 0.0, "rmspe_pct": 50.0, "correction": {"method": "none"}, "models": models}
+    results = tmp_path / "acc.json"
+    results.write_text(json.dumps({"runs": [{"run": 3, "seed": 0, "contexts": [ctx]}]}))
+    out_path = tmp_path / "fr"
+    entries = fit_rescore.main(
+        [
+            "--store",
+            str(tmp_path),
+            "--run",
+            "3",
+            "--scale",
+            "toy",
+            "--results",
+            str(results),
+            "--out",
+            str(out_path),
+        ]
+    )
+    assert [e["refit"]["within10_pct"] for e in entries] == [100.0]
+    assert "| acc.json | 3 | toy |" in out_path.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit, match="no real run 3 in"):
+        fit_rescore.main(["--store", str(tmp_path), "--run", "3", "--results", str(results)])
+    with pytest.raises(SystemExit, match="does not exist; pass the results file"):
+        fit_rescore.main(["--store", str(tmp_path), "--run", "3", "--results", str(tmp_path / "no.json")])
+    results.write_text(json.dumps({"runs": [{"run": 3, "seed": 0, "contexts": [ctx | {"scale": "real"}]}]}))
+    with pytest.raises(SystemExit, match="has no real/ stores; pass the run<i>-<time> folder"):
+        fit_rescore.main(["--store", str(tmp_path), "--run", "3", "--results", str(results)])
