@@ -439,3 +439,36 @@ def test_fit_rescore_refits_the_correction_on_the_runs_own_measurements(tmp_path
     results.write_text(json.dumps({"runs": [{"run": 3, "seed": 0, "contexts": [ctx | {"scale": "real"}]}]}))
     with pytest.raises(SystemExit, match="has no real/ stores; pass the run<i>-<time> folder"):
         fit_rescore.main(["--store", str(tmp_path), "--run", "3", "--results", str(results)])
+
+
+def test_toy_residuals_blames_the_layer_the_missed_models_share_and_shows_its_siblings():
+    """Models built on one layer miss together; the layer's mean error says so, and its standalone
+    entry is shown next to the keys that differ only in output width (where a slow-alone layer shows)."""
+    import pytest
+
+    from benchmarks import toy_residuals
+    from latency.keys import BlockKey
+    from search.arch import Act, LayerKind
+
+    def ir(out):
+        return BlockKey(LayerKind.IR, 3, 16, 48, out, 16, 2, False, Act.RELU)
+
+    other = BlockKey(LayerKind.IR, 5, 16, 48, 24, 16, 2, False, Act.RELU)
+    layers_of = {"a": [ir(24), ir(16)], "b": [ir(24)], "c": [ir(16), other], "d": [other]}
+    errs = {"a": 16.0, "b": 18.0, "c": -2.0, "d": 0.0}
+    att = toy_residuals.layer_attribution(errs, layers_of)
+    assert att[ir(24)][0] == pytest.approx(17.0) and att[ir(16)][0] == pytest.approx(7.0)
+    assert att[other][0] == pytest.approx(-1.0)
+    entries = {ir(24): 0.0179, ir(16): 0.0119, ir(32): 0.0125, other: 0.019}
+    assert toy_residuals.siblings(entries, ir(24)) == {16: 0.0119, 24: 0.0179, 32: 0.0125}
+    assert toy_residuals.label(ir(24)) == "IR3 16-48-24@16/2"
+    ctx = {
+        "models": [
+            {"name": "a", "role": "validation", "measured_ms": 0.1, "predicted_ms": 0.11},
+            {"name": "z", "role": "validation", "measured_ms": 2.0, "predicted_ms": 1.0},
+            {"name": "k", "role": "calibration", "measured_ms": 0.1, "predicted_ms": 0.2},
+        ]
+    }
+    assert toy_residuals.errors(ctx, max_ms=0.2) == {"a": pytest.approx(10.0)}
+    with pytest.raises(SystemExit, match="expected RESULTS.json:RUN:STORE_FOLDER"):
+        toy_residuals.parse_run("results.json:x")
