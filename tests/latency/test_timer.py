@@ -44,7 +44,7 @@ def clock(monkeypatch):
     return install
 
 
-PROTO = TimingProtocol(warmup=2, min_runs=10, max_runs=40, batch=10, rel_ci=0.01)
+PROTO = TimingProtocol(warmup=2, warmup_s=0.0, min_runs=10, max_runs=40, batch=10, rel_ci=0.01)
 
 
 def _bimodal(n):  # half the calls pre-empted: the median's CI never gets within 1%
@@ -69,7 +69,7 @@ def test_retries_are_bounded_and_keep_the_best_attempt(clock):
 def test_stable_run_and_fixed_count_protocol_are_not_repeated(clock):
     c = clock([1.0] * 12)
     assert len(time_callable(c.fn, PROTO)) == 10 and c.calls == 12
-    fixed = TimingProtocol(warmup=2, min_runs=20, max_runs=20)
+    fixed = TimingProtocol(warmup=2, warmup_s=0.0, min_runs=20, max_runs=20)
     c = clock(_bimodal(22) + [1.0] * 100)
     assert len(time_callable(c.fn, fixed)) == 20 and c.calls == 22  # the user asked for exactly 20 runs
 
@@ -77,6 +77,30 @@ def test_stable_run_and_fixed_count_protocol_are_not_repeated(clock):
 def test_protocol_rejects_negative_retries():
     with pytest.raises(ValueError, match="inconsistent"):
         TimingProtocol(retries=-1)
+    with pytest.raises(ValueError, match="inconsistent"):
+        TimingProtocol(warmup_s=-0.1)
+
+
+def test_warm_up_lasts_warmup_s_when_its_calls_are_shorter(monkeypatch):
+    """A microsecond-scale artifact's first few hundred calls run slow: warm-up is ``warmup`` calls and at
+    least ``warmup_s`` seconds of them, so 10 calls of 10 us are not all it gets; a call longer than
+    ``warmup_s`` is warmed up ``warmup`` times, no more."""
+    for call_s, warm_calls in ((1e-5, 300), (0.05, 10)):
+        clock = types.SimpleNamespace(now=0.0, calls=0, step=call_s)
+
+        def fn(c=clock):
+            c.calls += 1
+            c.now += c.step
+
+        fake = types.SimpleNamespace(
+            perf_counter_ns=lambda c=clock: int(c.now * 1e9), monotonic=lambda c=clock: c.now
+        )
+        monkeypatch.setattr(timer, "time", fake)
+        monkeypatch.setattr(timing, "time", fake)
+        proto = TimingProtocol(warmup=10, warmup_s=0.003, min_runs=10, max_runs=10)
+        samples = time_callable(fn, proto)
+        assert len(samples) == 10
+        assert clock.calls - 10 == pytest.approx(warm_calls, abs=1)  # 3 ms of 10 us calls; 10 of 50 ms
 
 
 class ScriptedMeter:
