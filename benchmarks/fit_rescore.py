@@ -81,33 +81,15 @@ def find_store(store_dir: Path, scale: str, ctx: dict):
 
 def refit(store, context, models: list[dict], archs: dict) -> dict:
     """Within-10% and RMSPE of the run's validation models with the correction re-fitted by today's code."""
-    from latency.correction import calibration_model, select_correction
+    from benchmarks.reference_rescore import refit_lut
     from latency.lut import LUT
-    from search.arch import LayerKind, encode_arch, profile_arch
 
     stored = LUT.from_store(store, context)
     # the entries in the units the run's correction was fitted in (its ratio centre, where it has one)
     center = stored.correction.ratio_center if stored.correction.ratio_center > 0 else None
     raw = LUT.from_store(store, context, corrected=False, ratio_center=center)
-    calib = []
-    for m in models:
-        if m["role"] != "calibration":
-            continue
-        arch = archs[m["name"]]
-        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
-        entries = [c.measured_ms for c in raw.layer_costs(layers)]
-        whole = m["measured_ms"] / raw.scale(m["ref_ratio"])
-        calib.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    corr = select_correction(calib, raw.call_overhead_ms, weights=True)
-    lut = LUT(
-        raw.context,
-        raw.entries,
-        raw.call_overhead_ms,
-        corr,
-        reference_ms=raw.reference_ms,
-        ratio_center=raw.ratio_center,
-        ratio_band=raw.ratio_band,
-    )
+    lut = refit_lut(raw, models, archs)
+    corr = lut.correction
     rows = []
     for m in models:
         if m["role"] != "validation":

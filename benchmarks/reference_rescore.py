@@ -32,20 +32,13 @@ RESULTS = Path(__file__).parent / "results"
 RULES = {"as_run": (1.0, 0.0), "device_scale": (None, None), "unscaled": (1.0, 1e9)}
 
 
-def refit(store, context, models: list[dict], archs: dict, center, band) -> dict:
-    """Within-10% and RMSPE of the run's validation models under one reading of the reference."""
+def refit_lut(raw, models: list[dict], archs: dict):
+    """``raw`` (an uncorrected LUT) with its correction re-fitted, as ``validate`` fits it, on the
+    calibration models of a run's recorded ``models`` (whole-model readings in the raw LUT's units)."""
     from latency.correction import calibration_model, select_correction
     from latency.lut import LUT
-    from latency.reference import SPEED_BAND
     from search.arch import LayerKind, encode_arch, profile_arch
 
-    raw = LUT.from_store(
-        store,
-        context,
-        corrected=False,
-        ratio_center=center,
-        ratio_band=SPEED_BAND if band is None else band,
-    )
     calib = []
     for m in models:
         if m["role"] != "calibration":
@@ -56,7 +49,7 @@ def refit(store, context, models: list[dict], archs: dict, center, band) -> dict
         whole = m["measured_ms"] / raw.scale(m["ref_ratio"])
         calib.append(calibration_model(encode_arch(arch), layers, entries, whole))
     corr = select_correction(calib, raw.call_overhead_ms, weights=True)
-    lut = LUT(
+    return LUT(
         raw.context,
         raw.entries,
         raw.call_overhead_ms,
@@ -65,6 +58,22 @@ def refit(store, context, models: list[dict], archs: dict, center, band) -> dict
         ratio_center=raw.ratio_center,
         ratio_band=raw.ratio_band,
     )
+
+
+def refit(store, context, models: list[dict], archs: dict, center, band) -> dict:
+    """Within-10% and RMSPE of the run's validation models under one reading of the reference."""
+    from latency.lut import LUT
+    from latency.reference import SPEED_BAND
+
+    raw = LUT.from_store(
+        store,
+        context,
+        corrected=False,
+        ratio_center=center,
+        ratio_band=SPEED_BAND if band is None else band,
+    )
+    lut = refit_lut(raw, models, archs)
+    corr = lut.correction
     errs, rows = [], []
     for m in models:
         if m["role"] != "validation":
