@@ -38,7 +38,8 @@ Runners (argv builder + pure parser; binaries pushed once, cached by sha256):
         Python (host, loopback test phone, Termux)  -> parse_python_runner_output
 
 Measuring:
-    MeasurementProtocol(warmup=10, runs=50, repeats=1, threads=1, affinity="big"|"none"|mask,
+    MeasurementProtocol(warmup=10, warmup_s=0.02 (and at least this long), runs=50, repeats=1,
+        threads=1, affinity="big"|"none"|mask,
         cooldown_s=1, max_temp_c=45, temp_timeout_s=180, strict_temperature=False,
         cv_threshold=0.05 (robust CV), remeasure_attempts=2,
         max_retries=3, backoff_s=1, run_timeout_s=300, ...)

@@ -81,12 +81,19 @@ def _run_once(
     finally:
         local.unlink(missing_ok=True)
     argv = runner.batch_argv(
-        runner_remote, manifest, warmup=protocol.warmup, runs=protocol.runs, threads=protocol.threads
+        runner_remote,
+        manifest,
+        warmup=protocol.warmup,
+        runs=protocol.runs,
+        threads=protocol.threads,
+        warmup_s=protocol.warmup_s,
     )
     if mask is not None:
         argv = ["taskset", format(mask, "x"), *argv]
     # a hung model must not hold the whole batch forever, nor a long batch be cut short
-    timeout = protocol.run_timeout_s + 2.0 * len(remotes) * max(1, protocol.warmup + protocol.runs) / 10.0
+    timeout = protocol.run_timeout_s + len(remotes) * (
+        2.0 * max(1, protocol.warmup + protocol.runs) / 10.0 + protocol.warmup_s
+    )
     res = device.shell(argv, timeout_s=timeout)
     try:
         bench = runner.parse_batch(res.stdout)

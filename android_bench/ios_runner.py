@@ -169,8 +169,16 @@ class IosAppRunner:
         raise ValueError(f"{artifact}: the iPhone app times .pte (ExecuTorch) and .mlpackage (Core ML) files")
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
+        # the app warms up by count only (its manifest has no time): ``warmup_s`` is not passed on
         argv = [runner_remote, "--model", model_remote, "--warmup", str(warmup), "--runs", str(runs),
                 "--threads", str(threads), "--compute-units", self.compute_units]  # fmt: skip
         if self.thermal_gate:

@@ -116,8 +116,18 @@ class Runner(Protocol):
     def runtime_for(self, artifact: Path) -> str: ...
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
-    ) -> list[str]: ...
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
+    ) -> list[str]:
+        """The command line timing one model: ``warmup`` untimed runs lasting at least ``warmup_s``
+        seconds together (where the runner has such an option), then ``runs`` timed ones."""
+        ...
 
     def parse(self, stdout: str, stderr: str, *, warmup: int, runs: int) -> RunnerOutput: ...
 
@@ -247,8 +257,17 @@ class ExecutorRunner:
         return "executorch"
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
+        # executor_runner has no warm-up option: the first ``warmup`` executions are dropped by
+        # count (``parse``), whatever ``warmup_s`` asks for
         argv = [runner_remote, f"--model_path={model_remote}", f"--num_executions={warmup + runs}"]
         if self.threads_flag:
             argv.append(f"{self.threads_flag}={threads}")
@@ -377,14 +396,21 @@ class BenchmarkModelRunner:
         return "litert"
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
         return [
             runner_remote,
             f"--graph={model_remote}",
             f"--num_threads={threads}",
             f"--warmup_runs={warmup}",
-            "--warmup_min_secs=0",
+            f"--warmup_min_secs={warmup_s:g}",
             f"--num_runs={runs}",
             "--min_secs=0",
             f"--max_secs={self.max_secs:g}",
@@ -592,7 +618,14 @@ class PythonRuntimeRunner:
             ) from None
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
         return [
             self.interpreter,
@@ -600,6 +633,8 @@ class PythonRuntimeRunner:
             model_remote,
             "--warmup",
             str(warmup),
+            "--warmup-s",
+            f"{warmup_s:g}",
             "--runs",
             str(runs),
             "--threads",
@@ -635,19 +670,39 @@ class NativeRunner:
             raise ValueError(f"{artifact}: phonenas-runner times ExecuTorch .pte files only")
         return "executorch"
 
-    def _flags(self, warmup: int, runs: int, threads: int) -> list[str]:
+    def _flags(self, warmup: int, runs: int, threads: int, warmup_s: float) -> list[str]:
         flags = [f"--threads={threads}", f"--warmup={warmup}", f"--runs={runs}"]
+        if warmup_s > 0:  # only then: a phonenas-runner 1 binary (no --warmup-s) still times warmup_s=0
+            flags.append(f"--warmup-s={warmup_s:g}")
         return flags + (["--profile"] if self.profile else [])
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
-        return [runner_remote, *self._flags(warmup, runs, threads), model_remote]
+        return [runner_remote, *self._flags(warmup, runs, threads, warmup_s), model_remote]
 
     def batch_argv(
-        self, runner_remote: str, manifest_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        manifest_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
-        return [runner_remote, *self._flags(warmup, runs, threads), f"--manifest={manifest_remote}"]
+        return [
+            runner_remote,
+            *self._flags(warmup, runs, threads, warmup_s),
+            f"--manifest={manifest_remote}",
+        ]
 
     def parse(self, stdout: str, stderr: str, *, warmup: int, runs: int) -> RunnerOutput:
         return parse_python_runner_output(stdout, runs=runs)

@@ -1,13 +1,15 @@
 // phonenas-runner: time one or many ExecuTorch .pte files in one process.
 //
 // Usage:
-//   phonenas-runner [--threads N] [--warmup W] [--runs R] [--profile]
-//                   [--etdump-dir DIR] [--manifest FILE] [MODEL.pte ...]
+//   phonenas-runner [--threads N] [--warmup W] [--warmup-s S] [--runs R]
+//                   [--profile] [--etdump-dir DIR] [--manifest FILE] [MODEL.pte ...]
 //
 // The thread pool is sized (--threads) BEFORE any program is loaded: resizing it
 // after a method holds it is unsafe. Every model (command line first, then the
-// manifest, one path per line, '#' comments) is loaded, run --warmup times and
-// then timed --runs times with a monotonic clock around Module::execute; inputs
+// manifest, one path per line, '#' comments) is loaded, run --warmup times (and
+// on until --warmup-s seconds of warm-up have passed: the first few hundred calls
+// of a freshly loaded microsecond-scale program run slow) and then timed --runs
+// times with a monotonic clock around Module::execute; inputs
 // are all ones (floating) or zeros (integer/bool) of the method's declared
 // shapes, created once before the warm-up. A model that fails to load or run is
 // reported with an "error" record and the next model is timed.
@@ -67,7 +69,7 @@ ThreadPool* get_threadpool();
 #include <vector>
 
 #ifndef PHONENAS_RUNNER_VERSION
-#define PHONENAS_RUNNER_VERSION "1"
+#define PHONENAS_RUNNER_VERSION "2"
 #endif
 
 namespace {
@@ -193,6 +195,7 @@ class RecordingETDump : public executorch::etdump::ETDumpGen {
 struct Options {
   int threads = 1;
   int warmup = 10;
+  double warmup_s = 0.0;
   int runs = 50;
   bool profile = false;
   std::string etdump_dir;
@@ -202,7 +205,7 @@ struct Options {
 void usage(const char* argv0) {
   std::fprintf(
       stderr,
-      "usage: %s [--threads N] [--warmup W] [--runs R] [--profile] "
+      "usage: %s [--threads N] [--warmup W] [--warmup-s S] [--runs R] [--profile] "
       "[--etdump-dir DIR] [--manifest FILE] [MODEL.pte ...]\n",
       argv0);
 }
@@ -269,6 +272,13 @@ int parse_args(int argc, char** argv, Options* o) {
     } else if (a.rfind("--threads", 0) == 0 && (v = value("--threads"))) {
       if (!parse_int(v, 1, &o->threads)) {
         std::fprintf(stderr, "--threads must be an integer >= 1, got '%s'\n", v);
+        return 2;
+      }
+    } else if (a.rfind("--warmup-s", 0) == 0 && (v = value("--warmup-s"))) {
+      char* end = nullptr;
+      o->warmup_s = std::strtod(v, &end);
+      if (end == v || *end != '\0' || !(o->warmup_s >= 0.0) || o->warmup_s > 3600.0) {
+        std::fprintf(stderr, "--warmup-s must be seconds in [0, 3600], got '%s'\n", v);
         return 2;
       }
     } else if (a.rfind("--warmup", 0) == 0 && (v = value("--warmup"))) {
@@ -427,7 +437,12 @@ bool time_model(size_t index, const std::string& path, const Options& o) {
   std::printf("load_ms %.6f\n", now_ms() - t0);
   std::vector<double> runs;
   runs.reserve(o.runs);
-  for (int i = 0; i < o.warmup + o.runs; ++i) {
+  const double w0 = now_ms();
+  int warm = 0; // --warmup calls, and on until --warmup-s have passed
+  for (int i = 0; warm < o.warmup || now_ms() - w0 < o.warmup_s * 1e3 ||
+       static_cast<int>(runs.size()) < o.runs;
+       ++i) {
+    const bool warming = warm < o.warmup || now_ms() - w0 < o.warmup_s * 1e3;
     const double t = now_ms();
     auto r = m.module->execute("forward", m.inputs);
     const double dt = now_ms() - t;
@@ -435,8 +450,9 @@ bool time_model(size_t index, const std::string& path, const Options& o) {
       std::printf("error execution %d failed (%s)\n", i, describe(r.error()).c_str());
       return false;
     }
-    if (i < o.warmup) {
+    if (warming) {
       std::printf("warmup_ms %.6f\n", dt);
+      ++warm;
     } else {
       runs.push_back(dt);
     }

@@ -177,3 +177,26 @@ def test_python_runner_times_tflite_on_host(host: HostDevice) -> None:
     )
     assert m.runtime == "litert" and m.runtime_version
     assert m.sample_kind == "per_run" and len(m.samples_ms) == 8 and min(m.samples_ms) > 0
+
+
+def test_python_runner_warms_up_for_warmup_s(tmp_path: Path) -> None:
+    """The Python runner's --warmup-s: warm-up goes on past --warmup calls until that time has passed
+    (a few-microsecond model needs many calls for 0.2 s), then exactly --runs calls are timed."""
+    import subprocess
+    import sys
+
+    from android_bench.runners import parse_python_runner_output
+
+    script = Path(__file__).parents[2] / "android_bench" / "resources" / "phonenas_bench_runner"
+    model = Path(__file__).parent / "data" / "conv8_relu_16x16.tflite"
+
+    def run(*flags: str) -> str:
+        cmd = [sys.executable, str(script), str(model), "--warmup", "1", "--runs", "3", *flags]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    plain, timed = run(), run("--warmup-s", "0.2")
+    assert plain.count("warmup_ms ") == 1
+    assert timed.count("warmup_ms ") > 1 and timed.count("run_ms ") == 3
+    assert parse_python_runner_output(timed, runs=3).count == 3
+    with pytest.raises(ValueError, match="warmup_s"):
+        MeasurementProtocol(warmup_s=-1.0)

@@ -54,6 +54,7 @@ def test_lut_collect_on_loopback_phone(phone: Phone, tmp_path: Path, artifact_ca
     runs = [c for c in phone.adbd.commands if "phonenas_bench_runner" in c and " --runs " in c]
     assert runs and all(c.startswith("taskset 2 python3 ") for c in runs)  # pinned to the big core
     assert all(" --warmup 1 " in c and " --runs 5" in c for c in runs), runs  # the protocol knobs arrived
+    assert all(" --warmup-s 0.02 " in c for c in runs), runs  # and the warm-up time (20 ms by default)
     # --rounds 2 reached the phone's meter (collect's rounds: tests/latency/test_timer.py)
     assert all(json.loads(p)["rounds"] == 2 for p in rows["protocol"]), list(rows["protocol"])
 

@@ -123,6 +123,10 @@ def test_native_runner_argv() -> None:
         "/d/pr", "--threads=2", "--warmup=3", "--runs=10", "--profile", "/d/m.pte",
     ]  # fmt: skip
     assert r.batch_argv("/d/pr", "/d/list.txt", warmup=0, runs=1, threads=1)[-1] == "--manifest=/d/list.txt"
+    # --warmup-s only when asked for, so a version-1 binary still runs warmup_s=0
+    assert "--warmup-s=0.02" in r.argv("/d/pr", "/d/m.pte", warmup=3, runs=10, threads=2, warmup_s=0.02)
+    batch = r.batch_argv("/d/pr", "/d/list.txt", warmup=0, runs=1, threads=1, warmup_s=0.5)
+    assert "--warmup-s=0.5" in batch and batch[-1] == "--manifest=/d/list.txt"
     with pytest.raises(ValueError, match=r"\.pte"):
         r.runtime_for(Path("m.tflite"))
 
@@ -142,6 +146,26 @@ def test_binary_reports_version_and_rejects_bad_usage(runner_bin: Path) -> None:
     assert bad.returncode == 2 and "--runs must be" in bad.stderr
     none = subprocess.run([str(runner_bin)], capture_output=True, text=True)
     assert none.returncode == 2 and "no model given" in none.stderr
+    neg = subprocess.run([str(runner_bin), "--warmup-s=-1", "x.pte"], capture_output=True, text=True)
+    assert neg.returncode == 2 and "--warmup-s must be" in neg.stderr
+
+
+def test_binary_warms_up_for_warmup_s_when_its_calls_are_shorter(runner_bin: Path) -> None:
+    """--warmup=1 --warmup-s=0.2 on a block of tens of microseconds: warm-up goes on past the one call
+    (until 0.2 s have passed), then exactly --runs calls are timed; without --warmup-s, one call."""
+    import subprocess
+
+    def warm_and_runs(*flags: str) -> tuple[int, int]:
+        out = subprocess.run(
+            [str(runner_bin), "--warmup=1", "--runs=3", *flags, str(DATA / BLOCKS[0])],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        lines = out.splitlines()
+        return sum(ln.startswith("warmup_ms ") for ln in lines), sum(ln.startswith("run_ms ") for ln in lines)
+
+    assert warm_and_runs() == (1, 3)
+    warm, runs = warm_and_runs("--warmup-s=0.2")
+    assert warm > 1 and runs == 3
 
 
 def test_batch_on_host_one_process(runner_bin: Path, tmp_path: Path) -> None:

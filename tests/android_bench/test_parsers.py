@@ -172,12 +172,21 @@ def test_runner_argv() -> None:
     assert argv[:2] == ["/d/bm", "--graph=/d/m.tflite"]
     assert "--num_runs=50" in argv and "--warmup_runs=5" in argv and "--num_threads=1" in argv
     assert "--max_secs=3600" in argv  # the tool's 150 s default would cut long runs short
+    assert "--warmup_min_secs=0" in argv  # no warmup_s: warm-up by count, as asked
+    timed = bm.argv("/d/bm", "/d/m.tflite", warmup=5, runs=50, threads=1, warmup_s=0.02)
+    assert "--warmup_min_secs=0.02" in timed and "--warmup_min_secs=0" not in timed
     py = PythonRuntimeRunner()
     assert py.argv("/d/r.py", "/d/m.onnx", warmup=1, runs=2, threads=1)[:3] == [
         "python3",
         "/d/r.py",
         "/d/m.onnx",
     ]
+    py_argv = py.argv("/d/r.py", "/d/m.onnx", warmup=1, runs=2, threads=1, warmup_s=0.5)
+    assert py_argv[py_argv.index("--warmup-s") + 1] == "0.5"
+    # executor_runner has no warm-up time option: the count is all it gets
+    assert et.argv("/d/er", "/d/m.pte", warmup=3, runs=10, threads=2, warmup_s=0.5) == et.argv(
+        "/d/er", "/d/m.pte", warmup=3, runs=10, threads=2
+    )
     assert py.runtime_for(Path("a.tflite")) == "litert"
     with pytest.raises(ValueError):
         py.runtime_for(Path("a.mlpackage"))

@@ -29,7 +29,14 @@ class ScriptRunner:
         return "fake"
 
     def argv(
-        self, runner_remote: str, model_remote: str, *, warmup: int, runs: int, threads: int
+        self,
+        runner_remote: str,
+        model_remote: str,
+        *,
+        warmup: int,
+        runs: int,
+        threads: int,
+        warmup_s: float = 0.0,
     ) -> list[str]:
         return ["sh", runner_remote, model_remote, str(runs)]
 
