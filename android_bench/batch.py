@@ -80,14 +80,7 @@ def _run_once(
         device.push(local, manifest, timeout_s=protocol.push_timeout_s)
     finally:
         local.unlink(missing_ok=True)
-    argv = runner.batch_argv(
-        runner_remote,
-        manifest,
-        warmup=protocol.warmup,
-        runs=protocol.runs,
-        threads=protocol.threads,
-        warmup_s=protocol.warmup_s,
-    )
+    argv = runner.batch_argv(runner_remote, manifest, **protocol.runner_args())
     if mask is not None:
         argv = ["taskset", format(mask, "x"), *argv]
     # a hung model must not hold the whole batch forever, nor a long batch be cut short

@@ -62,9 +62,7 @@ def measure_batch(
     for p in paths:
         sha = file_sha256(p)
         remote[p] = (sha, cache.ensure(device, p, sha, timeout_s=protocol.push_timeout_s, executable=False))
-    argv = runner.argv(
-        stamp, "Documents/x", warmup=protocol.warmup, runs=protocol.runs, threads=protocol.threads
-    )
+    argv = runner.argv(stamp, "Documents/x", **protocol.runner_args())
     opts = dict(zip(argv[1::2], argv[2::2], strict=False))
     manifest = {
         "models": [documents_relative(r) for _, r in remote.values()],

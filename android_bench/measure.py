@@ -68,6 +68,10 @@ class MeasurementProtocol:
         if isinstance(self.affinity, int) and self.affinity <= 0:
             raise ValueError("an explicit affinity mask must be a positive int")
 
+    def runner_args(self) -> dict:
+        """The knobs every runner's ``argv`` / ``batch_argv`` takes, as keyword arguments."""
+        return {"warmup": self.warmup, "runs": self.runs, "threads": self.threads, "warmup_s": self.warmup_s}
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -187,14 +191,7 @@ def _invoke(
     mask: int | None,
     protocol: MeasurementProtocol,
 ) -> RunnerOutput:
-    argv = runner.argv(
-        runner_remote,
-        model_remote,
-        warmup=protocol.warmup,
-        runs=protocol.runs,
-        threads=protocol.threads,
-        warmup_s=protocol.warmup_s,
-    )
+    argv = runner.argv(runner_remote, model_remote, **protocol.runner_args())
     if mask is not None:
         argv = ["taskset", format(mask, "x"), *argv]
     res = device.shell(argv, timeout_s=protocol.run_timeout_s).check(device.id)
