@@ -5,8 +5,11 @@ whole model and every distinct layer block of ARCH (the LUT's own cached artifac
 ``phonenas-runner --profile`` process on the device; the model's ETDump events (XNNPACK's per-operator
 times, 1 us resolution) are split into layers by matching each layer block's own compute operators
 (convolutions and fully-connected GEMMs, which is how XNNPACK lowers 1x1 convs) in execution order.
-Printed per layer: the LUT entry, its cost in the prediction, the time the same layer took inside the
-whole model, and the difference; then the model's timed median against the prediction.
+Printed per layer: the LUT entry, the same layer block timed alone in this process (``alone now``: the
+LUT entry may be hours or a machine away, so ``in model`` against ``alone now`` is the model-context
+effect without the device's drift since the collection), its cost in the prediction, the time the same
+layer took inside the whole model, and the difference; then the model's timed median against the
+prediction and against the plain sum of the blocks timed now.
 """
 
 from __future__ import annotations
@@ -144,6 +147,14 @@ def explain(
             raise PhoneNASError(f"timing {what} failed: {result}")
     model_m = res.results[0]
     assert not isinstance(model_m, ab.DeviceError)
+    # each distinct layer block timed alone in the same process as the model, minutes apart at most: the
+    # LUT entry may come from another hour (or machine), so "in model - alone now" is the model-context
+    # effect free of the device's drift since the collection, and "alone now - LUT entry" that drift
+    alone_now = {
+        k: r.stats.median_ms
+        for k, r in zip(keys, res.results[1:], strict=True)
+        if not isinstance(r, ab.DeviceError)
+    }
     model_ops = [(o.name, o.median_ms) for o in res.profiles[0] if o.kind == "delegate"]
     if not model_ops:
         raise PhoneNASError(
@@ -166,12 +177,14 @@ def explain(
     for c, s in zip(pred.layers, slices, strict=True):
         rows.append({
             "layer": c.name, "key": c.key.label(), "lut_entry_ms": c.measured_ms, "lut_cost_ms": c.cost_ms,
+            "alone_now_ms": alone_now.get(c.key) if c.source != "identity" else None,
             "in_model_ms": s.ms, "diff_ms": c.cost_ms - s.ms, "ops": list(s.ops),
         })  # fmt: skip
     summary = {
         "arch": arch, "context": ctx.label(), "device": device,
         "predicted_ms": pred.latency_ms, "plain_sum_ms": pred.plain_sum_ms, "overhead_ms": pred.overhead_ms,
         "measured_median_ms": model_m.stats.median_ms, "profiled_execute_ms": execute,
+        "plain_sum_now_ms": sum(r["alone_now_ms"] or 0.0 for r in rows),
         "outside_xnnpack_ms": outside, "runs": runs, "runner": str(binary),
         "runtime_version": model_m.runtime_version,
     }  # fmt: skip
@@ -179,20 +192,22 @@ def explain(
         _out.print_json(json.dumps({**summary, "layers": rows}))
         return
     t = Table(title=f"{arch} on {ctx.label()}: LUT per layer vs measured inside the model (ETDump)")
-    for col in ("layer", "key", "LUT entry ms", "LUT cost ms", "in model ms", "LUT - model", "XNNPACK ops"):
+    cols = ("layer", "key", "LUT entry ms", "alone now ms", "LUT cost ms", "in model ms", "LUT - model")
+    for col in (*cols, "XNNPACK ops"):
         t.add_column(col, justify="right" if "ms" in col or col == "LUT - model" else "left")
     worst = sorted(rows, key=lambda r: -abs(r["diff_ms"]))[:3]
     for r in rows:
         mark = "bold red" if r in worst and abs(r["diff_ms"]) > 0.05 * max(r["in_model_ms"], 1e-9) else ""
         ops = ", ".join(o.rsplit(" #", 1)[0] for o in r["ops"])
         t.add_row(
-            r["layer"], r["key"], f"{r['lut_entry_ms']:.4f}", f"{r['lut_cost_ms']:.4f}",
+            r["layer"], r["key"], f"{r['lut_entry_ms']:.4f}",
+            "-" if r["alone_now_ms"] is None else f"{r['alone_now_ms']:.4f}", f"{r['lut_cost_ms']:.4f}",
             f"{r['in_model_ms']:.4f}", f"{r['diff_ms']:+.4f}", ops[:60], style=mark,
         )  # fmt: skip
     _out.print(t)
     _out.print(
         f"predicted {pred.latency_ms:.4f} ms (plain sum {pred.plain_sum_ms:.4f}, "
-        f"overhead {pred.overhead_ms:+.4f}); "
+        f"overhead {pred.overhead_ms:+.4f}; blocks timed now sum to {summary['plain_sum_now_ms']:.4f}); "
         f"measured median {model_m.stats.median_ms:.4f} ms over {runs} runs "
         f"({100 * (pred.latency_ms / model_m.stats.median_ms - 1):+.1f}%); profiled execute "
         + (

@@ -71,6 +71,9 @@ def test_lut_explain_on_host(tmp_path: Path, artifact_cache: Path) -> None:
     measured = [la for la in layers if la["ops"]]
     assert len(measured) >= 4 and all(la["in_model_ms"] >= 0 for la in measured)
     assert any(any(o.startswith("Convolution") for o in la["ops"]) for la in measured)
+    # every measured layer's block was timed alone in the same process, and they sum to the plain sum now
+    assert all(la["alone_now_ms"] > 0 for la in measured)
+    assert data["plain_sum_now_ms"] == sum(la["alone_now_ms"] or 0.0 for la in layers)
     table = CliRunner().invoke(app, ["lut", "explain", arch, *common, "--runs", "5"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert re.search(r"predicted [\d.]+ ms .* measured median [\d.]+ ms", table.output.replace("\n", " "))
