@@ -60,3 +60,20 @@ def test_bad_store_and_unknown_model_fail_in_one_line(tmp_path) -> None:
         inmodel_gap.main(["--store", str(tmp_path / "nope"), "--run", "0"])
     with pytest.raises(SystemExit, match=r"unknown models \['resnet50'\]; choose from"):
         inmodel_gap.main(["--store", str(tmp_path), "--run", "0", "--models", "resnet50"])
+
+
+def test_spill_cap_rescore_counts_only_layers_within_the_cap_and_names_bad_input(tmp_path) -> None:
+    from benchmarks import spill_cap_rescore as scr
+
+    rows = [(0.5, 0.1, 0.3), (0.4, 0.05, 1.2), (0.9, 0.0, 4.5)]  # (entry ms, boundary Melems, M weights)
+    m = scr.calib("m", 2.0, rows, cap_m=1.5)
+    assert m.mparams == pytest.approx(1.5) and m.n_layers == 3 and m.entries_ms == (0.5, 0.4, 0.9)
+    assert scr.calib("m", 2.0, rows, cap_m=float("inf")).mparams == pytest.approx(6.0)
+    with pytest.raises(SystemExit, match="does not exist; pass the results file"):
+        scr.main(["--run", f"0={tmp_path}", "--results", str(tmp_path / "none.json")])
+    results = tmp_path / "acc.json"
+    results.write_text('{"runs": [{"run": 0, "seed": 0, "contexts": []}]}')
+    with pytest.raises(SystemExit, match=r"expected N=DIR\[:STORE\]"):
+        scr.main(["--run", "x=/nope", "--results", str(results)])
+    with pytest.raises(SystemExit, match=r"run 3 is not in .*runs there: \[0\]"):
+        scr.main(["--run", f"3={tmp_path}", "--results", str(results)])
