@@ -149,7 +149,9 @@ def explain(
     assert not isinstance(model_m, ab.DeviceError)
     # each distinct layer block timed alone in the same process as the model, minutes apart at most: the
     # LUT entry may come from another hour (or machine), so "in model - alone now" is the model-context
-    # effect free of the device's drift since the collection, and "alone now - LUT entry" that drift
+    # effect free of the device's drift since the collection; "alone now - LUT entry" is that drift, plus
+    # the harness difference where the LUT was timed by another runner (host LUTs default to the Python
+    # one: its per-call cost is in the entries, which the boundary correction takes out)
     alone_now = {
         k: r.stats.median_ms
         for k, r in zip(keys, res.results[1:], strict=True)
