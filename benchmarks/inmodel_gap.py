@@ -88,7 +88,7 @@ def summarize(name: str, arch, data: dict) -> dict:
     from search.arch import LayerKind
     from search.arch.shapes import profile_arch
 
-    layers = [la for la in profile_arch(arch).layers]
+    layers = profile_arch(arch).layers
     rows = data["layers"]
     if len(rows) != len(layers):
         raise SystemExit(f"{name}: explain returned {len(rows)} layers, the arch has {len(layers)}")

@@ -31,16 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.lut_accuracy import real_set, toy_set
+from benchmarks.fit_rescore import model_sets
 
 RESULTS = Path(__file__).parent / "results"
 CAPS_MB = (1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 BYTES = {"fp32": 4, "int8": 1}
-
-
-def _models(run: dict, scale: str) -> dict:
-    s = {"real": lambda seed: real_set(20, 8, seed), "toy": lambda seed: toy_set(20, 8, seed)}[scale]
-    return dict(s(run["seed"])[0])
 
 
 def layer_rows(arch, lut) -> list[tuple[float, float, float]]:
@@ -76,7 +71,8 @@ def collect(args: argparse.Namespace) -> list[dict]:
     from latency.store import LUTStore
     from search.arch.codec import decode_arch
 
-    runs = {r["run"]: r for r in json.loads(args.results.read_text())["runs"]}
+    results = json.loads(args.results.read_text())
+    runs = {r["run"]: r for r in results["runs"]}
     out = []
     for spec in args.run:
         num, _, where = spec.partition("=")
@@ -89,7 +85,7 @@ def collect(args: argparse.Namespace) -> list[dict]:
         for scale in ("real", "toy"):
             if not (Path(folder) / scale).is_dir():
                 continue
-            archs = _models(run, scale)
+            archs = model_sets(scale, results.get("settings", {}), run["seed"])
             for d in sorted((Path(folder) / scale).iterdir()):
                 if not d.is_dir() or (only and d.name != only):
                     continue
@@ -102,7 +98,7 @@ def collect(args: argparse.Namespace) -> list[dict]:
                             if c["scale"] == scale
                             and c["dtype"] == ctx.dtype.value
                             and c.get("status") == "ok"
-                            and c["runtime"] in (ctx.runtime, "litert" if ctx.runtime == "tflite" else "")
+                            and c["runtime"] == ctx.runtime
                         ),
                         None,
                     )
@@ -156,7 +152,7 @@ def score(item: dict, cap_m: float) -> tuple[list[float], float]:
 
 def rescore(item: dict) -> dict:
     per_byte = BYTES[item["dtype"]]
-    caps = {f"{mb:g}": mb * 1e6 / per_byte / 1e6 for mb in CAPS_MB} | {"none": float("inf")}
+    caps = {f"{mb:g}": mb / per_byte for mb in CAPS_MB} | {"none": float("inf")}  # M weights per layer
     res = {k: score(item, cap) for k, cap in caps.items()}
     lowest = min(caps, key=lambda k: res[k][1])
     best = lowest if res[lowest][1] < 0.9 * res["none"][1] else "none"
