@@ -37,6 +37,7 @@ def refit_lut(raw, models: list[dict], archs: dict):
     calibration models of a run's recorded ``models`` (whole-model readings in the raw LUT's units)."""
     from latency.correction import calibration_model, select_correction
     from latency.lut import LUT
+    from latency.validate import WEIGHT_BYTES
     from search.arch import LayerKind, encode_arch, profile_arch
 
     calib = []
@@ -48,7 +49,12 @@ def refit_lut(raw, models: list[dict], archs: dict):
         entries = [c.measured_ms for c in raw.layer_costs(layers)]
         whole = m["measured_ms"] / raw.scale(m["ref_ratio"])
         calib.append(calibration_model(encode_arch(arch), layers, entries, whole))
-    corr = select_correction(calib, raw.call_overhead_ms, weights=True)
+    corr = select_correction(
+        calib,
+        raw.call_overhead_ms,
+        weights=True,
+        bytes_per_weight=WEIGHT_BYTES.get(raw.context.dtype.value, 4),
+    )
     return LUT(
         raw.context,
         raw.entries,

@@ -29,6 +29,17 @@ shape a context gets is chosen by leave-one-out error on its calibration models
 (:func:`select_correction`); either knot can only be placed between calibration models on both sides
 of it, hence calibration models spread over the sizes users' models have.
 
+Which weights spill is a choice too (``spill_cap_mparams``): a layer whose weights exceed the cache on
+their own already streams them when timed alone, so its LUT entry holds that cost and only the layers
+that fit alone pay more inside a model. Measured layer by layer (``benchmarks/inmodel_gap.py``,
+ExecuTorch fp32, real scale, 16 MiB-L3 AMD VM): the 4-5 M-weight heads of ``fbnetv2-f`` children ran
+0.01-0.09 ms per M weights slower inside their models than alone, the 1.7 M-weight heads of MnasNet,
+MobileNetV2 and EfficientNet 0.13-0.21 - and a spill spread over all weights, fitted on the children,
+put MnasNet-A1 10-18% low. :func:`select_fit` may therefore count the spill only on the layers of at
+most one of :data:`SPILL_CAPS_MB` (bytes per layer: 4 per fp32 weight, 1 per int8), when that cuts the
+calibration models' leave-one-out error by 10%; the spill's knots, its shares and the search's expected
+weights then all count those layers only.
+
 A whole-model measurement taken in a slow (or fast) stretch of the device pulls a least-squares fit of a
 handful of models far off: in a fresh-clone demo on the 2-core VM one LiteRT calibration model of nine
 read 33% off the others' fit, and the fit it dragged put the searched models 9-11% low.
@@ -46,7 +57,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
@@ -67,6 +78,14 @@ class CalibrationModel:
     inner_melems: float  # sum over layers of boundary elements (millions) per the rule above
     n_layers: int  # measured (non-skip) layers
     mparams: float = 0.0  # weights of the measured layers, millions
+    layer_mparams: tuple[float, ...] = ()  # weights of each measured layer, millions (for a spill cap)
+
+    def spill_mparams(self, cap: float = 0.0) -> float:
+        """Weights (millions) of the layers of at most ``cap`` million weights each (0: every layer):
+        what a correction with that spill cap prices (see :attr:`Correction.spill_cap_mparams`)."""
+        if cap <= 0 or not self.layer_mparams:
+            return self.mparams
+        return sum(w for w in self.layer_mparams if w <= cap)
 
 
 @dataclass(frozen=True)
@@ -83,10 +102,22 @@ class Correction:
     # the drift reference's typical level the fit's nominal units were taken against (LUT.from_store;
     # 0: not recorded - a correction saved before it was)
     ratio_center: float = 0.0
+    # the cache spill counts only the weights of layers of at most this many million weights each (0: all)
+    spill_cap_mparams: float = 0.0
 
     @staticmethod
     def none() -> Correction:
         return Correction()
+
+    def spill_weights(self, layer_mparams: float) -> float:
+        """The weights (millions) of one layer that the cache spill prices: all of them, or none for a
+        layer above the spill cap (its LUT entry already paid for streaming them; module docstring)."""
+        cap = self.spill_cap_mparams
+        return layer_mparams if cap <= 0 or layer_mparams <= cap else 0.0
+
+    def model_spill_mparams(self, layers: Iterable[LayerShape]) -> float:
+        """The weights (millions) of a model's measured layers that the cache spill prices."""
+        return sum(self.spill_weights(la.params / 1e6) for la in layers if la.kind is not LayerKind.SKIP)
 
     def boundary_ms(self, layer: LayerShape) -> float:
         return self.call_ms + self.io_ms_per_melem * inner_melems(layer)
@@ -114,8 +145,9 @@ class Correction:
         self, layer: LayerShape, measured_ms: float, model_mparams: float | None = None
     ) -> float:
         """The layer's share of a whole model: its entry minus the boundary cost, plus its share (by
-        weights) of the model's cache spill (``model_mparams``: the model's weights; default: the layer's)."""
-        mine = layer.params / 1e6
+        weights) of the model's cache spill (``model_mparams``: the model's weights the spill prices,
+        :meth:`model_spill_mparams`; default: the layer's own)."""
+        mine = self.spill_weights(layer.params / 1e6)
         total = mine if model_mparams is None else model_mparams
         spill = self.spill_ms(total) * (mine / total) if total > 0 else 0.0
         return self.base_cost_ms(layer, measured_ms) + spill
@@ -152,7 +184,7 @@ class Correction:
         sums = [sum(m.entries_ms) for m in self.models]
         lo_n, hi_n = min(ns) * (1 - margin), max(ns) * (1 + margin)
         lo_s, hi_s = min(sums) * (1 - margin), max(sums) * (1 + margin)
-        ws = [m.mparams for m in self.models]
+        ws = [m.spill_mparams(self.spill_cap_mparams) for m in self.models]
         inside = lo_n <= n_layers <= hi_n and lo_s <= entries_ms <= hi_s
         size = mine = ""
         if mparams is not None and self.weight_ms_per_mparam > 0 and max(ws) > 0:
@@ -197,6 +229,7 @@ class Correction:
                         m["inner_melems"],
                         m["n_layers"],
                         m.get("mparams", 0.0),
+                        tuple(m.get("layer_mparams", ())),
                     )
                     for m in d.get(part, ())
                 )
@@ -213,6 +246,7 @@ class Correction:
                 float(d.get("full_mparams", 0.0)),
                 outliers,
                 float(d.get("ratio_center", 0.0)),
+                float(d.get("spill_cap_mparams", 0.0)),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(
@@ -231,6 +265,8 @@ def inner_melems(layer: LayerShape) -> float:
 
 
 SPILL_SHAPES = ("hinge", "cliff")
+# per-layer weight sizes (MB: 1e6 bytes) :func:`select_fit` may cap the cache spill at (module docstring)
+SPILL_CAPS_MB = (1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 
 
 def spill_feature(shape: str, mparams: float, free: float, full: float = 0.0) -> float:
@@ -259,6 +295,7 @@ def calibration_model(
         sum(inner_melems(la) for la in measured),
         len(measured),
         sum(la.params for la in measured) / 1e6,
+        tuple(la.params / 1e6 for la in measured),
     )
 
 
@@ -267,12 +304,14 @@ def fit_correction(
     call_ms: float | None = None,
     weights: bool = False,
     shape: str = "hinge",
+    cap: float = 0.0,
 ) -> Correction:
     """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems [+ spill].
 
     With ``call_ms`` (the measured call overhead) the call term is fixed, otherwise it is fitted too;
     ``weights`` adds the cache-spill term of ``shape`` (its knots searched at 0 and the calibration
-    models' sizes). Coefficients are constrained to be >= 0 (every subset of terms is tried; negative
+    models' sizes), priced on the weights of the layers of at most ``cap`` million weights each (0:
+    every layer). Coefficients are constrained to be >= 0 (every subset of terms is tried; negative
     solutions are rejected), so a term that does not help is left at 0.
     """
     if len(models) < (1 if call_ms is not None else 2):
@@ -286,7 +325,8 @@ def fit_correction(
         y = y - call_ms * gaps
     if shape not in SPILL_SHAPES:
         raise ValueError(f"unknown spill shape {shape!r}; choose from {SPILL_SHAPES}")
-    sizes = sorted({0.0, *(m.mparams for m in models)})
+    spilled = [m.spill_mparams(cap) for m in models]
+    sizes = sorted({0.0, *spilled})
     if not weights:
         knots = [(0.0, 0.0)]
     elif shape == "hinge":
@@ -300,7 +340,7 @@ def fit_correction(
         cols = [] if call_ms is not None else [gaps]
         cols.append(np.array([m.inner_melems for m in models]))
         if weights:
-            cols.append(-np.array([spill_feature(shape, m.mparams, lo, hi) for m in models]))
+            cols.append(-np.array([spill_feature(shape, w, lo, hi) for w in spilled]))
         a = np.stack(cols, axis=1) * w[:, None]
         coef = _nnls(a, y * w)
         err = float(np.sum((a @ coef - y * w) ** 2))
@@ -322,12 +362,24 @@ def fit_correction(
     else:
         spill = f" and cache spill of all weights past {knot:.3g}" + (f"-{full:.3g}" if full > knot else "")
         spill += " M weights (cliff)"
+    if k > 0 and cap > 0:
+        spill += f" counted on layers of <= {cap:.3g} M weights"
     method = (
         f"{'measured' if call_ms is not None else 'fitted'} call overhead + boundary cost"
         + spill
         + f" fitted on {len(models)} whole models"
     )
-    return Correction(call, io, method, k, tuple(models), knot, shape if k > 0 else "hinge", full)
+    return Correction(
+        call,
+        io,
+        method,
+        k,
+        tuple(models),
+        knot,
+        shape if k > 0 else "hinge",
+        full,
+        spill_cap_mparams=cap if k > 0 else 0.0,
+    )
 
 
 def ramp_ties_first(sizes: Sequence[float]) -> list[tuple[float, float]]:
@@ -351,6 +403,7 @@ def select_correction(
     weights: bool = False,
     max_outliers: float = 0.25,
     reread: Callable[[CalibrationModel], float | None] | None = None,
+    bytes_per_weight: int = 4,
 ) -> Correction:
     """:func:`select_fit` on ``models``, leaving out outliers one at a time (at most ``max_outliers`` of
     the models, and never below 4 kept): while the model whose residual lies furthest from the median
@@ -364,12 +417,16 @@ def select_correction(
     the two MobileNetV3-Small widths that place the cache cliff, 0.64 and 1.2 M weights, and the cliff
     refitted without them put three baselines 24-46% low). So a suspect whose second reading lies nearer
     its first than what the other models' fit predicts for it is kept (and never suspected again); only a
-    reading that does not reproduce is set aside. Both readings are named in ``method``."""
+    reading that does not reproduce is set aside. Both readings are named in ``method``.
+
+    ``bytes_per_weight`` (4 for fp32, 1 for int8) turns the spill caps :func:`select_fit` tries
+    (:data:`SPILL_CAPS_MB`, bytes per layer) into weights."""
+    caps = tuple(mb / bytes_per_weight for mb in SPILL_CAPS_MB) if weights else ()
     kept = list(models)
     left: list[tuple[CalibrationModel, float, str]] = []  # (model, residual, its second reading said)
     confirmed: list[tuple[CalibrationModel, float, float]] = []  # (model, second reading, others' fit)
     sound: set[str] = set()
-    fit = select_fit(kept, call_ms, weights)
+    fit = select_fit(kept, call_ms, weights, caps)
     while len(kept) > 4 and len(left) + 1 <= max_outliers * len(models):
         res = np.array([predict_whole(fit, m) / m.whole_ms - 1.0 for m in kept])
         med = float(np.median(res))
@@ -381,7 +438,7 @@ def select_correction(
             break
         suspect = kept[worst]
         rest = kept[:worst] + kept[worst + 1 :]
-        without = select_fit(rest, call_ms, weights)
+        without = select_fit(rest, call_ms, weights, caps)
         again = reread(suspect) if reread is not None else None
         others = predict_whole(without, suspect)
         if again is not None and abs(again - suspect.whole_ms) <= abs(again - others):
@@ -411,7 +468,10 @@ def select_correction(
 
 
 def select_fit(
-    models: Sequence[CalibrationModel], call_ms: float | None, weights: bool = False
+    models: Sequence[CalibrationModel],
+    call_ms: float | None,
+    weights: bool = False,
+    caps: Sequence[float] = (),
 ) -> Correction:
     """The fit with the lowest leave-one-out error on the calibration models among: the measured call
     overhead fixed (the probe's invocation cost) or the per-block saving fitted too (for runtimes whose
@@ -426,7 +486,12 @@ def select_fit(
     collection on the 2-core AMD VM (16 MiB L3, ExecuTorch fp32) had leave-one-out RMSPE 6.5% (fixed,
     hinge), 6.4% (fixed, cliff), 6.7% (fitted, hinge) and 4.5% (fitted, cliff): one after the other kept
     the fixed hinge, which put 6 of its 28 validation models 10-15% off (78.6% within 10%); the fitted
-    cliff puts one there (96.4%; ``benchmarks/fit_rescore.py``, same stores, no new timing)."""
+    cliff puts one there (96.4%; ``benchmarks/fit_rescore.py``, same stores, no new timing).
+
+    ``caps`` (million weights per layer): with 4 or more models and a spill term, the cache spill may be
+    counted only on the layers of at most one of these caps (module docstring). Each cap's error is the
+    lowest leave-one-out error of its four candidates; the cap with the lowest replaces "every layer" only
+    by cutting that error by 10%, and the call term and shape are then chosen under it as above."""
     shapes = SPILL_SHAPES if weights and len(models) >= 4 else ("hinge",)
     calls: tuple[float | None, ...] = (call_ms,) if call_ms is not None else (None,)
     if call_ms is not None and len(models) >= 4:
@@ -434,31 +499,47 @@ def select_fit(
     candidates = [(c, s) for c in calls for s in shapes]
     if len(candidates) == 1:
         return fit_correction(models, calls[0], weights, shapes[0])
-    loo = {cand: _loo_error(models, cand[0], weights, cand[1]) for cand in candidates}
+    cap, note = 0.0, ""
+    if weights and caps:
+        at = {
+            c: min(_loo_error(models, call, weights, shape, c) for call, shape in candidates)
+            for c in (0.0, *caps)
+        }
+        lowest = min(caps, key=lambda c: at[c])
+        if at[lowest] < 0.9 * at[0.0]:
+            cap = lowest
+            note = (
+                f" (spill cap: leave-one-out RMSPE {100 * at[cap]:.1f}% vs {100 * at[0.0]:.1f}% counting "
+                "every layer)"
+            )
+    loo = {cand: _loo_error(models, cand[0], weights, cand[1], cap) for cand in candidates}
     best = candidates[0]
     for cand in candidates[1:]:
         if loo[cand] < 0.9 * loo[best]:
             best = cand
     call, shape = best
-    fit = fit_correction(models, call, weights, shape)
+    fit = fit_correction(models, call, weights, shape, cap)
     if call is None and call_ms is not None:
         fixed = min((c for c in candidates if c[0] is not None), key=lambda c: loo[c])
-        note = (
+        note += (
             f" (leave-one-out RMSPE {100 * loo[best]:.1f}% vs {100 * loo[fixed]:.1f}% with the measured "
             f"call overhead {call_ms:.4f} ms)"
         )
-        return replace(fit, method=fit.method + note)
-    return fit
+    return replace(fit, method=fit.method + note) if note else fit
 
 
 def _loo_error(
-    models: Sequence[CalibrationModel], call_ms: float | None, weights: bool, shape: str = "hinge"
+    models: Sequence[CalibrationModel],
+    call_ms: float | None,
+    weights: bool,
+    shape: str = "hinge",
+    cap: float = 0.0,
 ) -> float:
     """Leave-one-out RMS relative error of :func:`fit_correction` on ``models``."""
     errs = []
     for i, held in enumerate(models):
         rest = [m for j, m in enumerate(models) if j != i]
-        fit = fit_correction(rest, call_ms, weights, shape)
+        fit = fit_correction(rest, call_ms, weights, shape, cap)
         errs.append(predict_whole(fit, held) / held.whole_ms - 1.0)
     return float(np.sqrt(np.mean(np.square(errs))))
 
@@ -469,7 +550,7 @@ def predict_whole(c: Correction, m: CalibrationModel) -> float:
         sum(m.entries_ms)
         - c.call_ms * (m.n_layers - 1)
         - c.io_ms_per_melem * m.inner_melems
-        + c.spill_ms(m.mparams)
+        + c.spill_ms(m.spill_mparams(c.spill_cap_mparams))
     )
 
 

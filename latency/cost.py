@@ -9,14 +9,15 @@ from typing import Any
 from latency.keys import BlockKey, Context
 from latency.lut import LUT
 from latency.store import LUTStore
-from search.arch import LayerShape
+from search.arch import LayerKind, LayerShape
 
 log = logging.getLogger(__name__)
 
 
 class LUTCost:
     """Every term of ``LUT.predict`` for the search: per-layer boundary-corrected entries, the call
-    overhead, and the correction's cache-spill term as a whole-model term of the weights.
+    overhead, and the correction's cache-spill term as a whole-model term of the weights (those of the
+    layers under its spill cap, ``term_weights``).
 
     ``layer_costs`` (measured entries first, the block model's predictions otherwise) raises one
     :class:`latency.lut.MissingEntriesError` naming every missing key, or with ``interpolate=True``
@@ -69,6 +70,12 @@ class LUTCost:
 
     def model_overhead(self) -> float:
         return self.lut.model_overhead_ms()
+
+    def term_weights(self, layers: Sequence[LayerShape]) -> list[float]:
+        """Each layer's weights (millions) the spill term prices: none for a layer above the
+        correction's spill cap, none for a skip."""
+        c = self.lut.correction
+        return [0.0 if la.kind is LayerKind.SKIP else c.spill_weights(la.params / 1e6) for la in layers]
 
     def model_cost(self, mparams: Any) -> Any:
         """Cache spill of a model with ``mparams`` million weights (float: exact; tensor: differentiable)."""

@@ -69,7 +69,7 @@ class Prediction:
     correction: Correction
     ref_ratio: float = 1.0  # device speed now relative to nominal (drift reference); scales the total
     spill_ms: float = 0.0  # the correction's model-level cache-spill term (nominal units)
-    mparams: float | None = None  # the model's weights (millions) that term was priced on
+    mparams: float | None = None  # the model's weights (millions) that term was priced on (under its cap)
 
     @property
     def latency_ms(self) -> float:
@@ -284,9 +284,7 @@ class LUT:
             if not interpolate:
                 raise MissingEntriesError(self.context, missing)
             estimates = {k: interpolate_ms(k, self.entries, self.context) for k in missing}
-        model_mparams = (
-            sum(la.params for la in layers if la.kind is not LayerKind.SKIP) / 1e6 if whole_model else None
-        )
+        model_mparams = self.correction.model_spill_mparams(layers) if whole_model else None
         out = []
         for layer in layers:
             k = BlockKey.from_layer(layer)
@@ -313,7 +311,7 @@ class LUT:
         moment; 1 = nominal; from a drift reference's ratio: ``lut.scale(ratio)``)."""
         layers = profile_arch(arch).layers
         costs = self.layer_costs(layers, interpolate, spill=False)
-        mparams = model_mparams(layers)
+        mparams = self.correction.model_spill_mparams(layers)
         return Prediction(
             arch,
             self.context,

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 PREDICTORS = ("plain_sum", "call_overhead", "fitted")
 SPILL = "fitted_spill"  # boundary + cache-spill correction (``fit_weights=True``)
+# bytes per stored weight by LUT dtype: turns the correction's spill caps (MB per layer) into weights
+WEIGHT_BYTES = {"fp32": 4, "fp16": 2, "int8": 1, "int8w": 1}
 # calibration models timed with a suspect one to read the speed of its second session (Reread)
 REREAD_ANCHORS = 4
 
@@ -398,7 +400,13 @@ def validate(
     }
     if fit_weights:  # before/after: the same calibration models, plus the cache-spill hinge
         fitted = replace(
-            select_correction(calib_models, raw.call_overhead_ms, weights=True, reread=reread),
+            select_correction(
+                calib_models,
+                raw.call_overhead_ms,
+                weights=True,
+                reread=reread,
+                bytes_per_weight=WEIGHT_BYTES.get(context.dtype.value, 4),
+            ),
             ratio_center=center,
         )
         luts[SPILL] = raw.with_correction(fitted)

@@ -32,7 +32,14 @@ class CostModel(Protocol):
 # Optional: a cost model may also define ``model_cost(mparams)``, a whole-model term as a function of the
 # model's weights in millions (e.g. a LUT's cache spill). Called with a float for one architecture (exact)
 # and with a 0-d tensor holding the *expected* weights inside the supernet (a differentiable surrogate
-# that equals the exact term for a one-hot child).
+# that equals the exact term for a one-hot child). Which weights count is ``term_weights(layers)`` (each
+# layer's weights in millions that the term sees) where the model defines it, every weight otherwise.
+
+
+def term_weights(model: object, layers: Sequence[LayerShape]) -> list[float]:
+    """Each layer's weights (millions) that ``model``'s whole-model term sees (see above)."""
+    own = getattr(model, "term_weights", None)
+    return list(own(layers)) if own is not None else [layer.params / 1e6 for layer in layers]
 
 
 class MacsCost:
@@ -52,4 +59,4 @@ def arch_cost(model: CostModel, arch: ArchSpec) -> float:
     layers = profile_arch(arch).layers
     total = sum(model.layer_costs(layers)) + model.model_overhead()
     term = getattr(model, "model_cost", None)
-    return total + float(term(sum(la.params for la in layers) / 1e6)) if term is not None else total
+    return total + float(term(sum(term_weights(model, layers)))) if term is not None else total

@@ -21,17 +21,21 @@ import torch
 from torch import Tensor, nn
 
 from search.arch import LayerShape
-from search.cost import CostModel
+from search.cost import CostModel, term_weights
 from search.space import SearchSpace
 
 
 class ParamsCost:
-    """Parameters (in millions) from shape propagation."""
+    """Parameters (in millions) from shape propagation; with ``of``, the weights ``of``'s whole-model
+    term sees (``search.cost.term_weights``: e.g. only the layers under a LUT's spill cap)."""
 
     unit = "Mparam"
 
+    def __init__(self, of: object | None = None) -> None:
+        self.of = of
+
     def layer_costs(self, layers: Sequence[LayerShape]) -> list[float]:
-        return [layer.params / 1e6 for layer in layers]
+        return term_weights(self.of, layers)
 
     def model_overhead(self) -> float:
         return 0.0
@@ -59,7 +63,7 @@ class ExpectedCost(nn.Module):
             self.register_buffer(f"table_{i}", table.float(), persistent=False)
         # optional whole-model term of the weights (see search.cost): exact for a child, E[weights] inside
         self.model_term = getattr(model, "model_cost", None)
-        self.weights_m = ExpectedCost(space, ParamsCost()) if self.model_term is not None else None
+        self.weights_m = ExpectedCost(space, ParamsCost(model)) if self.model_term is not None else None
 
     def tables(self) -> list[Tensor]:
         return [getattr(self, f"table_{i}") for i in range(len(self.layer_names))]

@@ -29,21 +29,37 @@ def _space() -> SearchSpace:
     )
 
 
-def _lut(ctx, space: SearchSpace, free_mparams: float) -> LUT:
+def _lut(ctx, space: SearchSpace, free_mparams: float, cap: float = 0.0) -> LUT:
     entries = {k: 0.01 + 1e-7 * k.to_layer().macs for k in keys_from_layers(space.candidate_layers())}
-    corr = Correction(0.002, 0.05, "test", weight_ms_per_mparam=3.0, free_mparams=free_mparams)
+    corr = Correction(
+        0.002, 0.05, "test", weight_ms_per_mparam=3.0, free_mparams=free_mparams, spill_cap_mparams=cap
+    )
     return LUT(ctx, entries, 0.002, corr)
 
 
-def test_search_predicted_equals_lut_predict_for_children_with_and_without_spill(ctx):
+@pytest.mark.parametrize("capped", [False, True])
+def test_search_predicted_equals_lut_predict_for_children_with_and_without_spill(ctx, capped):
     space = _space()
     gen = torch.Generator().manual_seed(0)
     # a knot in the middle of the space's model sizes: some children spill, some do not
     archs = [space.sample_arch(gen) for _ in range(40)]
-    from search.arch import profile_arch
+    from search.arch import LayerKind, profile_arch
 
-    mparams = sorted(profile_arch(a).params / 1e6 for a in archs)
-    lut = _lut(ctx, space, free_mparams=mparams[len(mparams) // 2])
+    cap = 0.0
+    if capped:  # the spill counts only layers up to the median layer size: some layers of each child not
+        sizes = sorted(la.params / 1e6 for a in archs for la in profile_arch(a).layers if la.params)
+        cap = sizes[len(sizes) // 2]
+    spill_w = [
+        sum(la.params / 1e6 for la in profile_arch(a).layers if la.kind is not LayerKind.SKIP)
+        if not capped
+        else sum(la.params / 1e6 for la in profile_arch(a).layers if 0 < la.params / 1e6 <= cap)
+        for a in archs
+    ]
+    mparams = sorted(spill_w)
+    lut = _lut(ctx, space, free_mparams=mparams[len(mparams) // 2], cap=cap)
+    if capped:  # the weights the spill prices are those of the layers under the cap, not all of them
+        big = [a for a, w in zip(archs, spill_w, strict=True) if w < profile_arch(a).params / 1e6]
+        assert big and lut.predict(big[0]).mparams == pytest.approx(spill_w[archs.index(big[0])], rel=1e-9)
     cost = LUTCost(lut)
     net = Supernet(space, cost)
     spilled = 0
@@ -51,7 +67,7 @@ def test_search_predicted_equals_lut_predict_for_children_with_and_without_spill
         choices = net.sample_choices(torch.Generator().manual_seed(seed))
         arch = net.arch(choices)
         predicted = lut.predict(arch).latency_ms
-        spilled += lut.correction.spill_ms(profile_arch(arch).params / 1e6) > 0
+        spilled += lut.predict(arch).spill_ms > 0
         assert net.child_cost(choices) == pytest.approx(predicted, rel=1e-5)
         assert arch_cost(cost, arch) == pytest.approx(predicted, rel=1e-9)
         onehot = {

@@ -13,7 +13,7 @@ from latency.cost import LUTCost
 from latency.keys import BlockKey, keys_from_archs
 from latency.lut import LUT, MissingEntriesError
 from latency.store import LUTStore
-from search.arch import LayerKind, profile_arch
+from search.arch import LayerKind, encode_arch, profile_arch
 from search.cost import CostModel, arch_cost
 from tests.support.lut_fakes import fake_row, small_arch
 
@@ -438,3 +438,52 @@ def test_select_correction_leaves_out_models_measured_in_a_slow_stretch(ctx, tmp
     if slow == 1:  # without leaving it out, the fit is off for the models measured right
         errs = [abs(predict_whole(naive, m) / m.whole_ms - 1) for m in models]
         assert max(errs) > 0.02
+
+
+def test_a_spill_on_cache_sized_layers_only_is_found_and_priced_everywhere_alike(ctx, tmp_path):
+    """Truth: only the layers of at most 6 k weights spill (the larger ones paid for streaming in their own
+    entries). Counting every layer cannot follow it; the capped fit recovers it, and the LUT's prediction,
+    its per-layer shares and the search's cost all price the same weights."""
+    from latency.correction import SPILL_CAPS_MB, select_correction
+
+    call, io, cold, cap = 0.005, 0.4, 20.0, 0.006
+    assert cap * 1000 in SPILL_CAPS_MB  # bytes_per_weight=1000 below turns the 6 MB cap into 6 k weights
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48, 96, 160) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.5 + 1e-4 * k.to_layer().macs / 1e3)
+    truth = Correction(call, io, "truth", cold, spill_cap_mparams=cap)
+    models = []
+    for arch in archs:
+        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
+        entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
+        w = truth.model_spill_mparams(layers)
+        whole = sum(truth.layer_cost_ms(la, e, w) for la, e in zip(layers, entries, strict=True)) + call
+        models.append(calibration_model(encode_arch(arch), layers, entries, whole))
+    assert any(m.spill_mparams(cap) < m.mparams for m in models)  # some layers lie above the cap
+    every = select_correction(models, call_ms=call, weights=True, bytes_per_weight=10**9)  # no cap fits
+    fit = select_correction(models, call_ms=call, weights=True, bytes_per_weight=1000)
+    assert every.spill_cap_mparams == 0.0
+    assert fit.spill_cap_mparams == pytest.approx(cap) and "spill cap" in fit.method
+    assert fit.weight_ms_per_mparam == pytest.approx(cold, rel=1e-4)
+    worst_every = max(abs(predict_whole(every, m) / m.whole_ms - 1) for m in models)
+    assert worst_every > 1e-3  # counting every layer misses some model
+    corrected = LUT(ctx, lut.entries, correction=fit)
+    above = 0
+    for arch, m in zip(archs, models, strict=True):
+        pred = corrected.predict(arch)
+        assert pred.latency_ms == pytest.approx(m.whole_ms, rel=1e-6)
+        layers = profile_arch(arch).layers
+        shares = corrected.layer_costs(layers)  # whole model: each layer with its share of the spill
+        assert sum(c.cost_ms for c in shares) + call == pytest.approx(pred.latency_ms, rel=1e-9)
+        for c, la in zip(shares, layers, strict=True):  # a layer above the cap takes no share
+            if la.kind is not LayerKind.SKIP and la.params / 1e6 > cap:
+                above += 1
+                assert c.cost_ms == pytest.approx(fit.base_cost_ms(la, c.measured_ms))
+        assert arch_cost(LUTCost(corrected), arch) == pytest.approx(pred.latency_ms, rel=1e-9)
+    assert above > 0
+    fit.save(tmp_path, ctx)
+    back = Correction.load(tmp_path, ctx)
+    assert back.spill_cap_mparams == fit.spill_cap_mparams
+    assert [m.layer_mparams for m in back.models] == [m.layer_mparams for m in fit.models]
+    assert LUT(ctx, lut.entries, correction=back).predict(archs[-1]).latency_ms == pytest.approx(
+        models[-1].whole_ms, rel=1e-6
+    )
