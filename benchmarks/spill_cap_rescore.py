@@ -18,6 +18,10 @@ error by 10%, as ``select_fit`` chooses its shapes).
 
     PYTHONPATH=. python -m benchmarks.spill_cap_rescore --run 30=/tmp/phonenas-lut-acc/run30-20261205-110800
 
+The ``loo`` rule is what ``latency.correction.select_fit`` does since d43915d
+(``Correction.spill_cap_mparams``);
+this script keeps the per-cap columns for stored runs.
+
 ``--run N=DIR[:STORE]``: run N of ``--results`` and its ``run<i>-<time>`` folder (``:STORE`` keeps one
 store, e.g. ``executorch-fp32``, when a run's contexts are split over two folders); repeatable. Writes
 ``benchmarks/results/spill_cap_rescore.{json,md}`` (re-scoring a run replaces its entries).
