@@ -36,10 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.fit_rescore import model_sets
+from latency.correction import SPILL_CAPS_MB as CAPS_MB
 
 RESULTS = Path(__file__).parent / "results"
-CAPS_MB = (1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0)
-BYTES = {"fp32": 4, "int8": 1}
 
 
 def layer_rows(arch, lut) -> list[tuple[float, float, float]]:
@@ -155,7 +154,9 @@ def score(item: dict, cap_m: float) -> tuple[list[float], float]:
 
 
 def rescore(item: dict) -> dict:
-    per_byte = BYTES[item["dtype"]]
+    from latency.validate import WEIGHT_BYTES
+
+    per_byte = WEIGHT_BYTES[item["dtype"]]
     caps = {f"{mb:g}": mb / per_byte for mb in CAPS_MB} | {"none": float("inf")}  # M weights per layer
     res = {k: score(item, cap) for k, cap in caps.items()}
     lowest = min(caps, key=lambda k: res[k][1])

@@ -115,9 +115,13 @@ class Correction:
         cap = self.spill_cap_mparams
         return layer_mparams if cap <= 0 or layer_mparams <= cap else 0.0
 
+    def layer_spill_mparams(self, layers: Iterable[LayerShape]) -> list[float]:
+        """:meth:`spill_weights` of each layer (0 for a skip, which is not measured)."""
+        return [0.0 if la.kind is LayerKind.SKIP else self.spill_weights(la.params / 1e6) for la in layers]
+
     def model_spill_mparams(self, layers: Iterable[LayerShape]) -> float:
         """The weights (millions) of a model's measured layers that the cache spill prices."""
-        return sum(self.spill_weights(la.params / 1e6) for la in layers if la.kind is not LayerKind.SKIP)
+        return sum(self.layer_spill_mparams(layers))
 
     def boundary_ms(self, layer: LayerShape) -> float:
         return self.call_ms + self.io_ms_per_melem * inner_melems(layer)
@@ -499,20 +503,21 @@ def select_fit(
     candidates = [(c, s) for c in calls for s in shapes]
     if len(candidates) == 1:
         return fit_correction(models, calls[0], weights, shapes[0])
+    tried = (0.0, *caps) if weights else (0.0,)
+    errors = {
+        (c, cand): _loo_error(models, cand[0], weights, cand[1], c) for c in tried for cand in candidates
+    }
+    at = {c: min(errors[c, cand] for cand in candidates) for c in tried}
     cap, note = 0.0, ""
-    if weights and caps:
-        at = {
-            c: min(_loo_error(models, call, weights, shape, c) for call, shape in candidates)
-            for c in (0.0, *caps)
-        }
-        lowest = min(caps, key=lambda c: at[c])
+    if len(tried) > 1:
+        lowest = min(tried[1:], key=lambda c: at[c])
         if at[lowest] < 0.9 * at[0.0]:
             cap = lowest
             note = (
                 f" (spill cap: leave-one-out RMSPE {100 * at[cap]:.1f}% vs {100 * at[0.0]:.1f}% counting "
                 "every layer)"
             )
-    loo = {cand: _loo_error(models, cand[0], weights, cand[1], cap) for cand in candidates}
+    loo = {cand: errors[cap, cand] for cand in candidates}
     best = candidates[0]
     for cand in candidates[1:]:
         if loo[cand] < 0.9 * loo[best]:

@@ -9,7 +9,7 @@ from typing import Any
 from latency.keys import BlockKey, Context
 from latency.lut import LUT
 from latency.store import LUTStore
-from search.arch import LayerKind, LayerShape
+from search.arch import LayerShape
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ class LUTCost:
     def term_weights(self, layers: Sequence[LayerShape]) -> list[float]:
         """Each layer's weights (millions) the spill term prices: none for a layer above the
         correction's spill cap, none for a skip."""
-        c = self.lut.correction
-        return [0.0 if la.kind is LayerKind.SKIP else c.spill_weights(la.params / 1e6) for la in layers]
+        return self.lut.correction.layer_spill_mparams(layers)
 
     def model_cost(self, mparams: Any) -> Any:
         """Cache spill of a model with ``mparams`` million weights (float: exact; tensor: differentiable)."""
