@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
 def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dict:
     from latency.collect import ReferenceSettings
     from latency.keys import resolve_lut
-    from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host, host_cpu_model
+    from latency.meters import HostMeter, RuntimeUnavailable, check_runtime_on_host, host_cpu_label
     from latency.store import LUTStore
     from latency.validate import validate
 
@@ -372,7 +372,7 @@ def run_context(spec: str, scale: str, val, cal, root: Path, cache, args) -> dic
         "scale": scale,
         "n": len(val),
         "commit": _commit(),
-        "cpu": host_cpu_model(),
+        "cpu": host_cpu_label(),
         # since this commit's parent the models were timed after the collection, in rounds of their own
         "models_timed": "among the blocks, in the collection's rounds",
     }

@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks.lut_accuracy import _commit
     from latency.export import toolchain_versions
-    from latency.meters import host_cpu_model
+    from latency.meters import host_cpu_label
 
-    commit, cpu = _commit(), host_cpu_model()  # read once, before the long run
+    commit, cpu = _commit(), host_cpu_label()  # read once, before the long run
 
     out: dict = {
         "benchmark": "lut_scale",

@@ -303,3 +303,33 @@ def host_cpu_model() -> str:
     except OSError:
         pass
     return platform.machine()
+
+
+def host_cpu_label(cache_dir: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> str:
+    """:func:`host_cpu_model` with the size of its last-level cache, e.g. ``AMD EPYC (16 MiB L3)``: VMs
+    report one model name for hosts whose caches, and so whose latencies, differ (a 16 MiB-L3 and a
+    32 MiB-L3 "AMD EPYC" measured up to 2x apart). The bare model where sysfs has no cache sizes."""
+    model = host_cpu_model()
+    best: tuple[int, int] | None = None  # (level, KiB)
+    for d in cache_dir.glob("index*"):
+        try:
+            level, size = int((d / "level").read_text()), (d / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        kib = _kib(size)
+        if kib and (best is None or level > best[0]):
+            best = (level, kib)
+    if best is None:
+        return model
+    level, kib = best
+    size = f"{kib // 1024} MiB" if kib % 1024 == 0 else f"{kib} KiB"
+    return f"{model} ({size} L{level})"
+
+
+def _kib(size: str) -> int:
+    """sysfs cache size (``16384K``, ``2M``) in KiB; 0 when unreadable."""
+    units = {"K": 1, "M": 1024, "G": 1024 * 1024}
+    try:
+        return int(size[:-1]) * units[size[-1].upper()] if size[-1:].isalpha() else int(size) // 1024
+    except (KeyError, ValueError):
+        return 0

@@ -60,3 +60,21 @@ def test_lut_scale_append_keeps_other_cpus_and_replaces_same_cpu():
     merged = lut_scale.merge_contexts(kept, fresh)
     assert merged == kept[:2] + fresh  # Intel entries stay, the AMD fp32 re-run replaces its old entry
     assert lut_scale.merge_contexts([], fresh) == fresh
+
+
+def test_host_cpu_label_names_the_last_level_cache(tmp_path):
+    """Two VMs that both say "AMD EPYC" but have 16 and 32 MiB of L3 are two machines in the results."""
+    from latency.meters import host_cpu_label, host_cpu_model
+
+    for i, (level, size) in enumerate([(1, "32K"), (2, "512K"), (3, "16384K")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "size").write_text(f"{size}\n")
+    assert host_cpu_label(tmp_path) == f"{host_cpu_model()} (16 MiB L3)"
+    (tmp_path / "index2" / "size").write_text("2M\n")
+    assert host_cpu_label(tmp_path / "index2") == host_cpu_model()  # no index* below it: the bare model
+    (tmp_path / "index2" / "level").write_text("4\n")  # the highest level wins, whatever its size
+    assert host_cpu_label(tmp_path) == f"{host_cpu_model()} (2 MiB L4)"
+    (tmp_path / "index2" / "size").write_text("junk\n")  # unreadable sizes are skipped
+    assert host_cpu_label(tmp_path) == f"{host_cpu_model()} (512 KiB L2)"
