@@ -61,8 +61,9 @@ def learn_block_latency(
     clock: Callable[[], float] = time.perf_counter,
 ) -> ActiveReport:
     """Measure a designed sample of ``keys``, then ``batch`` most-uncertain keys at a time until the
-    held-out RMSPE has not improved by ``min_gain`` (relative) for ``patience`` fits, the ``budget_s``
-    is spent (checked between batches) or every key is measured; then store a prediction for every
+    held-out RMSPE has not improved by ``min_gain`` (relative) for ``patience`` fits, the next batch
+    would end past ``budget_s`` (checked between batches, expecting it to take as long as the last one) or
+    every key is measured; then store a prediction for every
     key still unmeasured. Keys measured before (resumed runs) count as measured."""
     t0 = clock()
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
@@ -72,6 +73,8 @@ def learn_block_latency(
     # one set of export workers for every batch: a pool per batch paid the workers' start-up each time
     with ExportWorkers(export_workers) if export_workers > 0 else nullcontext() as shared:
         workers: int | ExportWorkers = shared or 0
+
+        last_batch_s = 0.0  # how long the latest active batch took: the next one is expected to take as long
 
         def measure(batch_keys: Sequence[BlockKey]) -> Context:
             r = collect(store, batch_keys, runtime, dtype, meter, cache, workers, on_progress, reference)
@@ -98,10 +101,12 @@ def learn_block_latency(
             if stale >= patience:
                 rep.stop = "converged"
                 break
-            if clock() - t0 >= budget_s:
+            if clock() - t0 + last_batch_s >= budget_s:  # the next batch would end past the budget
                 rep.stop = "budget"
                 break
+            t_batch = clock()
             measure(most_uncertain(model, todo, batch, seed))
+            last_batch_s = clock() - t_batch
         measured = _measured(store, context, keys)
         todo = [k for k in keys if k not in measured]
         rep.measured = len(measured)

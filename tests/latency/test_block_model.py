@@ -126,6 +126,35 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
     assert len(LUT.from_store(store, rep.context).predicted) == rep.predicted
 
 
+def test_active_loop_does_not_start_a_batch_that_would_end_past_its_budget(tmp_path):
+    """A clock on which each measured layer costs 1 s: with 40 + 10 per batch and 65 s, the loop measures
+    60 (a fourth batch would end at 70 s) - it used to check only the time spent, and ended at 70."""
+    keys = keys_from_layers(get_space("digits").candidate_layers())
+    meter = DriftingMeter(lambda t, calls: 1.0)
+    meter.by_label.update({k.label(): k for k in keys})
+    store = LUTStore(tmp_path / "lut")
+
+    def clock() -> float:  # seconds = layers measured so far
+        return float(len(store.frame())) if store.parts() else 0.0
+
+    rep = learn_block_latency(
+        store,
+        keys,
+        "executorch",
+        "fp32",
+        meter,
+        ArtifactCache(tmp_path / "art", ("t",), _export),
+        budget_s=65.0,
+        initial=40,
+        batch=10,
+        patience=1000,  # never converges: only the budget stops it
+        reference=ReferenceSettings(clock=meter.clock),
+        models=("linear",),
+        clock=clock,
+    )
+    assert rep.stop == "budget" and rep.measured == 60
+
+
 @pytest.mark.slow
 def test_real_tiny_collection_predicts_the_unmeasured_layers(tmp_path):
     """ExecuTorch fp32 on this host: 16 digits layers at 8-16 px, 10 measured (designed), 6 predicted."""

@@ -24,6 +24,9 @@ def test_lut_scale_smoke_records_machine_commit_and_heldout(tmp_path):
     assert (c["runtime"], c["dtype"]) == ("executorch", "fp32")
     assert c["measured"] >= 12 and c["predicted"] > 0
     assert c["cpu"] and "commit" in c and c["heldout_rounds"] == 2
+    # calibration first, then the loop with what is left (here nothing: the designed sample only)
+    assert c["calibration_min"] > 0 and c["loop_min"] > 0 and c["stop"] == "budget"
+    assert c["calibration_min"] + c["loop_min"] <= c["wall_min"] + 0.01
     assert c["heldout_n"] == 4 and c["heldout_block_rmspe_pct"] >= 0
     # the end-to-end check: models predicted from the finished LUT, then timed whole
     assert c["whole_n"] == 2 and not c["whole_skipped"]
