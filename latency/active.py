@@ -62,9 +62,9 @@ def learn_block_latency(
 ) -> ActiveReport:
     """Measure a designed sample of ``keys``, then ``batch`` most-uncertain keys at a time until the
     held-out RMSPE has not improved by ``min_gain`` (relative) for ``patience`` fits, the next batch
-    would end past ``budget_s`` (checked between batches, expecting it to take as long as the last one) or
-    every key is measured; then store a prediction for every
-    key still unmeasured. Keys measured before (resumed runs) count as measured."""
+    would end past ``budget_s`` (checked between batches, expecting it to take as long as the last one)
+    or every key is measured; then store a prediction for every key still unmeasured. Keys measured
+    before (resumed runs) count as measured."""
     t0 = clock()
     runtime, dtype = resolve_lut(runtime, dtype)  # a target name: keeps the delegate
     keys = list(dict.fromkeys(keys))

@@ -79,26 +79,21 @@ def test_most_uncertain_picks_the_widest_ensemble_spread(space_keys):
     assert min(model.predict(picked)[1]) >= np.sort(spread)[-10] - 1e-12
 
 
-def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_path):
+def _fake_learn(tmp_path, store: LUTStore, **kw):
+    """:func:`learn_block_latency` over the digits space's candidates on the fake exporter and a fake
+    device that never drifts (``tests.support.drift_fakes``: each block takes its ``true_ms``)."""
     keys = keys_from_layers(get_space("digits").candidate_layers())
     meter = DriftingMeter(lambda t, calls: 1.0)
     meter.by_label.update({k.label(): k for k in keys})
-
-    store = LUTStore(tmp_path / "lut")
     cache = ArtifactCache(tmp_path / "art", ("t",), _export)
-    rep = learn_block_latency(
-        store,
-        keys,
-        "executorch",
-        "fp32",
-        meter,
-        cache,
-        budget_s=1e9,
-        initial=40,
-        batch=10,
-        reference=ReferenceSettings(clock=meter.clock),
-        models=("linear", "forest"),
-    )
+    reference = ReferenceSettings(clock=meter.clock)
+    rep = learn_block_latency(store, keys, "executorch", "fp32", meter, cache, reference=reference, **kw)
+    return keys, rep
+
+
+def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_path):
+    store = LUTStore(tmp_path / "lut")
+    keys, rep = _fake_learn(tmp_path, store, budget_s=1e9, initial=40, batch=10, models=("linear", "forest"))
     assert rep.stop in ("converged", "exhausted") and rep.measured + rep.predicted == len(keys)
     assert 40 <= rep.measured < len(keys) and rep.predicted > 0
     df = store.frame()
@@ -110,18 +105,7 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
     truth = np.array([true_ms(k) for k in lut.predicted])
     assert rmspe_pct(np.array(list(lut.predicted.values())), truth) <= 5.0
     # a second run (resume) measures nothing new and supersedes the predictions with a refit
-    rep2 = learn_block_latency(
-        store,
-        keys,
-        "executorch",
-        "fp32",
-        meter,
-        cache,
-        budget_s=0.0,
-        initial=40,
-        reference=ReferenceSettings(clock=meter.clock),
-        models=("linear",),
-    )
+    _, rep2 = _fake_learn(tmp_path, store, budget_s=0.0, initial=40, models=("linear",))
     assert rep2.measured == rep.measured and rep2.stop == "budget"
     assert len(LUT.from_store(store, rep.context).predicted) == rep.predicted
 
@@ -129,26 +113,18 @@ def test_active_loop_measures_a_sample_and_stores_predictions_for_the_rest(tmp_p
 def test_active_loop_does_not_start_a_batch_that_would_end_past_its_budget(tmp_path):
     """A clock on which each measured layer costs 1 s: with 40 + 10 per batch and 65 s, the loop measures
     60 (a fourth batch would end at 70 s) - it used to check only the time spent, and ended at 70."""
-    keys = keys_from_layers(get_space("digits").candidate_layers())
-    meter = DriftingMeter(lambda t, calls: 1.0)
-    meter.by_label.update({k.label(): k for k in keys})
     store = LUTStore(tmp_path / "lut")
 
     def clock() -> float:  # seconds = layers measured so far
         return float(len(store.frame())) if store.parts() else 0.0
 
-    rep = learn_block_latency(
+    _, rep = _fake_learn(
+        tmp_path,
         store,
-        keys,
-        "executorch",
-        "fp32",
-        meter,
-        ArtifactCache(tmp_path / "art", ("t",), _export),
         budget_s=65.0,
         initial=40,
         batch=10,
         patience=1000,  # never converges: only the budget stops it
-        reference=ReferenceSettings(clock=meter.clock),
         models=("linear",),
         clock=clock,
     )
