@@ -34,6 +34,7 @@ def refit(out: Path) -> list[dict]:
     from latency.correction import select_correction
     from latency.lut import LUT
     from latency.store import LUTStore
+    from latency.validate import WEIGHT_BYTES
     from phonenas.pipeline import _reading_speed
     from search.arch import decode_arch
 
@@ -46,7 +47,11 @@ def refit(out: Path) -> list[dict]:
         saved = LUT.from_store(store, context)
         corr = saved.correction
         every = select_correction(
-            [*corr.models, *corr.outliers], saved.call_overhead_ms, weights=True, max_outliers=0.0
+            [*corr.models, *corr.outliers],
+            saved.call_overhead_ms,
+            weights=True,
+            max_outliers=0.0,
+            bytes_per_weight=WEIGHT_BYTES.get(context.dtype.value, 4),  # as the demo fits it
         )
         luts = {
             "as_run": saved,

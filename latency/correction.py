@@ -40,6 +40,16 @@ most one of :data:`SPILL_CAPS_MB` (bytes per layer: 4 per fp32 weight, 1 per int
 calibration models' leave-one-out error by 10%; the spill's knots, its shares and the search's expected
 weights then all count those layers only.
 
+Optional squeeze-excitation term (``se_ms``, chosen by :func:`select_fit` on leave-one-out error): an SE
+layer timed alone can pay more boundary cost than its call and I/O say - its pooled branch adds runtime
+work at the block's edges that a whole model shares. Measured on the 2-core AMD VM (16 MiB L3, a
+fresh-clone demo's ExecuTorch int8 LUT, 12 calibration models at 24-32 px): with call and I/O terms only
+the space's children (no or one SE layer) came out 1-9% low and MobileNetV3-Small (8-9 SE layers) 5-8%
+high, leave-one-out RMSPE 6.0%; with 2.8 us per SE layer 1.8%, and the demo's five scored models moved
+from -4..+9% to -0.4..+2.5% (``benchmarks/demo_refit.py``). On the toy lut_accuracy runs 34-36 it was
+chosen for ExecuTorch fp32 and int8 and cut the validation models' RMSPE in all six; at real scale
+(runs 31-33) it was never chosen (``benchmarks/fit_rescore.py``).
+
 A whole-model measurement taken in a slow (or fast) stretch of the device pulls a least-squares fit of a
 handful of models far off: in a fresh-clone demo on the 2-core VM one LiteRT calibration model of nine
 read 33% off the others' fit, and the fit it dragged put the searched models 9-11% low.
@@ -79,6 +89,7 @@ class CalibrationModel:
     n_layers: int  # measured (non-skip) layers
     mparams: float = 0.0  # weights of the measured layers, millions
     layer_mparams: tuple[float, ...] = ()  # weights of each measured layer, millions (for a spill cap)
+    n_se: int = 0  # measured layers with squeeze-excitation (for a per-SE-layer boundary cost)
 
     def spill_mparams(self, cap: float = 0.0) -> float:
         """Weights (millions) of the layers of at most ``cap`` million weights each (0: every layer):
@@ -104,6 +115,8 @@ class Correction:
     ratio_center: float = 0.0
     # the cache spill counts only the weights of layers of at most this many million weights each (0: all)
     spill_cap_mparams: float = 0.0
+    # what a squeeze-excitation layer pays alone beyond the call and I/O terms (ms per SE layer; 0: none)
+    se_ms: float = 0.0
 
     @staticmethod
     def none() -> Correction:
@@ -124,7 +137,8 @@ class Correction:
         return sum(self.layer_spill_mparams(layers))
 
     def boundary_ms(self, layer: LayerShape) -> float:
-        return self.call_ms + self.io_ms_per_melem * inner_melems(layer)
+        se = self.se_ms if has_se(layer) else 0.0
+        return self.call_ms + self.io_ms_per_melem * inner_melems(layer) + se
 
     def spill_ms(self, model_mparams: float) -> float:
         """Cache-spill cost of a whole model with ``model_mparams`` million weights."""
@@ -234,6 +248,7 @@ class Correction:
                         m["n_layers"],
                         m.get("mparams", 0.0),
                         tuple(m.get("layer_mparams", ())),
+                        int(m["n_se"]) if "n_se" in m else _se_layers_of(m["arch"]),
                     )
                     for m in d.get(part, ())
                 )
@@ -251,11 +266,27 @@ class Correction:
                 outliers,
                 float(d.get("ratio_center", 0.0)),
                 float(d.get("spill_cap_mparams", 0.0)),
+                float(d.get("se_ms", 0.0)),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(
                 f"correction file {path} is damaged ({e}); delete it and re-run `phonenas lut validate`"
             ) from e
+
+
+def _se_layers_of(arch: str) -> int:
+    """The SE layers of a calibration model saved before they were recorded (0: not an arch string)."""
+    from search.arch import decode_arch, profile_arch
+
+    try:
+        return sum(has_se(la) for la in profile_arch(decode_arch(arch)).layers)
+    except ValueError:
+        return 0
+
+
+def has_se(layer: LayerShape) -> bool:
+    """Whether ``layer`` is a measured block with squeeze-excitation (what the SE boundary term prices)."""
+    return layer.kind is LayerKind.IR and layer.se
 
 
 def inner_melems(layer: LayerShape) -> float:
@@ -300,6 +331,7 @@ def calibration_model(
         len(measured),
         sum(la.params for la in measured) / 1e6,
         tuple(la.params / 1e6 for la in measured),
+        sum(has_se(la) for la in measured),
     )
 
 
@@ -309,14 +341,17 @@ def fit_correction(
     weights: bool = False,
     shape: str = "hinge",
     cap: float = 0.0,
+    se: bool = False,
 ) -> Correction:
-    """Least squares on relative error: whole = sum(entries) - call*(n-1) - io*inner_melems [+ spill].
+    """Least squares on relative error:
+    whole = sum(entries) - call*(n-1) - io*inner_melems [- se_ms*n_se] [+ spill].
 
     With ``call_ms`` (the measured call overhead) the call term is fixed, otherwise it is fitted too;
     ``weights`` adds the cache-spill term of ``shape`` (its knots searched at 0 and the calibration
     models' sizes), priced on the weights of the layers of at most ``cap`` million weights each (0:
-    every layer). Coefficients are constrained to be >= 0 (every subset of terms is tried; negative
-    solutions are rejected), so a term that does not help is left at 0.
+    every layer); ``se`` a boundary cost per squeeze-excitation layer (module docstring). Coefficients are
+    constrained to be >= 0 (every subset of terms is tried; negative solutions are rejected), so a term
+    that does not help is left at 0.
     """
     if len(models) < (1 if call_ms is not None else 2):
         raise ValueError(
@@ -343,6 +378,8 @@ def fit_correction(
     for lo, hi in knots:
         cols = [] if call_ms is not None else [gaps]
         cols.append(np.array([m.inner_melems for m in models]))
+        if se:
+            cols.append(np.array([m.n_se for m in models], dtype=np.float64))
         if weights:
             cols.append(-np.array([spill_feature(shape, w, lo, hi) for w in spilled]))
         a = np.stack(cols, axis=1) * w[:, None]
@@ -355,6 +392,7 @@ def fit_correction(
     terms = list(coef)
     call = float(call_ms) if call_ms is not None else float(terms.pop(0))
     io = float(terms.pop(0))
+    se_ms = float(terms.pop(0)) if se else 0.0
     k = float(terms.pop(0)) if weights else 0.0
     knot, full = (knot, full) if k > 0 else (0.0, 0.0)
     if not weights:
@@ -370,6 +408,7 @@ def fit_correction(
         spill += f" counted on layers of <= {cap:.3g} M weights"
     method = (
         f"{'measured' if call_ms is not None else 'fitted'} call overhead + boundary cost"
+        + (f" + {se_ms:.3g} ms per SE layer" if se_ms > 0 else "")
         + spill
         + f" fitted on {len(models)} whole models"
     )
@@ -383,6 +422,7 @@ def fit_correction(
         shape if k > 0 else "hinge",
         full,
         spill_cap_mparams=cap if k > 0 else 0.0,
+        se_ms=se_ms,
     )
 
 
@@ -495,13 +535,18 @@ def select_fit(
     ``caps`` (million weights per layer): with 4 or more models and a spill term, the cache spill may be
     counted only on the layers of at most one of these caps (module docstring). Each cap's error is the
     lowest leave-one-out error of its four candidates; the cap with the lowest replaces "every layer" only
-    by cutting that error by 10%, and the call term and shape are then chosen under it as above."""
+    by cutting that error by 10%, and the call term and shape are then chosen under it as above.
+
+    With 4 or more models whose SE layer counts differ, the four candidates are also tried with the
+    per-SE-layer term (module docstring) under the chosen cap, after every candidate without it: it is
+    kept only by cutting the best error so far by 10%."""
     shapes = SPILL_SHAPES if weights and len(models) >= 4 else ("hinge",)
     calls: tuple[float | None, ...] = (call_ms,) if call_ms is not None else (None,)
     if call_ms is not None and len(models) >= 4:
         calls = (call_ms, None)
     candidates = [(c, s) for c in calls for s in shapes]
-    if len(candidates) == 1:
+    se_ok = len(models) >= 4 and len({m.n_se for m in models}) > 1
+    if len(candidates) == 1 and not se_ok:
         return fit_correction(models, calls[0], weights, shapes[0])
     tried = (0.0, *caps) if weights else (0.0,)
     errors = {
@@ -517,15 +562,23 @@ def select_fit(
                 f" (spill cap: leave-one-out RMSPE {100 * at[cap]:.1f}% vs {100 * at[0.0]:.1f}% counting "
                 "every layer)"
             )
-    loo = {cand: errors[cap, cand] for cand in candidates}
-    best = candidates[0]
-    for cand in candidates[1:]:
+    loo = {(*cand, False): errors[cap, cand] for cand in candidates}
+    if se_ok:
+        # the SE term under the chosen cap, after every candidate without it (so kept on a tie)
+        for call, shape in candidates:
+            loo[call, shape, True] = _loo_error(models, call, weights, shape, cap, se=True)
+    order = list(loo)
+    best = order[0]
+    for cand in order[1:]:
         if loo[cand] < 0.9 * loo[best]:
             best = cand
-    call, shape = best
-    fit = fit_correction(models, call, weights, shape, cap)
+    call, shape, se = best
+    fit = fit_correction(models, call, weights, shape, cap, se)
+    if fit.se_ms > 0:
+        plain = min((c for c in order if not c[2]), key=lambda c: loo[c])
+        note += f" (SE term: leave-one-out RMSPE {100 * loo[best]:.1f}% vs {100 * loo[plain]:.1f}% without)"
     if call is None and call_ms is not None:
-        fixed = min((c for c in candidates if c[0] is not None), key=lambda c: loo[c])
+        fixed = min((c for c in order if c[0] is not None and c[2] == se), key=lambda c: loo[c])
         note += (
             f" (leave-one-out RMSPE {100 * loo[best]:.1f}% vs {100 * loo[fixed]:.1f}% with the measured "
             f"call overhead {call_ms:.4f} ms)"
@@ -539,12 +592,13 @@ def _loo_error(
     weights: bool,
     shape: str = "hinge",
     cap: float = 0.0,
+    se: bool = False,
 ) -> float:
     """Leave-one-out RMS relative error of :func:`fit_correction` on ``models``."""
     errs = []
     for i, held in enumerate(models):
         rest = [m for j, m in enumerate(models) if j != i]
-        fit = fit_correction(rest, call_ms, weights, shape, cap)
+        fit = fit_correction(rest, call_ms, weights, shape, cap, se)
         errs.append(predict_whole(fit, held) / held.whole_ms - 1.0)
     return float(np.sqrt(np.mean(np.square(errs))))
 
@@ -555,6 +609,7 @@ def predict_whole(c: Correction, m: CalibrationModel) -> float:
         sum(m.entries_ms)
         - c.call_ms * (m.n_layers - 1)
         - c.io_ms_per_melem * m.inner_melems
+        - c.se_ms * m.n_se
         + c.spill_ms(m.spill_mparams(c.spill_cap_mparams))
     )
 

@@ -117,6 +117,7 @@ class ValidationResult:
                 "free_mparams": self.correction.free_mparams,
                 "spill_shape": self.correction.spill_shape,
                 "full_mparams": self.correction.full_mparams,
+                "se_ms": self.correction.se_ms,
                 "method": self.correction.method,
                 "ratio_center": self.correction.ratio_center,
             },

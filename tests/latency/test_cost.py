@@ -1,4 +1,5 @@
-"""The supernet's cost under a LUT equals ``lut predict`` for the derived child, spill included."""
+"""The supernet's cost under a LUT equals ``lut predict`` for the derived child, spill and SE terms
+included."""
 
 from __future__ import annotations
 
@@ -32,7 +33,13 @@ def _space() -> SearchSpace:
 def _lut(ctx, space: SearchSpace, free_mparams: float, cap: float = 0.0) -> LUT:
     entries = {k: 0.01 + 1e-7 * k.to_layer().macs for k in keys_from_layers(space.candidate_layers())}
     corr = Correction(
-        0.002, 0.05, "test", weight_ms_per_mparam=3.0, free_mparams=free_mparams, spill_cap_mparams=cap
+        0.002,
+        0.05,
+        "test",
+        weight_ms_per_mparam=3.0,
+        free_mparams=free_mparams,
+        spill_cap_mparams=cap,
+        se_ms=0.003,  # the per-SE-layer boundary term too
     )
     return LUT(ctx, entries, 0.002, corr)
 
@@ -62,10 +69,11 @@ def test_search_predicted_equals_lut_predict_for_children_with_and_without_spill
         assert big and lut.predict(big[0]).mparams == pytest.approx(spill_w[archs.index(big[0])], rel=1e-9)
     cost = LUTCost(lut)
     net = Supernet(space, cost)
-    spilled = 0
+    spilled = with_se = 0
     for seed in range(12):
         choices = net.sample_choices(torch.Generator().manual_seed(seed))
         arch = net.arch(choices)
+        with_se += any(la.se for la in profile_arch(arch).layers if la.kind is LayerKind.IR)
         predicted = lut.predict(arch).latency_ms
         spilled += lut.predict(arch).spill_ms > 0
         assert net.child_cost(choices) == pytest.approx(predicted, rel=1e-5)
@@ -76,6 +84,7 @@ def test_search_predicted_equals_lut_predict_for_children_with_and_without_spill
         }
         assert float(net.expected_cost(onehot)) == pytest.approx(predicted, rel=1e-5)
     assert 0 < spilled < 12, "the knot should split the sampled children"
+    assert 0 < with_se < 12, "some sampled children should have SE layers, some none"
 
 
 def test_expected_spill_is_differentiable_in_the_architecture_weights(ctx):

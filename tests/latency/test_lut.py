@@ -1,3 +1,4 @@
+import json
 from dataclasses import replace
 
 import pytest
@@ -8,6 +9,7 @@ from latency.correction import (
     calibration_model,
     fit_correction,
     predict_whole,
+    select_fit,
 )
 from latency.cost import LUTCost
 from latency.keys import BlockKey, keys_from_archs
@@ -91,11 +93,57 @@ def test_correction_fit_recovers_known_boundary_costs(ctx):
     assert corrected.predict(archs[3]).plain_sum_ms > models[3].whole_ms
 
 
+def _se_models(ctx, se_ms: float):
+    """Whole models of archs with and without SE layers whose boundary costs an SE layer ``se_ms`` more."""
+    call, io = 0.005, 0.4
+    truth = Correction(call, io, "truth", se_ms=se_ms)
+    archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48) for se in (False, True)]
+    lut = _lut(ctx, archs, ms=lambda k: 0.02 + 1e-4 * k.to_layer().macs / 1e3)
+    models = []
+    for arch in archs:
+        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
+        entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
+        whole = sum(truth.layer_cost_ms(la, e) for la, e in zip(layers, entries, strict=True)) + call
+        models.append(calibration_model(encode_arch(arch), layers, entries, whole))
+    return archs, lut, models
+
+
+def test_correction_fit_recovers_a_per_se_layer_boundary_cost(ctx):
+    # an SE layer timed alone pays more than its call and I/O (ExecuTorch int8 at 32 px: ~2.8 us)
+    archs, lut, models = _se_models(ctx, se_ms=0.003)
+    assert {m.n_se for m in models} == {0, 1}
+    fit = fit_correction(models, se=True)
+    assert (fit.call_ms, fit.io_ms_per_melem, fit.se_ms) == pytest.approx((0.005, 0.4, 0.003), rel=1e-6)
+    assert "per SE layer" in fit.method
+    corrected = LUT(ctx, lut.entries, correction=fit)
+    for arch, m in zip(archs, models, strict=True):
+        assert corrected.predict(arch).latency_ms == pytest.approx(m.whole_ms, rel=1e-6)
+    # without the term the fit cannot follow both kinds of model; the selection takes it on its error
+    assert select_fit(models, None).se_ms == pytest.approx(0.003, rel=1e-6)
+    assert "SE term: leave-one-out" in select_fit(models, None).method
+
+
+def test_correction_selection_leaves_the_se_term_out_where_se_layers_cost_nothing_extra(ctx):
+    _, _, models = _se_models(ctx, se_ms=0.0)
+    fit = select_fit(models, None)
+    assert fit.se_ms == 0.0 and "SE" not in fit.method
+
+
 def test_correction_persists_next_to_store(tmp_path, ctx):
-    c = Correction(0.01, 0.2, "fitted on 2 whole models")
+    c = Correction(0.01, 0.2, "fitted on 2 whole models", se_ms=0.002)
     c.save(tmp_path, ctx)
     back = Correction.load(tmp_path, ctx)
-    assert back == c
+    assert back == c and back.se_ms == 0.002
+    # a correction saved before SE layers were counted: its models' counts come from their archs
+    _, _, models = _se_models(ctx, se_ms=0.0)
+    Correction(0.01, 0.2, "old", models=tuple(models)).save(tmp_path, ctx)
+    raw = json.loads(Correction.path(tmp_path, ctx).read_text())
+    for m in raw["models"]:
+        del m["n_se"]
+    del raw["se_ms"]
+    Correction.path(tmp_path, ctx).write_text(json.dumps(raw))
+    old = Correction.load(tmp_path, ctx)
+    assert old.se_ms == 0.0 and [m.n_se for m in old.models] == [m.n_se for m in models]
     Correction.path(tmp_path, ctx).write_text("{not json")
     with pytest.raises(ValueError, match="damaged"):
         Correction.load(tmp_path, ctx)
