@@ -65,6 +65,8 @@ class DemoConfig:
     # a model whose prediction misses its measurement by more than this (%) is measured once more, with
     # the calibration models, in a session of its own (0: never); the two sessions are averaged
     recheck_pct: float = 10.0
+    # so is a searched model measured more than this (%) from its latency target (0: never)
+    target_recheck_pct: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.contexts:
@@ -352,7 +354,8 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
     off the calibration models nearest it in weights (:func:`latency.validate.model_speed` with ``like``:
     heavy models can run slower than light ones in a later session), and each model's prediction and
     latency target is scaled by its speed. A model whose prediction misses its reading by more than
-    ``cfg.recheck_pct`` is timed once more, with the calibration models, in a session of its own: the two
+    ``cfg.recheck_pct`` (or a searched model measured more than ``cfg.target_recheck_pct`` from its latency
+    target) is timed once more, with the calibration models, in a session of its own: the two
     readings (each at its session's speed) are averaged, and the console and report say so, and call the
     device unstable where they lie more than 10% apart. Medians are kept per (context, model name, arch)
     in OUT/measure/ with the speed of their session; only models not yet measured are measured."""
@@ -404,17 +407,21 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
         # a miss is measured once more in a session of its own (with the calibration models, so at that
         # session's speed): one reading taken in a stretch where the device ran off the calibration
         # models' speed is then visible as two readings that disagree, and is averaged out
-        # (only models measured in this call: a resumed run re-measures nothing)
-        missed = [
-            m
-            for m in todo
-            if cfg.recheck_pct > 0
-            and lut.correction.models
-            and abs(_reading_error(lut, done[m.name])) > cfg.recheck_pct / 100
-        ]
+        # (only models measured in this call: a resumed run re-measures nothing); so is a searched model
+        # that landed more than cfg.target_recheck_pct from its latency target in the search's context,
+        # so that a target missed in a slow stretch shows as two readings that disagree
+        why = {}
+        for m in todo if lut.correction.models else []:
+            off = _target_miss(m, done[m.name], lut) if label == _label(*cfg.contexts[0]) else None
+            if cfg.recheck_pct > 0 and abs(_reading_error(lut, done[m.name])) > cfg.recheck_pct / 100:
+                why[m.name] = "prediction"
+            elif off is not None and cfg.target_recheck_pct > 0 and abs(off) > cfg.target_recheck_pct / 100:
+                why[m.name] = "target"
+        missed = [m for m in todo if m.name in why]
         if missed:
             for m, reading in zip(missed, session(missed), strict=True):
                 done[m.name]["recheck"] = reading
+                done[m.name]["recheck_why"] = why[m.name]
             _write_json(path, done)
         for m in models:
             got = done[m.name]
@@ -424,7 +431,8 @@ def measure(cfg: DemoConfig, models: list[ModelRecord], luts, cache, meter, prog
             m.measured_ms[label] = sum(float(r["median_ms"]) for r in readings) / len(readings)
             m.speed[label] = sum(_reading_speed(lut, r) for r in readings) / len(readings)
             if again:
-                m.notes[label] = _recheck_note(lut, got, again)
+                target = m if got.get("recheck_why") == "target" else None
+                m.notes[label] = _recheck_note(lut, got, again, target)
                 log.warning("%s %s: %s", m.name, label, m.notes[label])
             elif got.get("unstable"):
                 m.notes[label] = (
@@ -461,13 +469,27 @@ def _reading_error(lut, reading: dict) -> float:
     return pred / float(reading["median_ms"]) - 1.0
 
 
-def _recheck_note(lut, first: dict, again: dict) -> str:
-    """What the console and report say about a model measured twice because its first reading missed."""
+def _target_miss(m: ModelRecord, reading: dict, lut) -> float | None:
+    """How far a reading of ``m`` landed from its latency target at that session's speed (None: no
+    target)."""
+    if m.target_ms is None:
+        return None
+    return float(reading["median_ms"]) / (m.target_ms * _reading_speed(lut, reading)) - 1.0
+
+
+def _recheck_note(lut, first: dict, again: dict, searched: ModelRecord | None = None) -> str:
+    """What the console and report say about a model measured twice because its first reading missed its
+    prediction (or, for ``searched``, its latency target)."""
     ms = [float(r["median_ms"]) for r in (first, again)]
     sp = [_reading_speed(lut, r) for r in (first, again)]
     apart = (ms[0] / sp[0]) / (ms[1] / sp[1]) - 1.0  # in the LUT's units: each at its session's speed
+    if searched is not None:
+        off, err = _target_miss(searched, first, lut) or 0.0, _reading_error(lut, first)
+        miss = f"landing {100 * off:+.0f}% from its target (prediction {100 * err:+.0f}%)"
+    else:
+        miss = f"a {100 * _reading_error(lut, first):+.0f}% miss"
     said = (
-        f"re-measured after a {100 * _reading_error(lut, first):+.0f}% miss: {ms[0]:.4g} ms at "
+        f"re-measured after {miss}: {ms[0]:.4g} ms at "
         f"{sp[0]:.2f}x the LUT's speed, then {ms[1]:.4g} ms at {sp[1]:.2f}x (prediction "
         f"{100 * _reading_error(lut, again):+.0f}%); the two readings, averaged here, lie "
         f"{100 * abs(apart):.0f}% apart"
