@@ -41,14 +41,14 @@ calibration models' leave-one-out error by 10%; the spill's knots, its shares an
 weights then all count those layers only.
 
 Optional squeeze-excitation term (``se_ms``, chosen by :func:`select_fit` on leave-one-out error): an SE
-layer timed alone can pay more boundary cost than its call and I/O say - its pooled branch adds runtime
-work at the block's edges that a whole model shares. Measured on the 2-core AMD VM (16 MiB L3, a
-fresh-clone demo's ExecuTorch int8 LUT, 12 calibration models at 24-32 px): with call and I/O terms only
-the space's children (no or one SE layer) came out 1-9% low and MobileNetV3-Small (8-9 SE layers) 5-8%
-high, leave-one-out RMSPE 6.0%; with 2.8 us per SE layer 1.8%, and the demo's five scored models moved
-from -4..+9% to -0.4..+2.5% (``benchmarks/demo_refit.py``). On the toy lut_accuracy runs 34-36 it was
-chosen for ExecuTorch fp32 and int8 and cut the validation models' RMSPE in all six; at real scale
-(runs 31-33) it was never chosen (``benchmarks/fit_rescore.py``).
+layer timed alone can save more inside a whole model than its call and I/O terms say (which part of the
+runtime pays it was not isolated; the whole-model readings show it). Measured on the 2-core AMD VM
+(16 MiB L3, a fresh-clone demo's ExecuTorch int8 LUT, 12 calibration models at 24-32 px): with call and
+I/O terms only the space's children (no or one SE layer) came out 1-9% low and MobileNetV3-Small (8-9 SE
+layers) 5-8% high, leave-one-out RMSPE 6.0%; with 2.8 us per SE layer 1.8%, and the demo's five scored
+models moved from -4..+9% to -0.4..+2.5% (``benchmarks/demo_refit.py``). On the toy lut_accuracy runs
+34-36 it was chosen for ExecuTorch fp32 and int8 and cut the validation models' RMSPE in all six; at real
+scale (runs 31-33) it was never chosen (``benchmarks/fit_rescore.py``).
 
 A whole-model measurement taken in a slow (or fast) stretch of the device pulls a least-squares fit of a
 handful of models far off: in a fresh-clone demo on the 2-core VM one LiteRT calibration model of nine
