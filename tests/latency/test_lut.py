@@ -79,12 +79,7 @@ def test_correction_fit_recovers_known_boundary_costs(ctx):
     true = Correction(call, io, "truth")
     archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48) for se in (False, True)]
     lut = _lut(ctx, archs, ms=lambda k: 0.02 + 1e-4 * k.to_layer().macs / 1e3)
-    models = []
-    for arch in archs:
-        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
-        entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
-        whole = sum(true.layer_cost_ms(la, e) for la, e in zip(layers, entries, strict=True)) + call
-        models.append(calibration_model("x", layers, entries, whole))
+    models = _whole_models(lut, archs, true, call)
     fit = fit_correction(models)
     assert fit.call_ms == pytest.approx(call, rel=1e-6)
     assert fit.io_ms_per_melem == pytest.approx(io, rel=1e-6)
@@ -99,12 +94,9 @@ def _se_models(ctx, se_ms: float):
     truth = Correction(call, io, "truth", se_ms=se_ms)
     archs = [small_arch(c, se) for c in (16, 24, 32, 40, 48) for se in (False, True)]
     lut = _lut(ctx, archs, ms=lambda k: 0.02 + 1e-4 * k.to_layer().macs / 1e3)
-    models = []
-    for arch in archs:
-        layers = [la for la in profile_arch(arch).layers if la.kind is not LayerKind.SKIP]
-        entries = [lut.entries[BlockKey.from_layer(la)] for la in layers]
-        whole = sum(truth.layer_cost_ms(la, e) for la, e in zip(layers, entries, strict=True)) + call
-        models.append(calibration_model(encode_arch(arch), layers, entries, whole))
+    # named by their archs: a saved correction's SE counts are derived from them
+    models = _whole_models(lut, archs, truth, call)
+    models = [replace(m, arch=encode_arch(a)) for m, a in zip(models, archs, strict=True)]
     return archs, lut, models
 
 

@@ -233,22 +233,19 @@ def test_calibration_children_cover_every_resolution_light_and_heavy(tmp_path):
         assert min(mine) <= weights[1] and max(mine) >= weights[-2], hw
 
 
-@pytest.mark.parametrize("second_slow", [1.0, 1.4])
-def test_a_missed_prediction_is_measured_again_in_a_session_of_its_own(tmp_path, monkeypatch, second_slow):
-    """First session: the searched model reads 1.4x its true speed (a slow stretch the calibration
-    models, timed at other moments, did not see). It is timed once more with the calibration models;
-    where the second reading is right the two lie 29% apart and the device is called unstable, where it
-    is as slow again the miss stands and nothing is called unstable."""
+def _searched_slow(monkeypatch, lut: LUT, first: float, later: float) -> list[list[str]]:
+    """Fake timing sessions: every model reads as when the LUT was collected (calibration models their
+    fitted reading, others their prediction) except the searched arch (``ARCHS[6]``), which reads
+    ``first`` times that in the first session and ``later`` times in the ones after. Returns the list
+    each session's archs are appended to."""
     from latency import validate
-    from search.arch import decode_arch
 
-    lut = _lut()
     then = {m.arch: m.whole_ms for m in lut.correction.models}
     sessions: list[list[str]] = []
 
     def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
         sessions.append([encode_arch(a) for a in archs])
-        slow = 1.4 if len(sessions) == 1 else second_slow
+        slow = first if len(sessions) == 1 else later
         out = []
         for a in archs:
             text = encode_arch(a)
@@ -257,6 +254,19 @@ def test_a_missed_prediction_is_measured_again_in_a_session_of_its_own(tmp_path,
         return out
 
     monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    return sessions
+
+
+@pytest.mark.parametrize("second_slow", [1.0, 1.4])
+def test_a_missed_prediction_is_measured_again_in_a_session_of_its_own(tmp_path, monkeypatch, second_slow):
+    """First session: the searched model reads 1.4x its true speed (a slow stretch the calibration
+    models, timed at other moments, did not see). It is timed once more with the calibration models;
+    where the second reading is right the two lie 29% apart and the device is called unstable, where it
+    is as slow again the miss stands and nothing is called unstable."""
+    from search.arch import decode_arch
+
+    lut = _lut()
+    sessions = _searched_slow(monkeypatch, lut, 1.4, second_slow)
     cfg = DemoConfig(out=tmp_path, contexts=(CTX,))
     models = _models()
     measure(cfg, models, {CTX: lut}, None, None, SilentProgress())
@@ -298,25 +308,11 @@ def test_a_searched_model_off_its_target_is_measured_again(tmp_path, monkeypatch
     """The searched model's first reading lands 8% over its target while its prediction is within 10%:
     it is timed once more with the calibration models and the note says why; two readings that agree
     leave the miss standing (not called unstable), a second reading on target averages it out."""
-    from latency import validate
     from search.arch import decode_arch
 
     lut = _lut()
-    then = {m.arch: m.whole_ms for m in lut.correction.models}
     pred = lut.predict(ARCHS[6]).latency_ms
-    sessions: list[list[str]] = []
-
-    def fake_measure_models(archs, runtime, dtype, meter, cache, workers, on_progress=None, nominal_ms=None):
-        sessions.append([encode_arch(a) for a in archs])
-        slow = 1.08 if len(sessions) == 1 else second
-        out = []
-        for a in archs:
-            text = encode_arch(a)
-            ms = then.get(text, lut.predict(a).latency_ms) * (slow if text == encode_arch(ARCHS[6]) else 1.0)
-            out.append(ModelTiming([ms] * 5, Drift(0.2, 1.0)))
-        return out
-
-    monkeypatch.setattr(validate, "measure_models", fake_measure_models)
+    sessions = _searched_slow(monkeypatch, lut, 1.08, second)
     models = _models()
     assert models[0].target_ms == pytest.approx(pred)
     measure(DemoConfig(out=tmp_path, contexts=(CTX,)), models, {CTX: lut}, None, None, SilentProgress())
